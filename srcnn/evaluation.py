@@ -1,0 +1,142 @@
+"""Run a trained network on test pairs: metrics against bicubic, and side-by-side comparisons."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+import keras
+
+from srcnn.images import save_png_atomic
+from srcnn.metrics import psnr, ssim
+from srcnn.network import from_model_range, to_model_range
+
+
+def super_resolve(model: keras.Model, low_res: np.ndarray) -> np.ndarray:
+    """(height, width, 3) uint8 bicubic-upscaled image -> the model's uint8 image, same size."""
+    batch = to_model_range(low_res)[np.newaxis]  # (1, height, width, 3) in [-1, 1]
+    predicted = model.predict_on_batch(batch)
+    return from_model_range(predicted[0])
+
+
+@dataclass
+class PairScore:
+    name: str
+    bicubic_psnr: float
+    bicubic_ssim: float
+    model_psnr: float
+    model_ssim: float
+
+
+def score_pair(name: str, low_res: np.ndarray, super_res: np.ndarray, high_res: np.ndarray) -> PairScore:
+    """RGB PSNR and SSIM of the bicubic input and of the model's output against the original."""
+    return PairScore(
+        name,
+        psnr(high_res, low_res),
+        ssim(high_res, low_res),
+        psnr(high_res, super_res),
+        ssim(high_res, super_res),
+    )
+
+
+def mean_score(scores: list[PairScore]) -> PairScore:
+    values = {key: float(np.mean([getattr(s, key) for s in scores])) for key in asdict(scores[0]) if key != "name"}
+    return PairScore(name="mean", **values)
+
+
+def _label_font(size: int) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):  # Pillow built without FreeType: the small bitmap font.
+        return ImageFont.load_default()
+
+
+def comparison_image(
+    low_res: np.ndarray, super_res: np.ndarray, high_res: np.ndarray, score: PairScore, gap: int = 4
+) -> Image.Image:
+    """bicubic | model | original side by side, each with its PSNR and SSIM written above it."""
+    height, width = high_res.shape[:2]
+    font_size = max(10, min(16, width // 10))
+    label_height = 2 * font_size + 8
+    canvas = Image.new("RGB", (3 * width + 2 * gap, height + label_height), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    font = _label_font(font_size)
+    panels = (
+        (low_res, "bicubic", f"{score.bicubic_psnr:.2f} dB  {score.bicubic_ssim:.3f}"),
+        (super_res, "model", f"{score.model_psnr:.2f} dB  {score.model_ssim:.3f}"),
+        (high_res, "original", "PSNR  SSIM"),
+    )
+    for index, (pixels, title, numbers) in enumerate(panels):
+        left = index * (width + gap)
+        draw.text((left + 2, 2), title, fill=(0, 0, 0), font=font)
+        draw.text((left + 2, 4 + font_size), numbers, fill=(0, 0, 0), font=font)
+        canvas.paste(Image.fromarray(pixels), (left, label_height))
+    return canvas
+
+
+def read_rgb_array(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def evaluate_pairs(
+    model: keras.Model, pairs: list[tuple[Path, Path]], compare_dir: Path | None = None
+) -> list[PairScore]:
+    """Score every (low_res, high_res) pair; write compare_dir/NAME.png for each when given."""
+    scores = []
+    if compare_dir is not None:
+        compare_dir.mkdir(parents=True, exist_ok=True)
+    for low_res_path, high_res_path in pairs:
+        low_res, high_res = read_rgb_array(low_res_path), read_rgb_array(high_res_path)
+        if low_res.shape != high_res.shape:
+            raise ValueError(f"{low_res_path}: size {low_res.shape[:2]} differs from {high_res_path}'s")
+        super_res = super_resolve(model, low_res)
+        score = score_pair(high_res_path.stem, low_res, super_res, high_res)
+        scores.append(score)
+        if compare_dir is not None:
+            image = comparison_image(low_res, super_res, high_res, score)
+            save_png_atomic(image, compare_dir / high_res_path.name)
+    return scores
+
+
+def scores_to_csv(scores: list[PairScore]) -> str:
+    """CSV text with one row per image and a final 'mean' row."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(asdict(scores[0])), lineterminator="\n")
+    writer.writeheader()
+    for score in scores + [mean_score(scores)]:
+        writer.writerow({key: value if key == "name" else f"{value:.4f}" for key, value in asdict(score).items()})
+    return buffer.getvalue()
+
+
+def format_table(scores: list[PairScore]) -> str:
+    """A plain-text table: per image and mean, bicubic against model."""
+    width = max(12, *(len(s.name) for s in scores))
+    lines = [f"{'image':<{width}}  {'bicubic PSNR':>12}  {'SSIM':>6}  {'model PSNR':>10}  {'SSIM':>6}  {'gain':>6}"]
+    for score in scores + [mean_score(scores)]:
+        gain = score.model_psnr - score.bicubic_psnr
+        lines.append(
+            f"{score.name:<{width}}  {score.bicubic_psnr:>12.2f}  {score.bicubic_ssim:>6.3f}"
+            f"  {score.model_psnr:>10.2f}  {score.model_ssim:>6.3f}  {gain:>+6.2f}"
+        )
+    return "\n".join(lines)
+
+
+def test_split(model: keras.Model, data_dir: Path, results_dir: Path, split: str = "test") -> list[PairScore]:
+    """Score a prepared split: results_dir/compare/NAME.png per pair and results_dir/metrics.csv."""
+    from srcnn.dataset import DataError, list_pairs
+    from srcnn.training import write_text_atomic
+
+    pairs = list_pairs(data_dir, split)
+    if not pairs:
+        raise DataError(
+            f"{data_dir / split}: no prepared image pairs; make them with: "
+            f"python prep_images.py --input YOUR_PHOTOS --output {data_dir}"
+        )
+    scores = evaluate_pairs(model, pairs, results_dir / "compare")
+    write_text_atomic(results_dir / "metrics.csv", scores_to_csv(scores))
+    return scores

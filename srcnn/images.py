@@ -1,0 +1,121 @@
+"""Image reading and the blog's pair recipe: pad onto white, resize, bicubic down and up.
+
+PIL and NumPy only; nothing here imports TensorFlow, so prep stays light and fast.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+# File types prep_images.py picks up (lower-case suffixes).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+WHITE = (255, 255, 255)
+
+
+class ImageReadError(ValueError):
+    """An input file that cannot be used as an image; the message says why."""
+
+
+def load_rgb(path: str | os.PathLike) -> Image.Image:
+    """Open any supported image as 8-bit RGB: first frame, EXIF-upright, transparency on white."""
+    path = Path(path)
+    if path.is_dir():
+        raise ImageReadError("is a folder, not an image")
+    try:
+        with warnings.catch_warnings():
+            # Pillow refuses images over 2 * MAX_IMAGE_PIXELS (about 179 megapixels) from the
+            # header alone, before decoding; below that its warning is only noise here.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.seek(0)  # GIF, APNG, multi-page TIFF: the first frame.
+                image.load()
+                image = ImageOps.exif_transpose(image)
+                return to_rgb(image)
+    except Image.DecompressionBombError as error:
+        raise ImageReadError(f"refused as a decompression bomb: {error}") from None
+    except Image.UnidentifiedImageError:
+        raise ImageReadError("not an image Pillow can read") from None
+    except PermissionError:
+        raise ImageReadError("permission denied") from None
+    except FileNotFoundError:
+        raise ImageReadError("file not found") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        # Truncated or corrupt data surfaces as one of these from the decoders.
+        raise ImageReadError(f"cannot decode: {error}") from None
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB; transparent pixels become white."""
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        # 16-bit (or 32-bit integer) grey: scale to 8 bits instead of clipping at 255.
+        values = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if values.max(initial=0) > 255 or image.mode.startswith("I;16") else 255.0
+        grey = np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        scale = 255.0 if values.max(initial=0) <= 1.0 else 1.0
+        grey = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    has_alpha = image.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (
+        image.mode == "P" and "transparency" in image.info
+    )
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, WHITE + (255,))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if image.mode == "RGB":
+        return image
+    return image.convert("RGB")
+
+
+def pad_to_square(image: Image.Image, fill: tuple[int, int, int] = WHITE) -> Image.Image:
+    """Paste the image centred on a square canvas whose side is its longest side.
+
+    Blog: "put it on a square white background whose length and width is the same as the
+    largest side of the image".
+    """
+    width, height = image.size
+    side = max(width, height)
+    canvas = Image.new("RGB", (side, side), fill)
+    canvas.paste(image.convert("RGB"), ((side - width) // 2, (side - height) // 2))
+    return canvas
+
+
+def bicubic_degrade(high_res: Image.Image, scale: int) -> Image.Image:
+    """Downscale by `scale` with bicubic, then back up to the same size with bicubic.
+
+    Blog: "we scale the low-resolution images down by a factor of 2 (making them 64x64) and then
+    upscale them back to 128x128 using Bicubic interpolation".
+    """
+    width, height = high_res.size
+    if width % scale or height % scale:
+        raise ValueError(f"image size {width}x{height} is not a multiple of scale {scale}")
+    small = high_res.resize((width // scale, height // scale), Image.Resampling.BICUBIC)
+    return small.resize((width, height), Image.Resampling.BICUBIC)
+
+
+def make_pair(image: Image.Image, size: int = 128, scale: int = 2) -> tuple[Image.Image, Image.Image]:
+    """The blog's training pair for one photo: (low_res, high_res), both size x size RGB."""
+    if size % scale:
+        raise ValueError(f"size {size} is not a multiple of scale {scale}")
+    # Assumed: bicubic for the resize to 128x128; the blog's text does not name the filter.
+    high_res = pad_to_square(image).resize((size, size), Image.Resampling.BICUBIC)
+    return bicubic_degrade(high_res, scale), high_res
+
+
+def save_png_atomic(image: Image.Image, path: str | os.PathLike) -> None:
+    """Write a PNG under a temporary name in the same folder, then rename it into place."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        image.save(temporary, format="PNG")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -1,0 +1,239 @@
+"""Turn a folder of photos into the blog's (low_res, high_res) PNG pairs, split train/val/test.
+
+Layout written under the output folder:
+    {train,val,test}/{hr,lr}/NAME.png   and   manifest.json
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+from srcnn.images import IMAGE_SUFFIXES, ImageReadError, load_rgb, make_pair, save_png_atomic
+
+SPLITS = ("train", "val", "test")
+MANIFEST_NAME = "manifest.json"
+
+
+@dataclass(frozen=True)
+class PrepConfig:
+    size: int = 128  # blog: "I decided a size of 128x128 for my network"
+    scale: int = 2  # blog: "scale the low-resolution images down by a factor of 2"
+    val_fraction: float = 0.1  # assumed: the blog does not describe a split
+    test_fraction: float = 0.1  # assumed
+
+    def validate(self) -> None:
+        if self.size < 2 or self.scale < 2:
+            raise ValueError(f"size ({self.size}) and scale ({self.scale}) must both be at least 2")
+        if self.size % self.scale:
+            raise ValueError(f"size {self.size} is not a multiple of scale {self.scale}")
+        if not (0 <= self.val_fraction and 0 <= self.test_fraction):
+            raise ValueError("split fractions cannot be negative")
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError("val and test fractions must leave some images for training")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One source image and where its pair goes."""
+
+    source: str  # absolute path of the input file
+    relative: str  # path under the input folder, with forward slashes
+    name: str  # output file name (NAME.png), the same in hr/ and lr/
+    split: str
+
+
+def find_images(input_dir: Path, exclude: Path | None = None) -> list[Path]:
+    """Every file with an image suffix under input_dir, recursively, sorted; symlinked folders are not followed."""
+    found = []
+    exclude = exclude.resolve() if exclude is not None else None
+    for folder, subfolders, files in os.walk(input_dir):
+        if exclude is not None:
+            subfolders[:] = [d for d in subfolders if (Path(folder) / d).resolve() != exclude]
+        subfolders.sort()
+        for file_name in files:
+            if Path(file_name).suffix.lower() in IMAGE_SUFFIXES:
+                found.append(Path(folder) / file_name)
+    return sorted(found)
+
+
+def output_name(relative: str) -> str:
+    """A flat, stable PNG name from the source's path: 'trip/IMG 1.JPG' -> 'trip__IMG 1_JPG.png'.
+
+    The suffix stays in the name so 'a.jpg' and 'a.png' never collide.
+    """
+    stem, dot, suffix = relative.rpartition(".")
+    return f"{stem.replace('/', '__')}_{suffix}.png" if dot else f"{relative.replace('/', '__')}.png"
+
+
+def assign_split(relative: str, config: PrepConfig) -> str:
+    """Deterministic split from a hash of the file's relative path.
+
+    A file keeps its split when other photos are added or removed. If the input already has
+    top-level train/, val/ and test/ folders, that split is kept instead.
+    """
+    top = relative.split("/", 1)[0]
+    if "/" in relative and top in SPLITS:
+        return top
+    digest = hashlib.sha256(relative.encode("utf-8")).digest()
+    position = int.from_bytes(digest[:8], "big") / 2**64  # uniform in [0, 1)
+    if position < config.test_fraction:
+        return "test"
+    if position < config.test_fraction + config.val_fraction:
+        return "val"
+    return "train"
+
+
+def plan_jobs(input_dir: Path, output_dir: Path, config: PrepConfig) -> tuple[list[Job], list[str]]:
+    """Jobs for every image under input_dir, and warnings for names that collide."""
+    jobs, problems, taken = [], [], {}
+    for path in find_images(input_dir, exclude=output_dir):
+        relative = path.relative_to(input_dir).as_posix()
+        split = assign_split(relative, config)
+        top, _, rest = relative.partition("/")
+        # A split given by a top-level folder is already in the output path; keep it out of the name.
+        name = output_name(rest if top == split and rest else relative)
+        if name in taken:
+            problems.append(f"{path}: skipped, its output name {name} is already used by {taken[name]}")
+            continue
+        taken[name] = path
+        jobs.append(Job(str(path.resolve()), relative, name, split))
+    return jobs, problems
+
+
+def pair_paths(output_dir: Path, job: Job) -> tuple[Path, Path]:
+    """(low_res path, high_res path) of a job's outputs."""
+    return output_dir / job.split / "lr" / job.name, output_dir / job.split / "hr" / job.name
+
+
+def remove_from_other_splits(output_dir: Path, job: Job) -> None:
+    """Delete this pair's outputs from the other splits (left there when the fractions change)."""
+    for split in SPLITS:
+        if split != job.split:
+            for kind in ("hr", "lr"):
+                (output_dir / split / kind / job.name).unlink(missing_ok=True)
+
+
+def is_up_to_date(output_dir: Path, job: Job) -> bool:
+    """True when both outputs exist and are newer than the source."""
+    try:
+        source_time = os.stat(job.source).st_mtime
+        return all(os.stat(p).st_mtime >= source_time for p in pair_paths(output_dir, job))
+    except OSError:
+        return False
+
+
+def prepare_one(job: Job, output_dir: Path, config: PrepConfig) -> tuple[Job, str | None]:
+    """Write one pair; returns (job, None) on success or (job, reason) when the file is unusable."""
+    try:
+        image = load_rgb(job.source)
+        low_res, high_res = make_pair(image, config.size, config.scale)
+    except ImageReadError as error:
+        return job, str(error)
+    except MemoryError:
+        return job, "not enough memory to decode it"
+    low_res_path, high_res_path = pair_paths(output_dir, job)
+    # High-res last: its presence with a fresh time stamp marks the pair complete.
+    save_png_atomic(low_res, low_res_path)
+    save_png_atomic(high_res, high_res_path)
+    return job, None
+
+
+def load_manifest(output_dir: Path) -> dict:
+    """The manifest of an earlier run, or an empty one."""
+    try:
+        return json.loads((output_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def write_manifest(output_dir: Path, input_dir: Path, config: PrepConfig, done: list[Job]) -> Path:
+    """Record source -> outputs -> split for every pair written now or by an earlier run."""
+    previous = load_manifest(output_dir).get("pairs", [])
+    entries = {entry["name"]: entry for entry in previous if isinstance(entry, dict) and "name" in entry}
+    for job in done:
+        low_res_path, high_res_path = pair_paths(output_dir, job)
+        entries[job.name] = {
+            "name": job.name,
+            "source": job.source,
+            "split": job.split,
+            "hr": high_res_path.relative_to(output_dir).as_posix(),
+            "lr": low_res_path.relative_to(output_dir).as_posix(),
+        }
+    manifest = {
+        "config": asdict(config),
+        "input": str(input_dir.resolve()),
+        "pairs": [entries[name] for name in sorted(entries)],
+    }
+    path = output_dir / MANIFEST_NAME
+    temporary = path.with_name(f".{MANIFEST_NAME}.tmp")
+    temporary.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
+def make_output_folders(output_dir: Path) -> None:
+    for split in SPLITS:
+        for kind in ("hr", "lr"):
+            (output_dir / split / kind).mkdir(parents=True, exist_ok=True)
+
+
+@dataclass
+class PrepSummary:
+    written: int
+    up_to_date: int
+    skipped: int
+    counts: dict  # split -> pairs now available
+    manifest: Path | None
+
+
+def prepare_folder(
+    input_dir: Path,
+    output_dir: Path,
+    config: PrepConfig,
+    workers: int = 1,
+    force: bool = False,
+    log=print,
+    progress: bool = True,
+) -> PrepSummary:
+    """Make the pairs for every image under input_dir; skip unusable files with one line each."""
+    from multiprocessing import Pool
+
+    from tqdm import tqdm
+
+    config.validate()
+    if not input_dir.is_dir():
+        raise ValueError(f"{input_dir}: no such folder")
+    if input_dir.resolve() == output_dir.resolve():
+        raise ValueError(f"{input_dir}: the output folder must differ from the input folder")
+    make_output_folders(output_dir)
+
+    jobs, problems = plan_jobs(input_dir, output_dir, config)
+    for problem in problems:
+        log(problem)
+    # Pairs made with another size or scale are stale: make them all again.
+    same_settings = load_manifest(output_dir).get("config", {}) == asdict(config)
+    for job in jobs:
+        remove_from_other_splits(output_dir, job)
+    todo = [job for job in jobs if force or not same_settings or not is_up_to_date(output_dir, job)]
+    todo_names = {job.name for job in todo}
+    usable = [job for job in jobs if job.name not in todo_names]
+    up_to_date, skipped = len(usable), len(problems)
+
+    work = partial(prepare_one, output_dir=output_dir, config=config)
+    with Pool(max(1, workers)) as pool, tqdm(total=len(todo), unit="img", desc="prep", disable=not progress) as bar:
+        for job, reason in pool.imap_unordered(work, todo, chunksize=4):
+            if reason is None:
+                usable.append(job)
+            else:
+                skipped += 1
+                tqdm.write(f"skipped {job.source}: {reason}")
+            bar.update()
+
+    manifest = write_manifest(output_dir, input_dir, config, usable) if usable else None
+    counts = {split: sum(job.split == split for job in usable) for split in SPLITS}
+    return PrepSummary(len(usable) - up_to_date, up_to_date, skipped, counts, manifest)

@@ -1,0 +1,420 @@
+"""Training with Keras fit: pixel MSE, Adam, per-epoch validation against bicubic, safe checkpoints.
+
+Checkpoint folder:
+    config.json         model config (+ data and training settings) to rebuild the network
+    best.weights.h5     weights with the best validation PSNR so far
+    latest.keras        the whole training state (weights and optimizer) for --resume
+    state.json          epochs completed and the best validation PSNR, written after latest.keras
+Results folder:
+    history.csv, curves.png, tensorboard/
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import keras
+
+from srcnn.network import ModelConfig, build_model
+
+CONFIG_NAME = "config.json"
+BEST_WEIGHTS_NAME = "best.weights.h5"
+LATEST_NAME = "latest.keras"
+STATE_NAME = "state.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 100  # assumed: the blog trained "about 10 hours" on a GTX 1060 and gives no count
+    batch_size: int = 16  # assumed: not in the blog
+    learning_rate: float = 1e-4  # assumed: Adam's step size; the blog names no optimizer
+    seed: int = 0
+
+    def validate(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch size must be at least 1")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning rate must be positive, got {self.learning_rate}")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable or made for another model; the message says what to do."""
+
+
+# --- Metrics on the model's [-1, 1] range -------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="srcnn")
+def psnr(high_res: tf.Tensor, predicted: tf.Tensor) -> tf.Tensor:
+    """Per-image PSNR in dB, computed in [0, 1] so the peak is 1 (RGB, float, no rounding)."""
+    return tf.image.psnr((high_res + 1.0) / 2.0, (tf.cast(predicted, tf.float32) + 1.0) / 2.0, max_val=1.0)
+
+
+@keras.saving.register_keras_serializable(package="srcnn")
+def ssim(high_res: tf.Tensor, predicted: tf.Tensor) -> tf.Tensor:
+    """Per-image SSIM (11x11 Gaussian window, RGB channels averaged), computed in [0, 1]."""
+    return tf.image.ssim((high_res + 1.0) / 2.0, (tf.cast(predicted, tf.float32) + 1.0) / 2.0, max_val=1.0)
+
+
+def compile_model(model: keras.Model, learning_rate: float) -> None:
+    # Blog: "Our loss function is about as simple as possible, its just the mean-squared error".
+    # Assumed: Adam, the usual choice for the blog's era of TF tutorials.
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss="mse",
+        metrics=[psnr, ssim],
+    )
+
+
+# --- Atomic file writing -------------------------------------------------------------------------
+
+
+def atomic_path(path: Path) -> Path:
+    """A temporary sibling of `path` that keeps its suffixes (Keras checks them)."""
+    return path.with_name(f".tmp-{os.getpid()}-{path.name}")
+
+
+def replace_into(temporary: Path, path: Path) -> None:
+    os.replace(temporary, path)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    temporary = atomic_path(path)
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        replace_into(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def save_weights_atomic(model: keras.Model, path: Path) -> None:
+    temporary = atomic_path(path)
+    try:
+        model.save_weights(temporary)
+        replace_into(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def save_model_atomic(model: keras.Model, path: Path) -> None:
+    temporary = atomic_path(path)
+    try:
+        model.save(temporary)
+        replace_into(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def check_writable(folder: Path) -> None:
+    """Fail now, not after hours of training, if a folder cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        raise CheckpointError(f"{folder}: cannot write there ({error.strerror or error})") from None
+
+
+# --- Checkpoints -------------------------------------------------------------------------------
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: not found") from None
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: unreadable ({error})") from None
+
+
+def load_model_config(checkpoint_dir: Path) -> ModelConfig:
+    """The model config stored next to a checkpoint."""
+    values = read_json(checkpoint_dir / CONFIG_NAME)
+    try:
+        return ModelConfig.from_dict(values["model"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{checkpoint_dir / CONFIG_NAME}: not a model config ({error})") from None
+
+
+def load_for_inference(weights_path: Path) -> tuple[keras.Model, ModelConfig]:
+    """Rebuild the network from the config.json beside `weights_path` and load the weights."""
+    if not weights_path.is_file():
+        raise CheckpointError(f"{weights_path}: no such checkpoint; train one first with: python train.py")
+    config = load_model_config(weights_path.parent)
+    model = build_model(config)
+    try:
+        model.load_weights(weights_path)
+    except Exception as error:  # Keras raises ValueError, OSError or h5py errors for bad files.
+        raise CheckpointError(f"{weights_path}: cannot load weights for {config} ({error})") from None
+    return model, config
+
+
+def has_training_state(checkpoint_dir: Path) -> bool:
+    return (checkpoint_dir / STATE_NAME).is_file() and (checkpoint_dir / LATEST_NAME).is_file()
+
+
+def load_training_state(checkpoint_dir: Path) -> tuple[keras.Model, dict]:
+    """The compiled model with its optimizer state, and state.json, from the latest checkpoint."""
+    state = read_json(checkpoint_dir / STATE_NAME)
+    try:
+        model = keras.models.load_model(checkpoint_dir / LATEST_NAME, safe_mode=True, compile=True)
+    except Exception as error:  # A corrupt zip or h5 file surfaces as many exception types.
+        raise CheckpointError(f"{checkpoint_dir / LATEST_NAME}: cannot load ({error})") from None
+    return model, state
+
+
+class CheckpointCallback(keras.callbacks.Callback):
+    """Saves the latest state every epoch and the best weights by validation PSNR.
+
+    Order of writes: latest.keras, then state.json; a kill between them leaves the previous
+    state.json pointing at an older epoch, and resuming simply repeats one epoch.
+    """
+
+    def __init__(self, checkpoint_dir: Path, best_psnr: float = -math.inf, best_epoch: int = 0) -> None:
+        super().__init__()
+        self.checkpoint_dir = checkpoint_dir
+        self.best_psnr = best_psnr
+        self.best_epoch = best_epoch
+        self.completed_epochs = 0
+        self.stopped_on_nan = False
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        if not all(math.isfinite(float(logs.get(key, 0.0))) for key in ("loss", "val_loss")):
+            # Never overwrite a good checkpoint with diverged weights.
+            self.stopped_on_nan = True
+            self.model.stop_training = True
+            return
+        self.completed_epochs = epoch + 1
+        val_psnr = float(logs.get("val_psnr", -math.inf))
+        if val_psnr > self.best_psnr:
+            self.best_psnr, self.best_epoch = val_psnr, epoch + 1
+            save_weights_atomic(self.model, self.checkpoint_dir / BEST_WEIGHTS_NAME)
+        self.save_latest()
+
+    def save_latest(self) -> None:
+        save_model_atomic(self.model, self.checkpoint_dir / LATEST_NAME)
+        state = {"epoch": self.completed_epochs, "best_val_psnr": self.best_psnr, "best_epoch": self.best_epoch}
+        write_text_atomic(self.checkpoint_dir / STATE_NAME, json.dumps(state, indent=1) + "\n")
+
+
+class BicubicBaseline(keras.callbacks.Callback):
+    """Adds the bicubic input's validation PSNR/SSIM to each epoch's logs, for comparison."""
+
+    def __init__(self, validation: tf.data.Dataset) -> None:
+        super().__init__()
+        psnr_values, ssim_values = [], []
+        for low_res, high_res in validation:
+            psnr_values.append(psnr(high_res, low_res).numpy())
+            ssim_values.append(ssim(high_res, low_res).numpy())
+        self.values = {
+            "val_bicubic_psnr": float(np.mean(np.concatenate(psnr_values))),
+            "val_bicubic_ssim": float(np.mean(np.concatenate(ssim_values))),
+        }
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            logs.update(self.values)
+
+
+class HistoryCallback(keras.callbacks.Callback):
+    """history.csv (one row per epoch, exactly once, also across resumes) and curves.png."""
+
+    def __init__(self, results_dir: Path, initial_epoch: int) -> None:
+        super().__init__()
+        self.csv_path = results_dir / "history.csv"
+        self.plot_path = results_dir / "curves.png"
+        self.rows = [row for row in read_history(self.csv_path) if int(row["epoch"]) <= initial_epoch]
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = dict(logs or {})
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self.rows.append({"epoch": epoch + 1, **{key: float(value) for key, value in sorted(logs.items())}})
+        write_history(self.csv_path, self.rows)
+        plot_history(self.rows, self.plot_path)
+
+
+def read_history(path: Path) -> list[dict]:
+    try:
+        with open(path, newline="", encoding="utf-8") as file:
+            return list(csv.DictReader(file))
+    except FileNotFoundError:
+        return []
+
+
+def write_history(path: Path, rows: list[dict]) -> None:
+    columns = ["epoch"] + sorted({key for row in rows for key in row} - {"epoch"})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, buffer.getvalue())
+
+
+def plot_history(rows: list[dict], path: Path) -> None:
+    """Loss and PSNR curves, model against bicubic, as a PNG (headless)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def column(name: str) -> tuple[list[int], list[float]]:
+        pairs = [(int(row["epoch"]), float(row[name])) for row in rows if row.get(name) not in (None, "")]
+        return [epoch for epoch, _ in pairs], [value for _, value in pairs]
+
+    figure, (loss_axes, psnr_axes) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, label in (("loss", "train"), ("val_loss", "validation")):
+        loss_axes.plot(*column(name), label=label)
+    loss_axes.set(title="MSE loss ([-1, 1] range)", xlabel="epoch", yscale="log")
+    for name, label in (("val_psnr", "model (validation)"), ("val_bicubic_psnr", "bicubic (validation)")):
+        psnr_axes.plot(*column(name), label=label)
+    psnr_axes.set(title="PSNR, RGB (dB)", xlabel="epoch")
+    for axes in (loss_axes, psnr_axes):
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.tight_layout()
+    temporary = atomic_path(path)
+    try:
+        figure.savefig(temporary, format="png", dpi=100)
+        replace_into(temporary, path)
+    finally:
+        plt.close(figure)
+        temporary.unlink(missing_ok=True)
+
+
+def write_run_config(checkpoint_dir: Path, model_config: ModelConfig, train_config: TrainConfig, data: dict) -> None:
+    run_config = {"model": model_config.to_dict(), "train": asdict(train_config), "data": data}
+    write_text_atomic(checkpoint_dir / CONFIG_NAME, json.dumps(run_config, indent=1) + "\n")
+
+
+def describe_device() -> str:
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return f"GPU ({', '.join(gpu.name for gpu in gpus)})"
+    return "CPU (no GPU visible)"
+
+
+# --- The whole run -------------------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    status: str  # "finished", "interrupted", "diverged" or "nothing to do"
+    epochs_completed: int
+    best_val_psnr: float
+    best_epoch: int
+    bicubic_val_psnr: float
+
+
+def train(
+    data_dir: Path,
+    checkpoint_dir: Path,
+    results_dir: Path,
+    train_config: TrainConfig,
+    model_config: ModelConfig | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    verbose: int = 1,
+    log=print,
+) -> RunResult:
+    """Train (or resume) the blog's network on data_dir's train split, validating on its val split.
+
+    `model_config` None means the default for a new run, or whatever the checkpoint holds when
+    resuming; a given config that differs from the checkpoint's is refused.
+    """
+    from srcnn.dataset import DataError, image_size, list_pairs, make_dataset
+
+    train_config.validate()
+    train_pairs, val_pairs = list_pairs(data_dir, "train"), list_pairs(data_dir, "val")
+    if not train_pairs:
+        raise DataError(
+            f"{data_dir / 'train'}: no prepared image pairs; make them with: "
+            f"python prep_images.py --input YOUR_PHOTOS --output {data_dir}  (or try: python train.py --demo)"
+        )
+    if not val_pairs:
+        log(f"warning: {data_dir / 'val'} has no pairs; validating on the training pairs instead")
+        val_pairs = train_pairs
+    image_size(train_pairs), image_size(val_pairs)  # Raises DataError on mixed sizes.
+    check_writable(checkpoint_dir)
+    check_writable(results_dir)
+
+    best_psnr, best_epoch, initial_epoch = -math.inf, 0, 0
+    if resume:
+        if not has_training_state(checkpoint_dir):
+            raise CheckpointError(
+                f"{checkpoint_dir}: no training state to resume; start a run with: python train.py"
+                f" --checkpoint-dir {checkpoint_dir}"
+            )
+        saved_config = load_model_config(checkpoint_dir)
+        if model_config is not None and model_config != saved_config:
+            raise CheckpointError(f"{checkpoint_dir} holds a model with {saved_config}, not the requested {model_config}")
+        model, state = load_training_state(checkpoint_dir)
+        initial_epoch = int(state.get("epoch", 0))
+        best_psnr = float(state.get("best_val_psnr", -math.inf))
+        best_epoch = int(state.get("best_epoch", 0))
+        model_config = saved_config
+        log(f"resuming from epoch {initial_epoch} of {checkpoint_dir} (best validation PSNR {best_psnr:.2f} dB)")
+        if initial_epoch >= train_config.epochs:
+            log(f"already trained {initial_epoch} epochs; ask for more with --epochs")
+            return RunResult("nothing to do", initial_epoch, best_psnr, best_epoch, math.nan)
+        keras.utils.set_random_seed(train_config.seed + initial_epoch)
+    else:
+        if has_training_state(checkpoint_dir) and not overwrite:
+            epoch = read_json(checkpoint_dir / STATE_NAME).get("epoch", "?")
+            raise CheckpointError(
+                f"{checkpoint_dir} already holds a training run (epoch {epoch}): continue it with --resume,"
+                " or start over with --overwrite"
+            )
+        model_config = model_config or ModelConfig()
+        keras.utils.set_random_seed(train_config.seed)
+        model = build_model(model_config)
+        compile_model(model, train_config.learning_rate)
+        manifest = read_json(data_dir / "manifest.json") if (data_dir / "manifest.json").is_file() else {}
+        write_run_config(checkpoint_dir, model_config, train_config, manifest.get("config", {}))
+        (checkpoint_dir / BEST_WEIGHTS_NAME).unlink(missing_ok=True)
+
+    log(f"training on {describe_device()}: {len(train_pairs)} training pairs, {len(val_pairs)} validation pairs")
+    train_data = make_dataset(train_pairs, train_config.batch_size, shuffle=True, seed=train_config.seed + initial_epoch)
+    val_data = make_dataset(val_pairs, train_config.batch_size, shuffle=False)
+    baseline = BicubicBaseline(val_data)
+    checkpoints = CheckpointCallback(checkpoint_dir, best_psnr, best_epoch)
+    checkpoints.completed_epochs = initial_epoch
+    callbacks = [
+        baseline,
+        keras.callbacks.TerminateOnNaN(),
+        checkpoints,
+        HistoryCallback(results_dir, initial_epoch),
+        keras.callbacks.TensorBoard(log_dir=str(results_dir / "tensorboard")),
+    ]
+    bicubic_psnr = baseline.values["val_bicubic_psnr"]
+    status = "finished"
+    try:
+        model.fit(
+            train_data,
+            validation_data=val_data,
+            epochs=train_config.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            shuffle=False,  # The tf.data pipeline already shuffles, with a seed.
+            verbose=verbose,
+        )
+    except KeyboardInterrupt:
+        status = "interrupted"
+        if not _diverged(model):
+            checkpoints.save_latest()
+    if checkpoints.stopped_on_nan or _diverged(model):
+        status = "diverged"
+    return RunResult(status, checkpoints.completed_epochs, checkpoints.best_psnr, checkpoints.best_epoch, bicubic_psnr)
+
+
+def _diverged(model: keras.Model) -> bool:
+    return not all(np.all(np.isfinite(weight)) for weight in model.get_weights())
