@@ -20,7 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("data"), help="prepared pairs (default: data)")
     parser.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"), help="default: checkpoints")
-    parser.add_argument("--checkpoint", type=Path, default=None, help="a .weights.h5 file (default: best in --checkpoint-dir)")
+    parser.add_argument(
+        "--checkpoint", type=Path, default=None, help="a .weights.h5 file (default: best in --checkpoint-dir)"
+    )
     parser.add_argument("--results-dir", type=Path, default=Path("results"), help="default: results")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="default: test")
     return parser

@@ -102,12 +102,17 @@ def main(argv: list[str] | None = None) -> int:
 
     best = f"best validation PSNR {result.best_val_psnr:.2f} dB at epoch {result.best_epoch}"
     if result.status == "interrupted":
-        print(f"interrupted: saved after epoch {result.epochs_completed}; continue with: python train.py --resume"
-              f" --checkpoint-dir {checkpoint_dir}")
+        print(
+            f"interrupted: saved after epoch {result.epochs_completed}; continue with: python train.py --resume"
+            f" --checkpoint-dir {checkpoint_dir}"
+        )
         return 130
     if result.status == "diverged":
-        print(f"train.py: error: the loss became NaN or infinite after epoch {result.epochs_completed}; the last"
-              f" good checkpoint is kept in {checkpoint_dir} ({best}). Try a smaller --learning-rate.", file=sys.stderr)
+        print(
+            f"train.py: error: the loss became NaN or infinite after epoch {result.epochs_completed}; the last"
+            f" good checkpoint is kept in {checkpoint_dir} ({best}). Try a smaller --learning-rate.",
+            file=sys.stderr,
+        )
         return 1
     if result.status == "finished":
         print(f"done: {result.epochs_completed} epochs, {best} (bicubic {result.bicubic_val_psnr:.2f} dB)")

@@ -7,9 +7,9 @@ import io
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-import keras
 
 from srcnn.images import save_png_atomic
 from srcnn.metrics import psnr, ssim

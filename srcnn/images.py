@@ -63,9 +63,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
         scale = 255.0 if values.max(initial=0) <= 1.0 else 1.0
         grey = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
         return Image.fromarray(grey).convert("RGB")
-    has_alpha = image.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (
-        image.mode == "P" and "transparency" in image.info
-    )
+    has_alpha = image.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (image.mode == "P" and "transparency" in image.info)
     if has_alpha:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, WHITE + (255,))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-import numpy as np
 import keras
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "ModelConfig":
+    def from_dict(cls, values: dict) -> ModelConfig:
         known = {field.name for field in fields(cls)}
         unknown = set(values) - known
         if unknown:

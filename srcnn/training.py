@@ -20,9 +20,9 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
-import keras
 
 from srcnn.network import ModelConfig, build_model
 
@@ -333,6 +333,11 @@ def train(
     """
     from srcnn.dataset import DataError, image_size, list_pairs, make_dataset
 
+    if resume and not has_training_state(checkpoint_dir):
+        raise CheckpointError(
+            f"{checkpoint_dir}: no training state to resume; start a run with: python train.py"
+            f" --checkpoint-dir {checkpoint_dir}"
+        )
     train_config.validate()
     train_pairs, val_pairs = list_pairs(data_dir, "train"), list_pairs(data_dir, "val")
     if not train_pairs:
@@ -349,14 +354,11 @@ def train(
 
     best_psnr, best_epoch, initial_epoch = -math.inf, 0, 0
     if resume:
-        if not has_training_state(checkpoint_dir):
-            raise CheckpointError(
-                f"{checkpoint_dir}: no training state to resume; start a run with: python train.py"
-                f" --checkpoint-dir {checkpoint_dir}"
-            )
         saved_config = load_model_config(checkpoint_dir)
         if model_config is not None and model_config != saved_config:
-            raise CheckpointError(f"{checkpoint_dir} holds a model with {saved_config}, not the requested {model_config}")
+            raise CheckpointError(
+                f"{checkpoint_dir} holds a model with {saved_config}, not the requested {model_config}"
+            )
         model, state = load_training_state(checkpoint_dir)
         initial_epoch = int(state.get("epoch", 0))
         best_psnr = float(state.get("best_val_psnr", -math.inf))
@@ -374,6 +376,11 @@ def train(
                 f"{checkpoint_dir} already holds a training run (epoch {epoch}): continue it with --resume,"
                 " or start over with --overwrite"
             )
+        if (checkpoint_dir / BEST_WEIGHTS_NAME).is_file() and not overwrite:
+            raise CheckpointError(
+                f"{checkpoint_dir / BEST_WEIGHTS_NAME} exists: choose another --checkpoint-dir,"
+                " or replace it with --overwrite"
+            )
         model_config = model_config or ModelConfig()
         keras.utils.set_random_seed(train_config.seed)
         model = build_model(model_config)
@@ -383,7 +390,9 @@ def train(
         (checkpoint_dir / BEST_WEIGHTS_NAME).unlink(missing_ok=True)
 
     log(f"training on {describe_device()}: {len(train_pairs)} training pairs, {len(val_pairs)} validation pairs")
-    train_data = make_dataset(train_pairs, train_config.batch_size, shuffle=True, seed=train_config.seed + initial_epoch)
+    train_data = make_dataset(
+        train_pairs, train_config.batch_size, shuffle=True, seed=train_config.seed + initial_epoch
+    )
     val_data = make_dataset(val_pairs, train_config.batch_size, shuffle=False)
     baseline = BicubicBaseline(val_data)
     checkpoints = CheckpointCallback(checkpoint_dir, best_psnr, best_epoch)

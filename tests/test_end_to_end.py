@@ -1,0 +1,68 @@
+"""The three scripts as a user runs them, as subprocesses on tiny photos."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def script(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / name), *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_prep_train_test(photo_folder, tmp_path):
+    # Six photos are too few for a hashed split to fill every split: give test and val one each.
+    (photo_folder / "test").mkdir()
+    os.rename(photo_folder / "photo 0.jpg", photo_folder / "test" / "photo 0.jpg")
+    (photo_folder / "val").mkdir()
+    os.rename(photo_folder / "photo 2.png", photo_folder / "val" / "photo 2.png")
+
+    prep = script("prep_images.py", "--input", str(photo_folder), "--output", "data", "--size", "24", cwd=tmp_path)
+    assert prep.returncode == 0, prep.stderr
+
+    train = script("train.py", "--epochs", "2", "--batch-size", "2", "--filters", "4", "--quiet", cwd=tmp_path)
+    assert train.returncode == 0, train.stderr
+    assert "training on CPU" in train.stdout
+    assert (tmp_path / "checkpoints" / "best.weights.h5").is_file()
+    assert (tmp_path / "results" / "curves.png").is_file()
+    with open(tmp_path / "results" / "history.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert [row["epoch"] for row in rows] == ["1", "2"]
+    assert {"val_psnr", "val_ssim", "val_bicubic_psnr", "val_bicubic_ssim"} <= set(rows[0])
+
+    test = script("test.py", cwd=tmp_path)
+    assert test.returncode == 0, test.stderr
+    comparison = tmp_path / "results" / "compare" / "photo 0_jpg.png"
+    with Image.open(comparison) as image:
+        assert image.width > 3 * 24 and image.height > 24
+    with open(tmp_path / "results" / "metrics.csv") as file:
+        names = [row["name"] for row in csv.DictReader(file)]
+    assert names == ["photo 0_jpg", "mean"]
+
+    resume = script("train.py", "--epochs", "3", "--batch-size", "2", "--resume", "--quiet", cwd=tmp_path)
+    assert resume.returncode == 0, resume.stderr
+    assert "resuming from epoch 2" in resume.stdout
+
+
+def test_user_mistakes_give_one_line_not_a_traceback(tmp_path):
+    for name, args, hint in (
+        ("train.py", (), "prep_images.py"),
+        ("test.py", (), "train.py"),
+        ("train.py", ("--resume",), "no training state"),
+        ("prep_images.py", ("--input", "missing"), "no such folder"),
+    ):
+        result = script(name, *args, cwd=tmp_path)
+        assert result.returncode != 0
+        assert "Traceback" not in result.stderr
+        errors = [line for line in result.stderr.splitlines() if "error:" in line]
+        assert len(errors) == 1 and hint in errors[0], result.stderr

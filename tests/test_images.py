@@ -1,0 +1,139 @@
+"""The blog's image recipe: padding onto white, mode conversion, the bicubic pair."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from srcnn.images import ImageReadError, bicubic_degrade, load_rgb, make_pair, pad_to_square, to_rgb
+
+RED = (200, 30, 40)
+
+
+@pytest.mark.parametrize(
+    "size, box",
+    [
+        ((40, 20), (0, 10, 40, 30)),  # landscape: white bands above and below
+        ((20, 40), (10, 0, 30, 40)),  # portrait: white bands left and right
+        ((30, 30), (0, 0, 30, 30)),  # square: unchanged
+        ((41, 20), (0, 10, 41, 30)),  # odd difference: the extra white row goes below
+    ],
+)
+def test_pad_to_square_centres_image_on_white(size, box):
+    image = Image.new("RGB", size, RED)
+    padded = np.asarray(pad_to_square(image))
+    side = max(size)
+    assert padded.shape == (side, side, 3)
+    left, top, right, bottom = box
+    assert (padded[top:bottom, left:right] == RED).all()
+    mask = np.ones((side, side), bool)
+    mask[top:bottom, left:right] = False
+    assert (padded[mask] == 255).all()
+
+
+def test_rgba_transparency_becomes_white():
+    rgba = np.zeros((10, 10, 4), np.uint8)
+    rgba[:5] = (*RED, 255)  # opaque top half
+    rgba[5:] = (0, 0, 0, 0)  # transparent black bottom half
+    rgb = np.asarray(to_rgb(Image.fromarray(rgba, "RGBA")))
+    assert (rgb[:5] == RED).all()
+    assert (rgb[5:] == 255).all()
+
+
+def test_grayscale_becomes_grey_rgb():
+    rgb = np.asarray(to_rgb(Image.new("L", (4, 4), 77)))
+    assert rgb.shape == (4, 4, 3) and (rgb == 77).all()
+
+
+def test_palette_with_transparency_becomes_white(tmp_path):
+    palette_image = Image.new("P", (8, 8), 0)
+    palette_image.putpalette([*RED, 0, 255, 0] + [0] * 762)
+    palette_image.paste(1, (0, 0, 4, 8))
+    path = tmp_path / "palette.png"
+    palette_image.save(path, transparency=1)
+    rgb = np.asarray(load_rgb(path))
+    assert (rgb[:, :4] == 255).all()  # the transparent green half
+    assert (rgb[:, 4:] == RED).all()
+
+
+def test_sixteen_bit_grey_is_scaled_not_clipped(tmp_path):
+    values = np.array([[0, 257 * 100], [65535, 257 * 200]], dtype=np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(values).save(path)
+    rgb = np.asarray(load_rgb(path))
+    assert rgb[..., 0].tolist() == [[0, 100], [255, 200]]
+
+
+def test_cmyk_becomes_rgb(tmp_path):
+    path = tmp_path / "print.jpg"
+    Image.new("CMYK", (16, 16), (0, 0, 0, 0)).save(path)
+    rgb = load_rgb(path)
+    assert rgb.mode == "RGB" and np.asarray(rgb).min() > 240  # no ink is white
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    image = Image.new("RGB", (40, 20), RED)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 clockwise to display"
+    path = tmp_path / "rotated.jpg"
+    image.save(path, exif=exif)
+    assert load_rgb(path).size == (20, 40)
+
+
+def test_gif_first_frame(tmp_path):
+    frames = [Image.new("RGB", (12, 12), colour) for colour in (RED, (0, 0, 255))]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    first = np.asarray(load_rgb(path))[0, 0]
+    assert abs(int(first[0]) - RED[0]) < 16 and first[2] < 60
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [(b"", "not an image"), (b"hello, not a picture", "not an image")],
+)
+def test_unreadable_files_raise_a_clear_error(tmp_path, content, reason):
+    path = tmp_path / "broken.png"
+    path.write_bytes(content)
+    with pytest.raises(ImageReadError, match=reason):
+        load_rgb(path)
+
+
+def test_truncated_png_raises_a_clear_error(tmp_path):
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(buffer, "PNG")
+    path = tmp_path / "cut.png"
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    with pytest.raises(ImageReadError):
+        load_rgb(path)
+
+
+def test_folder_is_not_an_image(tmp_path):
+    folder = tmp_path / "x.jpg"
+    folder.mkdir()
+    with pytest.raises(ImageReadError, match="folder"):
+        load_rgb(folder)
+
+
+def test_pair_sizes_and_kernel():
+    image = Image.new("RGB", (300, 200), RED)
+    image.paste((0, 90, 200), (0, 0, 150, 200))
+    low_res, high_res = make_pair(image, size=128, scale=2)
+    assert high_res.size == low_res.size == (128, 128)
+    # The low-res twin is the blog's bicubic 64x64 round trip, not another filter.
+    expected = high_res.resize((64, 64), Image.Resampling.BICUBIC).resize((128, 128), Image.Resampling.BICUBIC)
+    assert np.array_equal(np.asarray(low_res), np.asarray(expected))
+    bilinear = high_res.resize((64, 64), Image.Resampling.BILINEAR).resize((128, 128), Image.Resampling.BILINEAR)
+    assert not np.array_equal(np.asarray(low_res), np.asarray(bilinear))
+
+
+def test_degrade_loses_the_finest_detail():
+    stripes = np.zeros((32, 32, 3), np.uint8)
+    stripes[:, ::2] = 255  # one-pixel stripes cannot survive a 2x downscale
+    low_res = np.asarray(bicubic_degrade(Image.fromarray(stripes), 2)).astype(float)
+    assert low_res[:, 4:-4].std() < 20
+    with pytest.raises(ValueError, match="multiple"):
+        bicubic_degrade(Image.new("RGB", (31, 32)), 2)

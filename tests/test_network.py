@@ -1,0 +1,54 @@
+"""The model contract: the blog's layers, any image size, the [-1, 1] range."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from srcnn.network import ModelConfig, build_model, from_model_range, to_model_range
+
+
+def test_blog_architecture():
+    model = build_model()
+    convolutions = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2DTranspose)]
+    assert len(convolutions) == 7
+    assert [layer.filters for layer in convolutions] == [32] * 6 + [3]
+    assert all(layer.strides == (1, 1) and layer.padding == "same" for layer in convolutions)
+    assert all(layer.kernel_size == (3, 3) for layer in convolutions)
+    leaky = [layer for layer in model.layers if isinstance(layer, keras.layers.LeakyReLU)]
+    assert len(leaky) == 6
+    assert model.layers[-1].get_config()["activation"] == "tanh"
+    allowed = (keras.layers.InputLayer, keras.layers.Conv2DTranspose, keras.layers.LeakyReLU, keras.layers.Activation)
+    assert all(isinstance(layer, allowed) for layer in model.layers)  # no pooling, no normalisation
+    # Every convolution but the last is followed by a LeakyReLU; the last by tanh.
+    names = [layer.name for layer in model.layers[1:]]
+    assert names[1::2] == [f"leaky_relu{i}" for i in range(1, 7)] + ["tanh"]
+    assert model.count_params() == 48_003
+    assert model.input_shape == (None, None, None, 3)
+
+
+@pytest.mark.parametrize("height, width", [(16, 16), (13, 22)])
+def test_output_shape_equals_input_shape_and_stays_in_range(height, width):
+    model = build_model(ModelConfig(filters=4))
+    inputs = np.random.default_rng(0).uniform(-1, 1, (2, height, width, 3)).astype(np.float32)
+    outputs = model.predict_on_batch(inputs * 50)  # far outside the range: tanh must still bound it
+    assert outputs.shape == (2, height, width, 3)
+    assert outputs.min() >= -1 and outputs.max() <= 1
+
+
+def test_kernel_size_is_a_parameter_and_must_be_odd():
+    model = build_model(ModelConfig(kernel_size=5, filters=4))
+    assert model.get_layer("deconv1").kernel_size == (5, 5)
+    with pytest.raises(ValueError, match="odd"):
+        build_model(ModelConfig(kernel_size=4))
+
+
+def test_range_round_trip_and_rounding():
+    pixels = np.arange(256, dtype=np.uint8)
+    values = to_model_range(pixels)
+    assert values.min() == -1 and values.max() == 1
+    assert np.array_equal(from_model_range(values), pixels)
+    # 0.6 of a level rounds up, where truncation would give 0.
+    assert from_model_range(np.array([0.6 / 127.5 - 1.0]))[0] == 1
+    assert from_model_range(np.array([-3.0, 3.0])).tolist() == [0, 255]

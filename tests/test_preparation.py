@@ -1,0 +1,121 @@
+"""prep_images' folder handling: splits, names, idempotence, skipping bad files."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from srcnn.preparation import PrepConfig, assign_split, output_name, prepare_folder
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_split_is_deterministic_and_near_the_fractions():
+    config = PrepConfig()
+    names = [f"folder/photo_{index}.jpg" for index in range(2000)]
+    splits = [assign_split(name, config) for name in names]
+    assert splits == [assign_split(name, config) for name in names]
+    assert 0.07 < splits.count("val") / len(names) < 0.13
+    assert 0.07 < splits.count("test") / len(names) < 0.13
+
+
+def test_existing_split_folders_are_kept():
+    config = PrepConfig()
+    assert assign_split("test/a.png", config) == "test"
+    assert assign_split("val/deep/b.png", config) == "val"
+    assert assign_split("train/c.png", config) == "train"
+
+
+def test_output_names_are_flat_and_do_not_collide():
+    assert output_name("trip/IMG 1.JPG") == "trip__IMG 1_JPG.png"
+    assert output_name("a.jpg") != output_name("a.png")
+
+
+def test_prepare_writes_pairs_manifest_and_is_idempotent(photo_folder, tmp_path):
+    output = tmp_path / "data"
+    before = snapshot(photo_folder)
+    config = PrepConfig(size=32)
+    summary = prepare_folder(photo_folder, output, config, workers=1, progress=False)
+    assert summary.written == 6 and summary.skipped == 0
+    assert sum(summary.counts.values()) == 6
+    high_res = sorted(output.glob("*/hr/*.png"))
+    assert len(high_res) == 6
+    for path in high_res:
+        low_res = path.parent.parent / "lr" / path.name
+        assert Image.open(path).size == Image.open(low_res).size == (32, 32)
+    assert (output / "manifest.json").is_file()
+    assert snapshot(photo_folder) == before  # the input folder is never touched
+
+    times = {path: path.stat().st_mtime_ns for path in output.rglob("*.png")}
+    again = prepare_folder(photo_folder, output, config, workers=1, progress=False)
+    assert again.written == 0 and again.up_to_date == 6
+    assert times == {path: path.stat().st_mtime_ns for path in output.rglob("*.png")}
+
+
+def test_new_photos_do_not_move_old_ones(photo_folder, tmp_path):
+    output = tmp_path / "data"
+    prepare_folder(photo_folder, output, PrepConfig(size=16), progress=False)
+    first = {path.name: path.parent.parent.name for path in output.glob("*/hr/*.png")}
+    for index in range(10):
+        Image.new("RGB", (20, 20), (index, 0, 0)).save(photo_folder / f"new_{index}.png")
+    prepare_folder(photo_folder, output, PrepConfig(size=16), progress=False)
+    second = {path.name: path.parent.parent.name for path in output.glob("*/hr/*.png")}
+    assert {name: second[name] for name in first} == first
+
+
+def test_changed_settings_rebuild_the_pairs(photo_folder, tmp_path):
+    output = tmp_path / "data"
+    prepare_folder(photo_folder, output, PrepConfig(size=16), progress=False)
+    summary = prepare_folder(photo_folder, output, PrepConfig(size=24), progress=False)
+    assert summary.written == 6
+    assert {Image.open(p).size for p in output.glob("*/*/*.png")} == {(24, 24)}
+
+
+def test_unreadable_files_are_skipped(photo_folder, tmp_path):
+    (photo_folder / "notes.png").write_text("not a picture")
+    (photo_folder / "empty.jpg").write_bytes(b"")
+    messages = []
+    summary = prepare_folder(photo_folder, tmp_path / "data", PrepConfig(size=16), log=messages.append, progress=False)
+    assert summary.skipped == 2 and summary.written == 6
+
+
+def test_output_inside_input_is_not_rescanned(photo_folder):
+    output = photo_folder / "prepared"
+    prepare_folder(photo_folder, output, PrepConfig(size=16), progress=False)
+    again = prepare_folder(photo_folder, output, PrepConfig(size=16), progress=False)
+    assert again.up_to_date == 6 and again.written == 0
+
+
+def test_prep_script_exit_status(photo_folder, tmp_path, capsys):
+    import prep_images
+
+    assert prep_images.main(["--input", str(photo_folder), "--output", str(tmp_path / "a"), "--size", "16"]) == 0
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "junk.png").write_text("junk")
+    assert prep_images.main(["--input", str(empty), "--output", str(tmp_path / "b")]) == 1
+    assert prep_images.main(["--input", str(tmp_path / "missing"), "--output", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "no usable images" in err and "no such folder" in err
+
+
+def test_pairs_are_white_padded(tmp_path):
+    photos = tmp_path / "in"
+    photos.mkdir()
+    Image.new("RGB", (40, 20), (0, 0, 0)).save(photos / "wide.png")
+    output = tmp_path / "out"
+    prepare_folder(photos, output, PrepConfig(size=32, val_fraction=0, test_fraction=0), progress=False)
+    high_res = np.asarray(Image.open(output / "train" / "hr" / "wide_png.png"))
+    assert (high_res[:6] == 255).all() and (high_res[-6:] == 255).all()  # white bands
+    assert (high_res[12:20] == 0).all()  # the black photo in the middle
+    assert os.listdir(photos) == ["wide.png"]

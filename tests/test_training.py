@@ -1,0 +1,135 @@
+"""Training: the loss goes down, checkpoints round-trip, runs resume, mistakes are refused."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from srcnn.dataset import DataError, list_pairs, make_dataset
+from srcnn.network import ModelConfig, build_model
+from srcnn.preparation import PrepConfig, prepare_folder
+from srcnn.training import (
+    BEST_WEIGHTS_NAME,
+    CheckpointError,
+    TrainConfig,
+    compile_model,
+    load_for_inference,
+    load_training_state,
+    train,
+)
+
+TINY = ModelConfig(filters=4)
+
+
+@pytest.fixture
+def data_dir(photo_folder, tmp_path):
+    """Prepared 24x24 pairs with a fixed split: 4 train, 1 val, 1 test."""
+    data = tmp_path / "data"
+    for index, path in enumerate(sorted(photo_folder.rglob("*.*"))):
+        split = "test" if index == 0 else "val" if index == 1 else "train"
+        (photo_folder / split).mkdir(exist_ok=True)
+        path.rename(photo_folder / split / path.name)
+    prepare_folder(photo_folder, data, PrepConfig(size=24), progress=False)
+    return data
+
+
+def run(data_dir, tmp_path, epochs, **kwargs):
+    kwargs.setdefault("model_config", TINY)
+    return train(
+        data_dir,
+        tmp_path / "checkpoints",
+        tmp_path / "results",
+        TrainConfig(epochs=epochs, batch_size=2, learning_rate=1e-3),
+        verbose=0,
+        log=lambda message: None,
+        **kwargs,
+    )
+
+
+def test_dataset_batches_in_model_range(data_dir):
+    pairs = list_pairs(data_dir, "train")
+    assert len(pairs) == 4
+    low_res, high_res = next(iter(make_dataset(pairs, batch_size=3, shuffle=True, seed=1)))
+    assert low_res.shape == high_res.shape == (3, 24, 24, 3)
+    assert -1 <= float(np.min(high_res)) and float(np.max(high_res)) <= 1
+
+
+def test_a_few_steps_lower_the_loss(data_dir):
+    keras.utils.set_random_seed(0)
+    model = build_model(ModelConfig(filters=8))
+    compile_model(model, learning_rate=1e-3)
+    dataset = make_dataset(list_pairs(data_dir, "train")[:2], batch_size=2, shuffle=False)
+    before = model.evaluate(dataset, verbose=0)[0]
+    model.fit(dataset.repeat(30), verbose=0)
+    after = model.evaluate(dataset, verbose=0)[0]
+    assert after < 0.5 * before
+
+
+def test_save_and_load_give_identical_predictions(data_dir, tmp_path):
+    result = run(data_dir, tmp_path, epochs=1)
+    assert result.status == "finished"
+    model, config = load_for_inference(tmp_path / "checkpoints" / BEST_WEIGHTS_NAME)
+    assert config == TINY
+    latest, _ = load_training_state(tmp_path / "checkpoints")
+    inputs = np.random.default_rng(0).uniform(-1, 1, (1, 20, 28, 3)).astype(np.float32)
+    np.testing.assert_array_equal(model.predict_on_batch(inputs), latest.predict_on_batch(inputs))
+
+
+def test_resume_continues_at_the_next_epoch(data_dir, tmp_path):
+    run(data_dir, tmp_path, epochs=1)
+    first, _ = load_training_state(tmp_path / "checkpoints")
+    iterations_after_one = int(first.optimizer.iterations.numpy())
+    assert iterations_after_one == 2  # 4 pairs in batches of 2
+
+    messages = []
+    result = train(
+        data_dir,
+        tmp_path / "checkpoints",
+        tmp_path / "results",
+        TrainConfig(epochs=3, batch_size=2),
+        resume=True,
+        verbose=0,
+        log=messages.append,
+    )
+    assert result.status == "finished" and result.epochs_completed == 3
+    assert any("resuming from epoch 1" in message for message in messages)
+    state = json.loads((tmp_path / "checkpoints" / "state.json").read_text())
+    assert state["epoch"] == 3
+    resumed, _ = load_training_state(tmp_path / "checkpoints")
+    assert int(resumed.optimizer.iterations.numpy()) == 3 * iterations_after_one
+    with open(tmp_path / "results" / "history.csv") as file:
+        epochs = [int(row["epoch"]) for row in csv.DictReader(file)]
+    assert epochs == [1, 2, 3]
+    assert (tmp_path / "results" / "curves.png").stat().st_size > 0
+
+
+def test_an_existing_run_is_not_overwritten_by_accident(data_dir, tmp_path):
+    run(data_dir, tmp_path, epochs=1)
+    with pytest.raises(CheckpointError, match="--resume"):
+        run(data_dir, tmp_path, epochs=1)
+    assert run(data_dir, tmp_path, epochs=1, overwrite=True).status == "finished"
+
+
+def test_resume_with_another_model_config_is_refused(data_dir, tmp_path):
+    run(data_dir, tmp_path, epochs=1)
+    with pytest.raises(CheckpointError, match="kernel_size=5"):
+        run(data_dir, tmp_path, epochs=2, resume=True, model_config=ModelConfig(filters=4, kernel_size=5))
+
+
+def test_missing_data_and_missing_checkpoint_are_clear_errors(tmp_path):
+    with pytest.raises(DataError, match="prep_images.py"):
+        run(tmp_path / "nothing", tmp_path, epochs=1)
+    with pytest.raises(CheckpointError, match="train.py"):
+        load_for_inference(tmp_path / "nowhere" / BEST_WEIGHTS_NAME)
+
+
+def test_corrupt_weights_are_a_clear_error(data_dir, tmp_path):
+    run(data_dir, tmp_path, epochs=1)
+    weights = tmp_path / "checkpoints" / BEST_WEIGHTS_NAME
+    weights.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="cannot load"):
+        load_for_inference(weights)
