@@ -20,7 +20,7 @@ DEMO_EPOCHS = 30  # Assumed: about two minutes on a 2-core CPU; enough to show t
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from srcnn.training import TrainConfig
+    from srcnn.training import INITIALIZATIONS, TrainConfig
 
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="default: %(default)s")
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate, help="default: %(default)s")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="default: %(default)s")
+    parser.add_argument(
+        "--init", choices=INITIALIZATIONS, default=defaults.init, help="weight start (default: %(default)s)"
+    )
     parser.add_argument("--checkpoint-dir", type=Path, default=None, help="default: checkpoints")
     parser.add_argument("--results-dir", type=Path, default=None, help="default: results")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --checkpoint-dir")
@@ -74,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size,
             learning_rate=args.learning_rate,
             seed=args.seed,
+            init=args.init,
         )
         train_config.validate()
         model_config = model_config_from(args)

@@ -68,7 +68,7 @@ def comparison_image(
     panels = (
         (low_res, "bicubic", f"{score.bicubic_psnr:.2f} dB  {score.bicubic_ssim:.3f}"),
         (super_res, "model", f"{score.model_psnr:.2f} dB  {score.model_ssim:.3f}"),
-        (high_res, "original", "PSNR  SSIM"),
+        (high_res, "original", "PSNR (dB)  SSIM"),
     )
     for index, (pixels, title, numbers) in enumerate(panels):
         left = index * (width + gap)

@@ -83,3 +83,36 @@ def from_model_range(values: np.ndarray) -> np.ndarray:
     """float [-1, 1] -> uint8 [0, 255], rounded to nearest (not truncated) and clipped."""
     pixels = (np.asarray(values, dtype=np.float32) + 1.0) * 127.5
     return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+
+
+def initialize_near_identity(model: keras.Model, config: ModelConfig, noise_scale: float = 0.1) -> None:
+    """Start training from a network that already passes its input through (before tanh).
+
+    Without a skip connection, a randomly initialised net spends most of its early training
+    learning to reproduce the bicubic input at all. A LeakyReLU with slope s passes x exactly
+    through a pair of channels (+x, -x): lrelu(x) - lrelu(-x) = (1 + s) x. So each colour gets one
+    such pair through layers 1-6, and layer 7 reads it back; every other weight keeps its random
+    initial value, scaled down by `noise_scale`, so all filters still learn.
+    """
+    if config.filters < 2 * config.channels:
+        raise ValueError(f"near-identity start needs at least {2 * config.channels} filters, got {config.filters}")
+    centre = config.kernel_size // 2
+    gain = 1.0 / (1.0 + config.leaky_slope)
+    layers = [model.get_layer(f"deconv{index}") for index in range(1, config.layers + 1)]
+    for index, layer in enumerate(layers):
+        kernel, bias = (np.asarray(weight) for weight in layer.get_weights())
+        kernel = kernel * noise_scale  # Conv2DTranspose kernels: (height, width, out, in).
+        for channel in range(config.channels):
+            plus, minus = 2 * channel, 2 * channel + 1
+            if index == 0:  # colour -> (+x, -x)
+                kernel[centre, centre, plus, channel] = 1.0
+                kernel[centre, centre, minus, channel] = -1.0
+            elif index < len(layers) - 1:  # pair -> pair
+                kernel[centre, centre, plus, plus] = gain
+                kernel[centre, centre, plus, minus] = -gain
+                kernel[centre, centre, minus, plus] = -gain
+                kernel[centre, centre, minus, minus] = gain
+            else:  # pair -> colour
+                kernel[centre, centre, channel, plus] = gain
+                kernel[centre, centre, channel, minus] = -gain
+        layer.set_weights([kernel, np.zeros_like(bias)])

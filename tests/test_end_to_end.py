@@ -30,7 +30,7 @@ def test_prep_train_test(photo_folder, tmp_path):
     prep = script("prep_images.py", "--input", str(photo_folder), "--output", "data", "--size", "24", cwd=tmp_path)
     assert prep.returncode == 0, prep.stderr
 
-    train = script("train.py", "--epochs", "2", "--batch-size", "2", "--filters", "4", "--quiet", cwd=tmp_path)
+    train = script("train.py", "--epochs", "2", "--batch-size", "2", "--filters", "6", "--quiet", cwd=tmp_path)
     assert train.returncode == 0, train.stderr
     assert "training on CPU" in train.stdout
     assert (tmp_path / "checkpoints" / "best.weights.h5").is_file()

@@ -52,3 +52,19 @@ def test_range_round_trip_and_rounding():
     # 0.6 of a level rounds up, where truncation would give 0.
     assert from_model_range(np.array([0.6 / 127.5 - 1.0]))[0] == 1
     assert from_model_range(np.array([-3.0, 3.0])).tolist() == [0, 255]
+
+
+def test_near_identity_start_passes_the_input_through_tanh():
+    from srcnn.network import initialize_near_identity
+
+    config = ModelConfig(filters=8, kernel_size=5)
+    inputs = np.random.default_rng(0).uniform(-1, 1, (1, 12, 17, 3)).astype(np.float32)
+    exact = build_model(config)
+    initialize_near_identity(exact, config, noise_scale=0.0)
+    np.testing.assert_allclose(exact.predict_on_batch(inputs), np.tanh(inputs), atol=1e-5)
+    noisy = build_model(config)
+    initialize_near_identity(noisy, config)
+    difference = np.abs(noisy.predict_on_batch(inputs) - np.tanh(inputs))
+    assert 0 < difference.mean() < 0.1  # close to the identity, but every weight still random
+    with pytest.raises(ValueError, match="at least 6 filters"):
+        initialize_near_identity(build_model(ModelConfig(filters=4)), ModelConfig(filters=4))

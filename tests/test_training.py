@@ -22,7 +22,7 @@ from srcnn.training import (
     train,
 )
 
-TINY = ModelConfig(filters=4)
+TINY = ModelConfig(filters=6)
 
 
 @pytest.fixture
@@ -117,7 +117,7 @@ def test_an_existing_run_is_not_overwritten_by_accident(data_dir, tmp_path):
 def test_resume_with_another_model_config_is_refused(data_dir, tmp_path):
     run(data_dir, tmp_path, epochs=1)
     with pytest.raises(CheckpointError, match="kernel_size=5"):
-        run(data_dir, tmp_path, epochs=2, resume=True, model_config=ModelConfig(filters=4, kernel_size=5))
+        run(data_dir, tmp_path, epochs=2, resume=True, model_config=ModelConfig(filters=6, kernel_size=5))
 
 
 def test_missing_data_and_missing_checkpoint_are_clear_errors(tmp_path):
