@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from PIL import Image
@@ -66,3 +69,34 @@ def test_user_mistakes_give_one_line_not_a_traceback(tmp_path):
         assert "Traceback" not in result.stderr
         errors = [line for line in result.stderr.splitlines() if "error:" in line]
         assert len(errors) == 1 and hint in errors[0], result.stderr
+
+
+def test_ctrl_c_saves_and_resume_continues(photo_folder, tmp_path):
+    """SIGINT during training saves the state; --resume picks it up."""
+    prep = script("prep_images.py", "--input", str(photo_folder), "--output", "data", "--size", "24", cwd=tmp_path)
+    assert prep.returncode == 0, prep.stderr
+    environment = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "train.py"), "--epochs", "1000", "--batch-size", "2", "--filters", "6", "--quiet"],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    state = tmp_path / "checkpoints" / "state.json"
+    deadline = time.monotonic() + 120
+    while not state.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert state.exists(), process.communicate()[1]
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted: saved after epoch" in stdout and "--resume" in stdout
+    assert "Traceback" not in stderr
+
+    saved_epoch = json.loads(state.read_text())["epoch"]
+    assert saved_epoch >= 1
+    resume = script("train.py", "--epochs", str(saved_epoch + 1), "--resume", "--quiet", cwd=tmp_path)
+    assert resume.returncode == 0, resume.stderr
+    assert f"resuming from epoch {saved_epoch}" in resume.stdout
