@@ -11,6 +11,7 @@ import keras
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from srcnn.files import write_text_atomic
 from srcnn.images import save_png_atomic
 from srcnn.metrics import psnr, ssim
 from srcnn.network import from_model_range, to_model_range
@@ -129,7 +130,6 @@ def format_table(scores: list[PairScore]) -> str:
 def test_split(model: keras.Model, data_dir: Path, results_dir: Path, split: str = "test") -> list[PairScore]:
     """Score a prepared split: results_dir/compare/NAME.png per pair and results_dir/metrics.csv."""
     from srcnn.dataset import DataError, list_pairs
-    from srcnn.training import write_text_atomic
 
     pairs = list_pairs(data_dir, split)
     if not pairs:

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from srcnn.files import write_atomic
+
 # File types prep_images.py picks up (lower-case suffixes).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -110,10 +112,4 @@ def make_pair(image: Image.Image, size: int = 128, scale: int = 2) -> tuple[Imag
 
 def save_png_atomic(image: Image.Image, path: str | os.PathLike) -> None:
     """Write a PNG under a temporary name in the same folder, then rename it into place."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        image.save(temporary, format="PNG")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    write_atomic(path, lambda temporary: image.save(temporary, format="PNG"))

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
+from srcnn.files import write_text_atomic
 from srcnn.images import IMAGE_SUFFIXES, ImageReadError, load_rgb, make_pair, save_png_atomic
 
 SPLITS = ("train", "val", "test")
@@ -170,9 +171,7 @@ def write_manifest(output_dir: Path, input_dir: Path, config: PrepConfig, done: 
         "pairs": [entries[name] for name in sorted(entries)],
     }
     path = output_dir / MANIFEST_NAME
-    temporary = path.with_name(f".{MANIFEST_NAME}.tmp")
-    temporary.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    write_text_atomic(path, json.dumps(manifest, indent=1) + "\n")
     return path
 
 

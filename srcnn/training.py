@@ -15,7 +15,6 @@ import csv
 import io
 import json
 import math
-import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from srcnn.files import write_atomic, write_text_atomic
 from srcnn.network import ModelConfig, build_model, initialize_near_identity
 
 CONFIG_NAME = "config.json"
@@ -82,43 +82,7 @@ def compile_model(model: keras.Model, learning_rate: float) -> None:
     )
 
 
-# --- Atomic file writing -------------------------------------------------------------------------
-
-
-def atomic_path(path: Path) -> Path:
-    """A temporary sibling of `path` that keeps its suffixes (Keras checks them)."""
-    return path.with_name(f".tmp-{os.getpid()}-{path.name}")
-
-
-def replace_into(temporary: Path, path: Path) -> None:
-    os.replace(temporary, path)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    temporary = atomic_path(path)
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        replace_into(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def save_weights_atomic(model: keras.Model, path: Path) -> None:
-    temporary = atomic_path(path)
-    try:
-        model.save_weights(temporary)
-        replace_into(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def save_model_atomic(model: keras.Model, path: Path) -> None:
-    temporary = atomic_path(path)
-    try:
-        model.save(temporary)
-        replace_into(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+# --- Safety checks ------------------------------------------------------------------------------
 
 
 def check_writable(folder: Path) -> None:
@@ -205,11 +169,11 @@ class CheckpointCallback(keras.callbacks.Callback):
         val_psnr = float(logs.get("val_psnr", -math.inf))
         if val_psnr > self.best_psnr:
             self.best_psnr, self.best_epoch = val_psnr, epoch + 1
-            save_weights_atomic(self.model, self.checkpoint_dir / BEST_WEIGHTS_NAME)
+            write_atomic(self.checkpoint_dir / BEST_WEIGHTS_NAME, self.model.save_weights)
         self.save_latest()
 
     def save_latest(self) -> None:
-        save_model_atomic(self.model, self.checkpoint_dir / LATEST_NAME)
+        write_atomic(self.checkpoint_dir / LATEST_NAME, self.model.save)
         state = {"epoch": self.completed_epochs, "best_val_psnr": self.best_psnr, "best_epoch": self.best_epoch}
         write_text_atomic(self.checkpoint_dir / STATE_NAME, json.dumps(state, indent=1) + "\n")
 
@@ -289,13 +253,10 @@ def plot_history(rows: list[dict], path: Path) -> None:
         axes.grid(alpha=0.3)
         axes.legend()
     figure.tight_layout()
-    temporary = atomic_path(path)
     try:
-        figure.savefig(temporary, format="png", dpi=100)
-        replace_into(temporary, path)
+        write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=100))
     finally:
         plt.close(figure)
-        temporary.unlink(missing_ok=True)
 
 
 def write_run_config(checkpoint_dir: Path, model_config: ModelConfig, train_config: TrainConfig, data: dict) -> None:
