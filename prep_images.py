@@ -27,6 +27,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scale", type=int, default=DEFAULTS.scale, help="downscale factor for low-res (default: 2)")
     parser.add_argument("--val-fraction", type=float, default=DEFAULTS.val_fraction, help="default: 0.1")
     parser.add_argument("--test-fraction", type=float, default=DEFAULTS.test_fraction, help="default: 0.1")
+    parser.add_argument(
+        "--whole",
+        action="store_true",
+        help="keep each photo's own size (cropped to a multiple of --scale) instead of the blog's white square;"
+        " for benchmark sets and for training on crops (train.py --patch-size)",
+    )
+    parser.add_argument("--split", choices=("train", "val", "test"), help="put every photo into this split")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
     parser.add_argument("--force", action="store_true", help="rewrite pairs even when they are up to date")
     return parser
@@ -34,7 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    config = PrepConfig(args.size, args.scale, args.val_fraction, args.test_fraction)
+    config = PrepConfig(
+        args.size,
+        args.scale,
+        args.val_fraction,
+        args.test_fraction,
+        "whole" if args.whole else "blog",
+        args.split or "",
+    )
     try:
         summary = prepare_folder(args.input, args.output, config, workers=args.workers, force=args.force)
     except (ValueError, OSError) as error:

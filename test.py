@@ -1,14 +1,19 @@
-"""Compare the trained network with bicubic on the test pairs: PNGs side by side and metrics.
+"""Compare the trained network with bicubic: side-by-side PNGs and metrics, or a standard benchmark.
 
-Usage: python test.py [--data data] [--checkpoint-dir checkpoints | --checkpoint PATH] [--results-dir results]
+Usage:
+    python test.py [--data data] [--checkpoint-dir checkpoints | --checkpoint PATH] [--results-dir results]
+    python test.py --benchmark ../shared/data/Set5 [--json results/set5.json] [--checkpoint PATH]
 
-Writes RESULTS/compare/NAME.png (bicubic | model | original, each with PSNR and SSIM) and
-RESULTS/metrics.csv (per image and the mean), and prints a summary table.
+The first writes RESULTS/compare/NAME.png (bicubic | model | original, each with PSNR and SSIM) and
+RESULTS/metrics.csv for the prepared test pairs. The second scores every image of a folder with
+the SRCNN paper's protocol (Y channel, borders shaved by the scale) against bicubic.
+Without --checkpoint: the best weights in --checkpoint-dir, else the shipped pretrained model.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -19,32 +24,62 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("data"), help="prepared pairs (default: data)")
-    parser.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"), help="default: checkpoints")
-    parser.add_argument(
-        "--checkpoint", type=Path, default=None, help="a .weights.h5 file (default: best in --checkpoint-dir)"
-    )
+    parser.add_argument("--checkpoint-dir", type=Path, default=None, help="default: checkpoints")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="a .weights.h5 file beside its config.json")
     parser.add_argument("--results-dir", type=Path, default=Path("results"), help="default: results")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="default: test")
+    parser.add_argument("--benchmark", type=Path, default=None, help="folder of original images to score")
+    parser.add_argument("--json", type=Path, default=None, help="with --benchmark: write the scores here")
+    parser.add_argument("--scale", type=int, default=2, help="with --benchmark: the upscaling factor (default: 2)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from srcnn.dataset import DataError
-    from srcnn.evaluation import format_table, test_split
-    from srcnn.training import BEST_WEIGHTS_NAME, CheckpointError, load_for_inference
+    from srcnn.training import CheckpointError, choose_weights, load_for_inference
 
-    weights_path = args.checkpoint or args.checkpoint_dir / BEST_WEIGHTS_NAME
     try:
+        weights_path = choose_weights(args.checkpoint, args.checkpoint_dir)
         model, config = load_for_inference(weights_path)
+        print(f"model: {weights_path} ({config})")
+        if args.benchmark is not None:
+            return run_benchmark(model, args)
+        from srcnn.evaluation import format_table, test_split
+
         scores = test_split(model, args.data, args.results_dir, args.split)
     except (CheckpointError, DataError, ValueError, OSError) as error:
         print(f"test.py: error: {error}", file=sys.stderr)
         return 2
-    print(f"model: {weights_path} ({config})")
     print(format_table(scores))
     print(f"comparisons: {args.results_dir / 'compare'}   metrics: {args.results_dir / 'metrics.csv'}")
     return 0
+
+
+def run_benchmark(model, args: argparse.Namespace) -> int:
+    from srcnn.evaluation import benchmark_image, benchmark_mean, format_benchmark_table
+    from srcnn.files import write_text_atomic
+    from srcnn.images import ImageReadError, load_rgb
+    from srcnn.preparation import find_images
+
+    if not args.benchmark.is_dir():
+        raise ValueError(f"{args.benchmark}: no such folder")
+    rows, failed = [], 0
+    for path in find_images(args.benchmark):
+        try:
+            rows.append({"name": path.stem, **benchmark_image(model, load_rgb(path), args.scale)})
+        except (ImageReadError, ValueError) as error:
+            print(f"skipped {path}: {error}", file=sys.stderr)
+            failed += 1
+    if not rows:
+        raise ValueError(f"{args.benchmark}: no usable images")
+    print(format_benchmark_table(rows))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        report = {"images": rows, "mean": benchmark_mean(rows)}
+        write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
+        print(f"scores: {args.json}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

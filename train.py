@@ -1,14 +1,18 @@
 """Train the blog's network on prepared pairs: pixel MSE, Adam, checkpoints, logs and curves.
 
 Usage:
-    python train.py [--data data] [--epochs 100] [--batch-size 16] [--learning-rate 1e-4]
-    python train.py --resume            # continue the run in --checkpoint-dir
-    python train.py --demo              # no photos needed: prep, train and test on built-in photos
+    python train.py [--data data] [--epochs 100] [--batch-size 16] [--learning-rate 1e-3]
+    python train.py --config configs/t91.json --data data/t91   # settings from a JSON file
+    python train.py --resume [--epochs 200]                     # continue the run in --checkpoint-dir
+    python train.py --demo                                      # built-in photos: prep, train, test
+
+Settings come from the defaults, then the run being resumed, then --config, then flags given.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import sys
@@ -17,21 +21,37 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter out of the way.
 
 DEMO_EPOCHS = 30  # Assumed: about two minutes on a 2-core CPU; enough to show the whole pipeline.
+TRAIN_FLAGS = (
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "seed",
+    "init",
+    "schedule",
+    "min_learning_rate",
+    "patch_size",
+    "repeat",
+    "augment",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from srcnn.training import INITIALIZATIONS, TrainConfig
+    from srcnn.training import INITIALIZATIONS, SCHEDULES, TrainConfig
 
     defaults = TrainConfig()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=None, help="prepared pairs from prep_images.py (default: data)")
-    parser.add_argument("--epochs", type=int, default=None, help=f"total epochs (default: {defaults.epochs})")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="default: %(default)s")
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate, help="default: %(default)s")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="default: %(default)s")
-    parser.add_argument(
-        "--init", choices=INITIALIZATIONS, default=defaults.init, help="weight start (default: %(default)s)"
-    )
+    parser.add_argument("--config", type=Path, default=None, help="JSON file of training settings (keys as below)")
+    parser.add_argument("--epochs", type=int, help=f"total epochs (default: {defaults.epochs})")
+    parser.add_argument("--batch-size", type=int, help=f"default: {defaults.batch_size}")
+    parser.add_argument("--learning-rate", type=float, help=f"Adam step size (default: {defaults.learning_rate})")
+    parser.add_argument("--schedule", choices=SCHEDULES, help=f"learning rate per epoch (default: {defaults.schedule})")
+    parser.add_argument("--min-learning-rate", type=float, help=f"cosine's end (default: {defaults.min_learning_rate})")
+    parser.add_argument("--seed", type=int, help=f"default: {defaults.seed}")
+    parser.add_argument("--init", choices=INITIALIZATIONS, help=f"weight start (default: {defaults.init})")
+    parser.add_argument("--patch-size", type=int, help="train on random N x N crops of the pairs (default: 0, whole)")
+    parser.add_argument("--repeat", type=int, help="crops per pair per epoch (default: 1)")
+    parser.add_argument("--augment", action="store_true", default=None, help="random flips and quarter turns")
     parser.add_argument("--checkpoint-dir", type=Path, default=None, help="default: checkpoints")
     parser.add_argument("--results-dir", type=Path, default=None, help="default: results")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --checkpoint-dir")
@@ -49,12 +69,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def train_config_from(args: argparse.Namespace, checkpoint_dir: Path):
+    """Defaults < the resumed run's settings < --config file < flags given on the command line."""
+    from srcnn.training import TrainConfig, load_train_config
+
+    values = {}
+    if args.demo:
+        values["epochs"] = DEMO_EPOCHS
+    if args.resume:
+        values.update(load_train_config(checkpoint_dir))
+    if args.config is not None:
+        try:
+            values.update(json.loads(args.config.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{args.config}: cannot read the settings ({error})") from None
+    values.update({key: getattr(args, key) for key in TRAIN_FLAGS if getattr(args, key) is not None})
+    config = TrainConfig.from_dict(values)
+    config.validate()
+    return config
+
+
 def model_config_from(args: argparse.Namespace):
     """The model config the flags ask for, or None to use the default (or the checkpoint's)."""
     from srcnn.network import ModelConfig
 
     given = {key: getattr(args, key) for key in ("kernel_size", "filters", "layers") if getattr(args, key) is not None}
-    return ModelConfig(**given) if given else None
+    if not given:
+        return None
+    config = ModelConfig(**given)
+    config.validate()
+    return config
 
 
 def raise_keyboard_interrupt(signum, frame):
@@ -69,20 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     results_dir = args.results_dir or Path("results/demo" if demo else "results")
 
     from srcnn.dataset import DataError
-    from srcnn.training import CheckpointError, TrainConfig, train
+    from srcnn.training import CheckpointError, train
 
     try:
-        train_config = TrainConfig(
-            epochs=args.epochs or (DEMO_EPOCHS if demo else TrainConfig.epochs),
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            seed=args.seed,
-            init=args.init,
-        )
-        train_config.validate()
+        train_config = train_config_from(args, checkpoint_dir)
         model_config = model_config_from(args)
-        if model_config is not None:
-            model_config.validate()
         if demo:
             prepare_demo(data_dir)
         # A batch scheduler's SIGTERM saves like Ctrl-C does.

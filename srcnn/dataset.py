@@ -7,6 +7,8 @@ from pathlib import Path
 import tensorflow as tf
 from PIL import Image
 
+AUTOTUNE = tf.data.AUTOTUNE
+
 
 class DataError(ValueError):
     """Prepared data missing or inconsistent; the message says which command fixes it."""
@@ -39,38 +41,51 @@ def make_dataset(
     batch_size: int,
     shuffle: bool,
     seed: int = 0,
-    cache: bool = True,
+    patch_size: int = 0,
+    repeat: int = 1,
+    augment: bool = False,
 ) -> tf.data.Dataset:
     """Batches of (low_res, high_res) float32 images in [-1, 1], shape (batch, height, width, 3).
 
     Decoded uint8 images are cached in memory (a quarter of the float32 size), so PNGs are read
-    once; shuffling is seeded and differs each epoch.
+    once; shuffling is seeded and differs each epoch. With `patch_size`, every pair yields
+    `repeat` random crops per epoch, the same window in both images; `augment` adds random
+    flips and 90-degree turns (eight orientations). All images of a batch must share a size.
     """
     if not pairs:
         raise DataError("no image pairs to load")
     low_res_paths = tf.constant([str(low) for low, _ in pairs])
     high_res_paths = tf.constant([str(high) for _, high in pairs])
     dataset = tf.data.Dataset.from_tensor_slices((low_res_paths, high_res_paths))
-    dataset = dataset.map(lambda low, high: (_decode(low), _decode(high)), num_parallel_calls=tf.data.AUTOTUNE)
-    if cache:
-        dataset = dataset.cache()
+    # Stacked as (2, height, width, 3): one crop, flip or turn then moves both images alike.
+    dataset = dataset.map(lambda low, high: tf.stack([_decode(low), _decode(high)]), num_parallel_calls=AUTOTUNE)
+    dataset = dataset.cache()
+    if repeat > 1:
+        dataset = dataset.repeat(repeat)
     if shuffle:
-        dataset = dataset.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(len(pairs) * repeat, seed=seed, reshuffle_each_iteration=True)
+    if patch_size:
+        dataset = dataset.map(lambda pair: tf.image.random_crop(pair, (2, patch_size, patch_size, 3)))
+    if augment:
+        dataset = dataset.map(_random_orientation)
     dataset = dataset.map(
-        lambda low, high: (_to_model_range(low), _to_model_range(high)), num_parallel_calls=tf.data.AUTOTUNE
+        lambda pair: (_to_model_range(pair[0]), _to_model_range(pair[1])), num_parallel_calls=AUTOTUNE
     )
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return dataset.batch(batch_size).prefetch(AUTOTUNE)
 
 
-def image_size(pairs: list[tuple[Path, Path]]) -> tuple[int, int]:
-    """(height, width) shared by all high-res images of the pairs; DataError if they differ."""
+def _random_orientation(pair: tf.Tensor) -> tf.Tensor:
+    """One of the eight flips and quarter turns of a square (2, size, size, 3) pair."""
+    pair = tf.cond(tf.random.uniform(()) < 0.5, lambda: tf.reverse(pair, axis=[2]), lambda: pair)
+    return tf.image.rot90(pair, k=tf.random.uniform((), 0, 4, dtype=tf.int32))
+
+
+def image_sizes(pairs: list[tuple[Path, Path]]) -> set[tuple[int, int]]:
+    """The (height, width) sizes of the pairs' images (read from the PNG headers only)."""
     sizes = set()
     for low_res_path, high_res_path in pairs:
         with Image.open(high_res_path) as high_res, Image.open(low_res_path) as low_res:
             if high_res.size != low_res.size:
                 raise DataError(f"{low_res_path}: size {low_res.size} differs from its high-res twin's {high_res.size}")
-            sizes.add(high_res.size)
-    if len(sizes) > 1:
-        raise DataError(f"pairs have several sizes {sorted(sizes)}; prepare them again with one --size")
-    width, height = sizes.pop()
-    return height, width
+            sizes.add((high_res.height, high_res.width))
+    return sizes

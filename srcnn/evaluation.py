@@ -12,8 +12,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from srcnn.files import write_text_atomic
-from srcnn.images import save_png_atomic
-from srcnn.metrics import psnr, ssim
+from srcnn.images import make_whole_pair, save_png_atomic
+from srcnn.metrics import psnr, rgb_to_y, shave, ssim
 from srcnn.network import from_model_range, to_model_range
 
 
@@ -140,3 +140,46 @@ def test_split(model: keras.Model, data_dir: Path, results_dir: Path, split: str
     scores = evaluate_pairs(model, pairs, results_dir / "compare")
     write_text_atomic(results_dir / "metrics.csv", scores_to_csv(scores))
     return scores
+
+
+# --- Benchmark protocol (SRCNN paper): Y channel of BT.601, 2-pixel shave, peak 255 ------------
+
+BENCHMARK_KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "bicubic_psnr_y", "bicubic_ssim_y", "bicubic_psnr_rgb")
+
+
+def benchmark_metrics(high_res: np.ndarray, image: np.ndarray, border: int) -> dict[str, float]:
+    """Y-channel PSNR and SSIM and RGB PSNR of a uint8 image against the original, borders shaved."""
+    high_res_y, image_y = shave(rgb_to_y(high_res), border), shave(rgb_to_y(image), border)
+    return {
+        "psnr_y": psnr(high_res_y, image_y),
+        "ssim_y": ssim(high_res_y, image_y),
+        "psnr_rgb": psnr(shave(high_res, border), shave(image, border)),
+    }
+
+
+def benchmark_image(model: keras.Model, image: Image.Image, scale: int = 2) -> dict[str, float]:
+    """The paper's protocol on one RGB photo: crop to a multiple of scale, bicubic down and up, run."""
+    low_res, high_res = (np.asarray(picture) for picture in make_whole_pair(image, scale))
+    super_res = super_resolve(model, low_res)
+    border = scale  # the SR convention: shave as many pixels as the scale factor
+    model_values = benchmark_metrics(high_res, super_res, border)
+    bicubic_values = benchmark_metrics(high_res, low_res, border)
+    return {**model_values, **{f"bicubic_{key}": value for key, value in bicubic_values.items()}}
+
+
+def benchmark_mean(rows: list[dict]) -> dict[str, float]:
+    return {key: float(np.mean([row[key] for row in rows])) for key in BENCHMARK_KEYS}
+
+
+def format_benchmark_table(rows: list[dict]) -> str:
+    width = max(10, *(len(row["name"]) for row in rows))
+    header = f"{'image':<{width}}  {'bicubic Y-PSNR':>14}  {'SSIM':>6}  {'model Y-PSNR':>12}  {'SSIM':>6}  {'gain':>6}"
+    header += f"  {'bicubic RGB':>11}  {'model RGB':>9}"
+    lines = [header]
+    for row in rows + [{"name": "mean", **benchmark_mean(rows)}]:
+        lines.append(
+            f"{row['name']:<{width}}  {row['bicubic_psnr_y']:>14.2f}  {row['bicubic_ssim_y']:>6.4f}"
+            f"  {row['psnr_y']:>12.2f}  {row['ssim_y']:>6.4f}  {row['psnr_y'] - row['bicubic_psnr_y']:>+6.2f}"
+            f"  {row['bicubic_psnr_rgb']:>11.2f}  {row['psnr_rgb']:>9.2f}"
+        )
+    return "\n".join(lines)

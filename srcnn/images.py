@@ -110,6 +110,19 @@ def make_pair(image: Image.Image, size: int = 128, scale: int = 2) -> tuple[Imag
     return bicubic_degrade(high_res, scale), high_res
 
 
+def make_whole_pair(image: Image.Image, scale: int = 2) -> tuple[Image.Image, Image.Image]:
+    """The SR-benchmark pair: (low_res, high_res) at the photo's own size, no padding, no resize.
+
+    High-res is the photo cropped to a multiple of `scale` (top-left kept); low-res is its bicubic
+    round trip, the same degradation as the blog's pairs.
+    """
+    width, height = image.size
+    if width < scale or height < scale:
+        raise ImageReadError(f"{width}x{height} is smaller than the scale {scale}")
+    high_res = image.crop((0, 0, width - width % scale, height - height % scale))
+    return bicubic_degrade(high_res, scale), high_res
+
+
 def save_png_atomic(image: Image.Image, path: str | os.PathLike) -> None:
     """Write a PNG under a temporary name in the same folder, then rename it into place."""
     write_atomic(path, lambda temporary: image.save(temporary, format="PNG"))

@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 
 from srcnn.files import write_text_atomic
-from srcnn.images import IMAGE_SUFFIXES, ImageReadError, load_rgb, make_pair, save_png_atomic
+from srcnn.images import IMAGE_SUFFIXES, ImageReadError, load_rgb, make_pair, make_whole_pair, save_png_atomic
 
 SPLITS = ("train", "val", "test")
 MANIFEST_NAME = "manifest.json"
@@ -26,6 +26,10 @@ class PrepConfig:
     scale: int = 2  # blog: "scale the low-resolution images down by a factor of 2"
     val_fraction: float = 0.1  # assumed: the blog does not describe a split
     test_fraction: float = 0.1  # assumed
+    # "blog": pad onto a white square and resize to size x size. "whole": keep the photo's own size
+    # (cropped to a multiple of scale), as SR benchmarks do and as random crops for training need.
+    mode: str = "blog"
+    split: str = ""  # put every photo into this split instead of the hashed one
 
     def validate(self) -> None:
         if self.size < 2 or self.scale < 2:
@@ -36,6 +40,10 @@ class PrepConfig:
             raise ValueError("split fractions cannot be negative")
         if self.val_fraction + self.test_fraction >= 1:
             raise ValueError("val and test fractions must leave some images for training")
+        if self.mode not in ("blog", "whole"):
+            raise ValueError(f"mode must be 'blog' or 'whole', got {self.mode!r}")
+        if self.split and self.split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,8 @@ def assign_split(relative: str, config: PrepConfig) -> str:
     A file keeps its split when other photos are added or removed. If the input already has
     top-level train/, val/ and test/ folders, that split is kept instead.
     """
+    if config.split:
+        return config.split
     top = relative.split("/", 1)[0]
     if "/" in relative and top in SPLITS:
         return top
@@ -132,7 +142,10 @@ def prepare_one(job: Job, output_dir: Path, config: PrepConfig) -> tuple[Job, st
     """Write one pair; returns (job, None) on success or (job, reason) when the file is unusable."""
     try:
         image = load_rgb(job.source)
-        low_res, high_res = make_pair(image, config.size, config.scale)
+        if config.mode == "whole":
+            low_res, high_res = make_whole_pair(image, config.scale)
+        else:
+            low_res, high_res = make_pair(image, config.size, config.scale)
     except ImageReadError as error:
         return job, str(error)
     except MemoryError:

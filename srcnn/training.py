@@ -16,7 +16,7 @@ import io
 import json
 import math
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import keras
@@ -30,7 +30,10 @@ CONFIG_NAME = "config.json"
 BEST_WEIGHTS_NAME = "best.weights.h5"
 LATEST_NAME = "latest.keras"
 STATE_NAME = "state.json"
+# The model that ships with the project (trained on T91, see README), used when nothing else is given.
+PRETRAINED_WEIGHTS = Path(__file__).resolve().parent.parent / "checkpoints" / "pretrained" / BEST_WEIGHTS_NAME
 INITIALIZATIONS = ("near-identity", "glorot")
+SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -43,14 +46,44 @@ class TrainConfig:
     # Assumed: the blog does not say how the weights start. "near-identity" starts from a net that
     # passes its input through (see network.initialize_near_identity); "glorot" is Keras' default.
     init: str = "near-identity"
+    # "constant", or "cosine": per-epoch cosine decay from learning_rate to min_learning_rate.
+    schedule: str = "constant"
+    min_learning_rate: float = 1e-5
+    # 0 trains on the prepared pairs as they are (the blog's 128x128 squares); N > 0 trains on
+    # random N x N crops of them, `repeat` crops per pair per epoch (beyond the blog).
+    patch_size: int = 0
+    repeat: int = 1
+    augment: bool = False  # random flips and quarter turns (beyond the blog)
 
     def validate(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch size must be at least 1")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning rate must be positive, got {self.learning_rate}")
+        if self.epochs < 1 or self.batch_size < 1 or self.repeat < 1 or self.patch_size < 0:
+            raise ValueError("epochs, batch size and repeat must be at least 1, patch size at least 0")
+        if not self.learning_rate > 0 or not self.min_learning_rate > 0:
+            raise ValueError(f"learning rates must be positive, got {self.learning_rate}, {self.min_learning_rate}")
         if self.init not in INITIALIZATIONS:
             raise ValueError(f"init must be one of {INITIALIZATIONS}, got {self.init!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.augment and not self.patch_size:
+            # Quarter turns need square images; patches are square, prepared pairs may not be.
+            raise ValueError("augment needs a patch size (--patch-size)")
+
+    def learning_rate_at(self, epoch: int) -> float:
+        """The learning rate for a 0-based epoch under the schedule."""
+        if self.schedule == "constant":
+            return self.learning_rate
+        progress = min(epoch / max(self.epochs - 1, 1), 1.0)
+        return self.min_learning_rate + 0.5 * (self.learning_rate - self.min_learning_rate) * (
+            1 + math.cos(math.pi * progress)
+        )
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        known = {field.name for field in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown training settings: {sorted(unknown)} (known: {sorted(known)})")
+        return cls(**values)
 
 
 class CheckpointError(ValueError):
@@ -107,6 +140,12 @@ def read_json(path: Path) -> dict:
         raise CheckpointError(f"{path}: unreadable ({error})") from None
 
 
+def load_train_config(checkpoint_dir: Path) -> dict:
+    """The training settings stored next to a checkpoint, as a dict ({} when there are none)."""
+    path = checkpoint_dir / CONFIG_NAME
+    return read_json(path).get("train", {}) if path.is_file() else {}
+
+
 def load_model_config(checkpoint_dir: Path) -> ModelConfig:
     """The model config stored next to a checkpoint."""
     values = read_json(checkpoint_dir / CONFIG_NAME)
@@ -127,6 +166,17 @@ def load_for_inference(weights_path: Path) -> tuple[keras.Model, ModelConfig]:
     except Exception as error:  # Keras raises ValueError, OSError or h5py errors for bad files.
         raise CheckpointError(f"{weights_path}: cannot load weights for {config} ({error})") from None
     return model, config
+
+
+def choose_weights(checkpoint: Path | None, checkpoint_dir: Path | None) -> Path:
+    """--checkpoint if given; else the best weights in --checkpoint-dir (default: checkpoints);
+    else, when no folder was named and it holds none, the shipped pretrained model."""
+    if checkpoint is not None:
+        return checkpoint
+    own = (checkpoint_dir or Path("checkpoints")) / BEST_WEIGHTS_NAME
+    if checkpoint_dir is None and not own.is_file() and PRETRAINED_WEIGHTS.is_file():
+        return PRETRAINED_WEIGHTS
+    return own
 
 
 def has_training_state(checkpoint_dir: Path) -> bool:
@@ -299,7 +349,7 @@ def train(
     `model_config` None means the default for a new run, or whatever the checkpoint holds when
     resuming; a given config that differs from the checkpoint's is refused.
     """
-    from srcnn.dataset import DataError, image_size, list_pairs, make_dataset
+    from srcnn.dataset import DataError, image_sizes, list_pairs, make_dataset
 
     if resume and not has_training_state(checkpoint_dir):
         raise CheckpointError(
@@ -316,7 +366,15 @@ def train(
     if not val_pairs:
         log(f"warning: {data_dir / 'val'} has no pairs; validating on the training pairs instead")
         val_pairs = train_pairs
-    image_size(train_pairs), image_size(val_pairs)  # Raises DataError on mixed sizes.
+    train_sizes, val_sizes = image_sizes(train_pairs), image_sizes(val_pairs)
+    patch = train_config.patch_size
+    if patch and min(min(size) for size in train_sizes) < patch:
+        raise DataError(f"{data_dir / 'train'}: some pairs are smaller than --patch-size {patch}")
+    if not patch and len(train_sizes) > 1:
+        raise DataError(
+            f"{data_dir / 'train'}: pairs have several sizes {sorted(train_sizes)[:4]}; train on crops with"
+            " --patch-size, or prepare them again with one --size"
+        )
     check_writable(checkpoint_dir)
     check_writable(results_dir)
 
@@ -332,6 +390,8 @@ def train(
         best_psnr = float(state.get("best_val_psnr", -math.inf))
         best_epoch = int(state.get("best_epoch", 0))
         model_config = saved_config
+        run_config = read_json(checkpoint_dir / CONFIG_NAME)
+        write_run_config(checkpoint_dir, model_config, train_config, run_config.get("data", {}))
         log(f"resuming from epoch {initial_epoch} of {checkpoint_dir} (best validation PSNR {best_psnr:.2f} dB)")
         if initial_epoch >= train_config.epochs:
             log(f"already trained {initial_epoch} epochs; ask for more with --epochs")
@@ -361,15 +421,25 @@ def train(
 
     log(f"training on {describe_device()}: {len(train_pairs)} training pairs, {len(val_pairs)} validation pairs")
     train_data = make_dataset(
-        train_pairs, train_config.batch_size, shuffle=True, seed=train_config.seed + initial_epoch
+        train_pairs,
+        train_config.batch_size,
+        shuffle=True,
+        seed=train_config.seed + initial_epoch,
+        patch_size=patch,
+        repeat=train_config.repeat,
+        augment=train_config.augment,
     )
-    val_data = make_dataset(val_pairs, train_config.batch_size, shuffle=False)
+    # Whole validation images of several sizes (a benchmark set) go one at a time.
+    val_batch_size = train_config.batch_size if len(val_sizes) == 1 else 1
+    val_data = make_dataset(val_pairs, val_batch_size, shuffle=False)
+
     baseline = BicubicBaseline(val_data)
     checkpoints = CheckpointCallback(checkpoint_dir, best_psnr, best_epoch)
     checkpoints.completed_epochs = initial_epoch
     callbacks = [
         baseline,
         keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.LearningRateScheduler(train_config.learning_rate_at),
         checkpoints,
         HistoryCallback(results_dir, initial_epoch),
         keras.callbacks.TensorBoard(log_dir=str(results_dir / "tensorboard")),

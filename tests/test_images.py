@@ -137,3 +137,13 @@ def test_degrade_loses_the_finest_detail():
     assert low_res[:, 4:-4].std() < 20
     with pytest.raises(ValueError, match="multiple"):
         bicubic_degrade(Image.new("RGB", (31, 32)), 2)
+
+
+def test_whole_pair_keeps_the_size_cropped_to_the_scale():
+    from srcnn.images import make_whole_pair
+
+    pixels = np.random.default_rng(0).integers(0, 256, (31, 45, 3), dtype=np.uint8)
+    low_res, high_res = make_whole_pair(Image.fromarray(pixels), scale=2)
+    assert high_res.size == low_res.size == (44, 30)
+    assert np.array_equal(np.asarray(high_res), pixels[:30, :44])  # the top-left part is kept
+    assert np.array_equal(np.asarray(low_res), np.asarray(bicubic_degrade(high_res, 2)))

@@ -119,3 +119,12 @@ def test_pairs_are_white_padded(tmp_path):
     assert (high_res[:6] == 255).all() and (high_res[-6:] == 255).all()  # white bands
     assert (high_res[12:20] == 0).all()  # the black photo in the middle
     assert os.listdir(photos) == ["wide.png"]
+
+
+def test_whole_mode_and_forced_split(photo_folder, tmp_path):
+    output = tmp_path / "data"
+    config = PrepConfig(mode="whole", split="val")
+    summary = prepare_folder(photo_folder, output, config, progress=False)
+    assert summary.counts == {"train": 0, "val": 6, "test": 0}
+    sizes = {Image.open(path).size for path in output.glob("val/hr/*.png")}
+    assert (40, 30) in sizes and (30, 44) in sizes and (34, 30) in sizes  # own sizes, even

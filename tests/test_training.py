@@ -133,3 +133,65 @@ def test_corrupt_weights_are_a_clear_error(data_dir, tmp_path):
     weights.write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="cannot load"):
         load_for_inference(weights)
+
+
+def test_patches_are_aligned_crops_in_all_orientations(tmp_path):
+    from conftest import gradient_image
+    from PIL import Image
+
+    # Pairs whose low-res image is the high-res one: any misaligned crop or turn would differ.
+    for kind in ("hr", "lr"):
+        (tmp_path / "train" / kind).mkdir(parents=True)
+        for index in range(3):
+            gradient_image(30 + index, 26, seed=index).save(tmp_path / "train" / kind / f"{index}.png")
+    pairs = list_pairs(tmp_path, "train")
+    dataset = make_dataset(pairs, batch_size=4, shuffle=True, seed=0, patch_size=16, repeat=8, augment=True)
+    batches = list(dataset)
+    assert sum(int(low.shape[0]) for low, _ in batches) == 24
+    for low_res, high_res in batches:
+        assert low_res.shape[1:] == (16, 16, 3)
+        np.testing.assert_array_equal(low_res.numpy(), high_res.numpy())
+    # Red grows left to right in the source; turned and flipped crops must show other directions.
+    directions = set()
+    for _, high_res in batches:
+        for patch in high_res.numpy():
+            red = patch[..., 0]
+            directions.add((np.sign(red[:, -1].mean() - red[:, 0].mean()), np.sign(red[-1].mean() - red[0].mean())))
+    assert len(directions) >= 3
+    assert Image.open(pairs[0][1]).size == (30, 26)
+
+
+def test_cosine_schedule_runs_from_the_rate_to_the_floor():
+    config = TrainConfig(epochs=11, learning_rate=1e-3, min_learning_rate=1e-5, schedule="cosine")
+    rates = [config.learning_rate_at(epoch) for epoch in range(11)]
+    assert rates[0] == pytest.approx(1e-3) and rates[-1] == pytest.approx(1e-5)
+    assert rates[5] == pytest.approx((1e-3 + 1e-5) / 2)
+    assert all(a > b for a, b in zip(rates, rates[1:], strict=False))
+    assert TrainConfig(learning_rate=2e-4).learning_rate_at(7) == 2e-4
+
+
+def test_settings_merge_defaults_resumed_run_file_and_flags(data_dir, tmp_path):
+    import train as train_script
+
+    run(data_dir, tmp_path, epochs=1)
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"batch_size": 3, "schedule": "cosine"}))
+    args = train_script.build_parser().parse_args(["--resume", "--config", str(settings), "--epochs", "4"])
+    config = train_script.train_config_from(args, tmp_path / "checkpoints")
+    assert config.epochs == 4  # flag
+    assert config.batch_size == 3 and config.schedule == "cosine"  # file
+    assert config.learning_rate == 1e-3 and config.init == "near-identity"  # the resumed run's
+    settings.write_text(json.dumps({"batch_sise": 3}))
+    with pytest.raises(ValueError, match="batch_sise"):
+        train_script.train_config_from(train_script.build_parser().parse_args(["--config", str(settings)]), tmp_path)
+
+
+def test_validation_images_of_several_sizes(data_dir, tmp_path):
+    from conftest import gradient_image
+    from PIL import Image
+
+    for kind in ("hr", "lr"):
+        gradient_image(30, 20).save(data_dir / "val" / kind / "odd_size.png")
+    result = run(data_dir, tmp_path, epochs=1)
+    assert result.status == "finished"
+    assert Image.open(data_dir / "val" / "hr" / "odd_size.png").size == (30, 20)

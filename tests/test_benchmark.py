@@ -1,0 +1,86 @@
+"""The SRCNN paper's benchmark protocol: Y channel, shaved borders, against bicubic."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import gradient_image
+from PIL import Image
+
+from srcnn.evaluation import benchmark_image, benchmark_mean
+from srcnn.images import bicubic_degrade
+from srcnn.metrics import psnr, rgb_to_y
+from srcnn.network import ModelConfig, build_model, initialize_near_identity
+
+ROOT = Path(__file__).resolve().parent.parent
+SET5 = ROOT.parent / "shared" / "data" / "Set5"
+
+
+def test_bicubic_scores_follow_the_protocol():
+    image = gradient_image(41, 30)  # odd width: cropped to 40
+    scores = benchmark_image(build_model(ModelConfig(filters=6)), image, scale=2)
+    high_res = np.asarray(image)[:30, :40]
+    low_res = np.asarray(bicubic_degrade(Image.fromarray(high_res), 2))
+    expected = psnr(rgb_to_y(high_res)[2:-2, 2:-2], rgb_to_y(low_res)[2:-2, 2:-2])
+    assert scores["bicubic_psnr_y"] == pytest.approx(expected)
+    assert scores["bicubic_psnr_rgb"] == pytest.approx(psnr(high_res[2:-2, 2:-2], low_res[2:-2, 2:-2]))
+    assert set(scores) == {"psnr_y", "ssim_y", "psnr_rgb", "bicubic_psnr_y", "bicubic_ssim_y", "bicubic_psnr_rgb"}
+
+
+def test_an_identity_model_scores_close_to_bicubic():
+    config = ModelConfig(filters=6)
+    model = build_model(config)
+    initialize_near_identity(model, config, noise_scale=0.0)
+    # tanh(x) is close to x only near 0: use a low-contrast image around mid-grey.
+    pixels = 128 + 10 * (np.asarray(gradient_image(32, 32), dtype=float) - 128) / 128
+    scores = benchmark_image(model, Image.fromarray(pixels.astype(np.uint8)), scale=2)
+    assert scores["psnr_y"] == pytest.approx(scores["bicubic_psnr_y"], abs=1.5)
+
+
+@pytest.mark.skipif(not SET5.is_dir(), reason="needs ../shared/data/Set5")
+def test_set5_bicubic_matches_the_paper():
+    from srcnn.images import load_rgb
+
+    model = build_model(ModelConfig(filters=6))
+    rows = [benchmark_image(model, load_rgb(path)) for path in sorted(SET5.glob("*.png"))]
+    assert len(rows) == 5
+    assert benchmark_mean(rows)["bicubic_psnr_y"] == pytest.approx(33.66, abs=0.1)
+
+
+def test_benchmark_command_writes_json(tmp_path):
+    from srcnn.training import TrainConfig, compile_model, write_run_config
+
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    config = ModelConfig(filters=6)
+    model = build_model(config)
+    compile_model(model, 1e-3)
+    model.save_weights(checkpoints / "best.weights.h5")
+    write_run_config(checkpoints, config, TrainConfig(), {})
+    images = tmp_path / "bench"
+    images.mkdir()
+    gradient_image(33, 24).save(images / "a.png")
+    gradient_image(24, 40, seed=2).save(images / "b.jpg")
+    environment = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "test.py"), "--benchmark", str(images), "--json", "scores.json",
+         "--checkpoint-dir", str(checkpoints)],
+        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "scores.json").read_text())
+    assert [row["name"] for row in report["images"]] == ["a", "b"]
+    assert set(report["mean"]) == {
+        "psnr_y",
+        "ssim_y",
+        "psnr_rgb",
+        "bicubic_psnr_y",
+        "bicubic_ssim_y",
+        "bicubic_psnr_rgb",
+    }
