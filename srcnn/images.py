@@ -24,8 +24,8 @@ class ImageReadError(ValueError):
     """An input file that cannot be used as an image; the message says why."""
 
 
-def load_rgb(path: str | os.PathLike) -> Image.Image:
-    """Open any supported image as 8-bit RGB: first frame, EXIF-upright, transparency on white."""
+def read_image(path: str | os.PathLike) -> Image.Image:
+    """Open and decode an image in its own mode: first frame, EXIF-upright, info (ICC) kept."""
     path = Path(path)
     if path.is_dir():
         raise ImageReadError("is a folder, not an image")
@@ -37,8 +37,8 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
             with Image.open(path) as image:
                 image.seek(0)  # GIF, APNG, multi-page TIFF: the first frame.
                 image.load()
-                image = ImageOps.exif_transpose(image)
-                return to_rgb(image)
+                upright = ImageOps.exif_transpose(image)
+                return upright if upright is not image else image.copy()
     except Image.DecompressionBombError as error:
         raise ImageReadError(f"refused as a decompression bomb: {error}") from None
     except Image.UnidentifiedImageError:
@@ -52,19 +52,28 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
         raise ImageReadError(f"cannot decode: {error}") from None
 
 
+def load_rgb(path: str | os.PathLike) -> Image.Image:
+    """Open any supported image as 8-bit RGB: first frame, EXIF-upright, transparency on white."""
+    return to_rgb(read_image(path))
+
+
+def to_8bit(image: Image.Image) -> Image.Image:
+    """16-bit, 32-bit integer or float grey as 8-bit L, scaled rather than clipped at 255."""
+    values = np.asarray(image, dtype=np.float64)
+    if image.mode == "F":
+        top = 1.0 if values.max(initial=0) <= 1.0 else 255.0
+    else:
+        top = 65535.0 if image.mode.startswith("I;16") or values.max(initial=0) > 255 else 255.0
+    return Image.fromarray(np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8))
+
+
+HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
     """Convert any Pillow mode to 8-bit RGB; transparent pixels become white."""
-    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        # 16-bit (or 32-bit integer) grey: scale to 8 bits instead of clipping at 255.
-        values = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if values.max(initial=0) > 255 or image.mode.startswith("I;16") else 255.0
-        grey = np.clip(np.rint(values * (255.0 / top)), 0, 255).astype(np.uint8)
-        return Image.fromarray(grey).convert("RGB")
-    if image.mode == "F":
-        values = np.asarray(image, dtype=np.float64)
-        scale = 255.0 if values.max(initial=0) <= 1.0 else 1.0
-        grey = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
-        return Image.fromarray(grey).convert("RGB")
+    if image.mode in HIGH_BIT_MODES:
+        return to_8bit(image).convert("RGB")
     has_alpha = image.mode in ("RGBA", "LA", "La", "RGBa", "PA") or (image.mode == "P" and "transparency" in image.info)
     if has_alpha:
         rgba = image.convert("RGBA")

@@ -44,3 +44,18 @@ def photo_folder(tmp_path: Path) -> Path:
         suffix = ".png" if index % 3 else ".jpg"
         gradient_image(width, height, seed=index).save(target / f"photo {index}{suffix}")
     return folder
+
+
+def save_tiny_checkpoint(folder: Path, filters: int = 6, seed: int = 0) -> Path:
+    """A small random network saved as train.py saves one: best.weights.h5 beside config.json."""
+    import keras
+
+    from srcnn.network import ModelConfig, build_model
+    from srcnn.training import BEST_WEIGHTS_NAME, TrainConfig, write_run_config
+
+    folder.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+    config = ModelConfig(filters=filters)
+    build_model(config).save_weights(folder / BEST_WEIGHTS_NAME)
+    write_run_config(folder, config, TrainConfig(), {})
+    return folder / BEST_WEIGHTS_NAME

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import gradient_image
+from conftest import gradient_image, save_tiny_checkpoint
 from PIL import Image
 
 from srcnn.evaluation import benchmark_image, benchmark_mean
@@ -54,15 +54,8 @@ def test_set5_bicubic_matches_the_paper():
 
 
 def test_benchmark_command_writes_json(tmp_path):
-    from srcnn.training import TrainConfig, compile_model, write_run_config
-
     checkpoints = tmp_path / "checkpoints"
-    checkpoints.mkdir()
-    config = ModelConfig(filters=6)
-    model = build_model(config)
-    compile_model(model, 1e-3)
-    model.save_weights(checkpoints / "best.weights.h5")
-    write_run_config(checkpoints, config, TrainConfig(), {})
+    save_tiny_checkpoint(checkpoints)
     images = tmp_path / "bench"
     images.mkdir()
     gradient_image(33, 24).save(images / "a.png")

@@ -1,0 +1,134 @@
+"""Make your own photos 2x larger with the trained network (bicubic, then the model).
+
+Usage:
+    python upscale.py photo.jpg -o photo_x2.png
+    python upscale.py photos/ more.png --out-dir enlarged/ [--tile 512] [--checkpoint PATH] [--overwrite]
+    python upscale.py --export exported/           # SavedModel + TFLite of the network
+
+Any size and mode: grayscale stays grayscale, alpha is kept (enlarged with bicubic), 16-bit
+becomes 8-bit, EXIF orientation is applied and the ICC profile kept. Large photos go through in
+overlapping tiles, so memory depends on --tile, not on the photo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter out of the way.
+
+WRITABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from srcnn.upscaling import DEFAULT_TILE
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="*", type=Path, help="image files or folders (searched recursively)")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("-o", "--output", type=Path, help="output file, for a single input file")
+    target.add_argument("--out-dir", type=Path, help="folder for the outputs, named NAME_x2.png")
+    parser.add_argument(
+        "--tile", type=int, default=DEFAULT_TILE, help="tile side in output pixels (default: %(default)s)"
+    )
+    parser.add_argument("--checkpoint", type=Path, help="a .weights.h5 file (default: the shipped pretrained model)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument("--export", type=Path, metavar="DIR", help="write a SavedModel and a TFLite model to DIR")
+    return parser
+
+
+def plan(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """(input, output) pairs to make, and one error line per input that cannot be planned."""
+    from srcnn.preparation import find_images
+
+    jobs, errors = [], []
+    for item in args.inputs:
+        if item.is_dir():
+            if args.output is not None:
+                errors.append(f"{item}: is a folder; use --out-dir for folders")
+                continue
+            for path in find_images(item, exclude=args.out_dir):
+                relative = path.relative_to(item).with_suffix("")
+                jobs.append((path, args.out_dir / relative.parent / f"{relative.name}_x2.png"))
+        elif item.exists() or item.is_symlink():
+            jobs.append((item, args.output or args.out_dir / f"{item.stem}_x2.png"))
+        else:
+            errors.append(f"{item}: no such file or folder")
+    return jobs, errors
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.export is None and not args.inputs:
+        parser.error("give images to enlarge, or --export DIR")
+    if args.inputs and args.output is None and args.out_dir is None:
+        parser.error("say where the results go: -o FILE (one input) or --out-dir DIR")
+    if args.output is not None and len(args.inputs) != 1:
+        parser.error("-o takes exactly one input; use --out-dir for several")
+    if args.tile < 16:
+        parser.error("--tile must be at least 16")
+
+    from srcnn.training import CheckpointError, choose_weights, load_for_inference
+
+    try:
+        model, config = load_for_inference(choose_weights(args.checkpoint, None))
+    except CheckpointError as error:
+        print(f"upscale.py: error: {error}", file=sys.stderr)
+        return 2
+    if args.export is not None:
+        from srcnn.upscaling import export_model
+
+        saved_model, tflite = export_model(model, args.export)
+        print(f"exported: {saved_model} (SavedModel) and {tflite} (TFLite)")
+        if not args.inputs:
+            return 0
+
+    jobs, errors = plan(args)
+    for error in errors:
+        print(f"upscale.py: error: {error}", file=sys.stderr)
+    failed = len(errors)
+    for source, target in jobs:
+        try:
+            note = enlarge(model, config, source, target, args)
+        except (ValueError, OSError) as error:
+            print(f"upscale.py: error: {source}: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{source} -> {target}{note}")
+    if not jobs and not errors:
+        print("upscale.py: error: no images found in the inputs", file=sys.stderr)
+        return 1
+    return 1 if failed else 0
+
+
+def enlarge(model, config, source: Path, target: Path, args: argparse.Namespace) -> str:
+    """Upscale one file into `target`; returns a note for the user ('' if none)."""
+    from tqdm import tqdm
+
+    from srcnn.images import ImageReadError
+    from srcnn.upscaling import count_tiles, open_photo, save_image, upscale
+
+    if target.suffix.lower() not in WRITABLE_SUFFIXES:
+        raise ValueError(f"cannot write {target.suffix or 'files without a suffix'}; use one of {WRITABLE_SUFFIXES}")
+    if target.resolve() == source.resolve():
+        raise ValueError("the output would replace the input; choose another name")
+    if target.exists() and not args.overwrite:
+        raise ValueError(f"{target} exists; pass --overwrite to replace it")
+    try:
+        photo = open_photo(source)
+    except ImageReadError as error:
+        raise ValueError(str(error)) from None
+    width, height = photo.colour.size
+    tiles = count_tiles(2 * height, 2 * width, args.tile)
+    with tqdm(total=tiles, unit="tile", desc=source.name, leave=False, disable=tiles < 2) as bar:
+        result = upscale(model, config, photo, tile=args.tile, on_tile=bar.update)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_image(result, target, photo.icc_profile)
+    return f" ({'; '.join(photo.notes)})" if photo.notes else ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
