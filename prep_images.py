@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--split", choices=("train", "val", "test"), help="put every photo into this split")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
+    parser.add_argument(
+        "--prune", action="store_true", help="delete the pairs of photos since removed from --input (kept by default)"
+    )
     parser.add_argument("--force", action="store_true", help="rewrite pairs even when they are up to date")
     return parser
 
@@ -50,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         args.split or "",
     )
     try:
-        summary = prepare_folder(args.input, args.output, config, workers=args.workers, force=args.force)
+        summary = prepare_folder(
+            args.input, args.output, config, workers=args.workers, force=args.force, prune=args.prune
+        )
     except (ValueError, OSError) as error:
         print(f"prep_images.py: error: {error}", file=sys.stderr)
         return 2

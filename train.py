@@ -82,7 +82,7 @@ def train_config_from(args: argparse.Namespace, checkpoint_dir: Path):
         try:
             values.update(json.loads(args.config.read_text(encoding="utf-8")))
         except (OSError, ValueError) as error:
-            raise ValueError(f"{args.config}: cannot read the settings ({error})") from None
+            raise ValueError(f"{args.config}: cannot read the settings ({str(error).splitlines()[0]})") from None
     values.update({key: getattr(args, key) for key in TRAIN_FLAGS if getattr(args, key) is not None})
     config = TrainConfig.from_dict(values)
     config.validate()

@@ -33,7 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--tile", type=int, default=DEFAULT_TILE, help="tile side in output pixels (default: %(default)s)"
     )
-    parser.add_argument("--checkpoint", type=Path, help="a .weights.h5 file (default: the shipped pretrained model)")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="a .weights.h5 file (default: the shipped model, else checkpoints/best.weights.h5)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument("--export", type=Path, metavar="DIR", help="write a SavedModel and a TFLite model to DIR")
     return parser
@@ -74,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     from srcnn.training import CheckpointError, choose_weights, load_for_inference
 
     try:
-        model, config = load_for_inference(choose_weights(args.checkpoint, None))
+        model, config = load_for_inference(choose_weights(args.checkpoint, None, prefer_pretrained=True))
     except CheckpointError as error:
         print(f"upscale.py: error: {error}", file=sys.stderr)
         return 2
@@ -113,7 +117,7 @@ def enlarge(model, config, source: Path, target: Path, args: argparse.Namespace)
 
     if target.suffix.lower() not in WRITABLE_SUFFIXES:
         raise ValueError(f"cannot write {target.suffix or 'files without a suffix'}; use one of {WRITABLE_SUFFIXES}")
-    if target.resolve() == source.resolve():
+    if os.path.realpath(target) == os.path.realpath(source):  # realpath: no error on symlink loops
         raise ValueError("the output would replace the input; choose another name")
     if target.exists() and not args.overwrite:
         raise ValueError(f"{target} exists; pass --overwrite to replace it")

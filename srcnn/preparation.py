@@ -112,7 +112,7 @@ def plan_jobs(input_dir: Path, output_dir: Path, config: PrepConfig) -> tuple[li
             problems.append(f"{path}: skipped, its output name {name} is already used by {taken[name]}")
             continue
         taken[name] = path
-        jobs.append(Job(str(path.resolve()), relative, name, split))
+        jobs.append(Job(os.path.abspath(path), relative, name, split))
     return jobs, problems
 
 
@@ -165,10 +165,33 @@ def load_manifest(output_dir: Path) -> dict:
         return {}
 
 
-def write_manifest(output_dir: Path, input_dir: Path, config: PrepConfig, done: list[Job]) -> Path:
-    """Record source -> outputs -> split for every pair written now or by an earlier run."""
+def prune_removed(output_dir: Path, input_dir: Path, jobs: list[Job]) -> int:
+    """Delete the pairs of files that were under input_dir in an earlier run but are gone now.
+
+    Only pairs the manifest traces to a source under input_dir are touched, so pairs made from
+    other input folders into the same output folder stay. Returns how many pairs were removed.
+    """
+    current = {job.name for job in jobs}
+    root = os.path.join(os.path.abspath(input_dir), "")
+    removed = 0
+    for entry in load_manifest(output_dir).get("pairs", []):
+        source, name = str(entry.get("source", "")), str(entry.get("name", ""))
+        if source.startswith(root) and name and name not in current and "/" not in name:
+            for split in SPLITS:
+                for kind in ("hr", "lr"):
+                    (output_dir / split / kind / name).unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def write_manifest(
+    output_dir: Path, input_dir: Path, config: PrepConfig, done: list[Job], keep_previous: bool = True
+) -> Path:
+    """Record source -> outputs -> split for every pair written now or (kept) by an earlier run."""
     previous = load_manifest(output_dir).get("pairs", [])
     entries = {entry["name"]: entry for entry in previous if isinstance(entry, dict) and "name" in entry}
+    if not keep_previous:  # After pruning: drop what no longer has its files.
+        entries = {name: entry for name, entry in entries.items() if (output_dir / entry.get("hr", "-")).is_file()}
     for job in done:
         low_res_path, high_res_path = pair_paths(output_dir, job)
         entries[job.name] = {
@@ -211,6 +234,7 @@ def prepare_folder(
     force: bool = False,
     log=print,
     progress: bool = True,
+    prune: bool = False,
 ) -> PrepSummary:
     """Make the pairs for every image under input_dir; skip unusable files with one line each."""
     from multiprocessing import Pool
@@ -246,6 +270,8 @@ def prepare_folder(
                 tqdm.write(f"skipped {job.source}: {reason}")
             bar.update()
 
-    manifest = write_manifest(output_dir, input_dir, config, usable) if usable else None
+    if prune:
+        log(f"pruned {prune_removed(output_dir, input_dir, jobs)} pairs whose source is gone")
+    manifest = write_manifest(output_dir, input_dir, config, usable, keep_previous=not prune) if usable else None
     counts = {split: sum(job.split == split for job in usable) for split in SPLITS}
     return PrepSummary(len(usable) - up_to_date, up_to_date, skipped, counts, manifest)

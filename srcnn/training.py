@@ -131,13 +131,19 @@ def check_writable(folder: Path) -> None:
 # --- Checkpoints -------------------------------------------------------------------------------
 
 
+def one_line(error: BaseException) -> str:
+    """The first line of an exception's message: errors are reported in one line."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CheckpointError(f"{path}: not found") from None
     except (OSError, ValueError) as error:
-        raise CheckpointError(f"{path}: unreadable ({error})") from None
+        raise CheckpointError(f"{path}: unreadable ({one_line(error)})") from None
 
 
 def load_train_config(checkpoint_dir: Path) -> dict:
@@ -152,7 +158,7 @@ def load_model_config(checkpoint_dir: Path) -> ModelConfig:
     try:
         return ModelConfig.from_dict(values["model"])
     except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{checkpoint_dir / CONFIG_NAME}: not a model config ({error})") from None
+        raise CheckpointError(f"{checkpoint_dir / CONFIG_NAME}: not a model config ({one_line(error)})") from None
 
 
 def load_for_inference(weights_path: Path) -> tuple[keras.Model, ModelConfig]:
@@ -164,17 +170,23 @@ def load_for_inference(weights_path: Path) -> tuple[keras.Model, ModelConfig]:
     try:
         model.load_weights(weights_path)
     except Exception as error:  # Keras raises ValueError, OSError or h5py errors for bad files.
-        raise CheckpointError(f"{weights_path}: cannot load weights for {config} ({error})") from None
+        raise CheckpointError(
+            f"{weights_path}: cannot load these weights into the model its config.json describes, {config}"
+            f" ({one_line(error)})"
+        ) from None
     return model, config
 
 
-def choose_weights(checkpoint: Path | None, checkpoint_dir: Path | None) -> Path:
+def choose_weights(checkpoint: Path | None, checkpoint_dir: Path | None, prefer_pretrained: bool = False) -> Path:
     """--checkpoint if given; else the best weights in --checkpoint-dir (default: checkpoints);
-    else, when no folder was named and it holds none, the shipped pretrained model."""
+    else, when no folder was named and it holds none, the shipped pretrained model.
+
+    `prefer_pretrained` (upscale.py) turns the last two around when no folder was named.
+    """
     if checkpoint is not None:
         return checkpoint
     own = (checkpoint_dir or Path("checkpoints")) / BEST_WEIGHTS_NAME
-    if checkpoint_dir is None and not own.is_file() and PRETRAINED_WEIGHTS.is_file():
+    if checkpoint_dir is None and PRETRAINED_WEIGHTS.is_file() and (prefer_pretrained or not own.is_file()):
         return PRETRAINED_WEIGHTS
     return own
 
@@ -189,7 +201,7 @@ def load_training_state(checkpoint_dir: Path) -> tuple[keras.Model, dict]:
     try:
         model = keras.models.load_model(checkpoint_dir / LATEST_NAME, safe_mode=True, compile=True)
     except Exception as error:  # A corrupt zip or h5 file surfaces as many exception types.
-        raise CheckpointError(f"{checkpoint_dir / LATEST_NAME}: cannot load ({error})") from None
+        raise CheckpointError(f"{checkpoint_dir / LATEST_NAME}: cannot load ({one_line(error)})") from None
     return model, state
 
 
@@ -377,6 +389,9 @@ def train(
         )
     check_writable(checkpoint_dir)
     check_writable(results_dir)
+    for folder in (checkpoint_dir, results_dir):
+        for leftover in folder.glob(".tmp-*"):  # half-written by a run that was killed
+            leftover.unlink(missing_ok=True)
 
     best_psnr, best_epoch, initial_epoch = -math.inf, 0, 0
     if resume:

@@ -59,3 +59,65 @@ def save_tiny_checkpoint(folder: Path, filters: int = 6, seed: int = 0) -> Path:
     build_model(config).save_weights(folder / BEST_WEIGHTS_NAME)
     write_run_config(folder, config, TrainConfig(), {})
     return folder / BEST_WEIGHTS_NAME
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height pixels, with almost no pixel data behind it."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 16))
+        + chunk(b"IEND", b"")
+    )
+
+
+def make_corpus(folder: Path) -> dict[str, bool]:
+    """The messy folder users point tools at: {relative path: usable?}. Nothing is downloaded."""
+    import io
+
+    folder.mkdir(parents=True, exist_ok=True)
+    usable = {}
+
+    def save(name: str, image: Image.Image, good: bool = True, **options) -> None:
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.save(path, **options)
+        usable[name] = good
+
+    (folder / "empty.png").write_bytes(b"")
+    usable["empty.png"] = False
+    photo = gradient_image(40, 30)
+    for suffix, image_format in ((".jpg", "JPEG"), (".png", "PNG")):
+        buffer = io.BytesIO()
+        photo.save(buffer, image_format)
+        (folder / f"truncated{suffix}").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+        usable[f"truncated{suffix}"] = False
+    (folder / "notes.png").write_text("this is text, not a picture")
+    usable["notes.png"] = False
+    (folder / "bomb.png").write_bytes(png_header_only(100_000, 100_000))
+    usable["bomb.png"] = False
+    save("tiny.png", Image.new("RGB", (1, 1), (9, 99, 199)))
+    save("strip.png", gradient_image(3000, 1))
+    save("deep grey.png", Image.fromarray((np.arange(24 * 20).reshape(20, 24) * 130).astype(np.uint16)))
+    save("print.jpg", photo.convert("CMYK"))
+    palette = photo.convert("P")
+    save("palette.png", palette, transparency=0)
+    frames = [photo, gradient_image(40, 30, seed=5)]
+    save("animated.gif", frames[0], save_all=True, append_images=frames[1:])
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display: upright it is 30 x 40
+    save("rotated.jpg", photo, exif=exif)
+    save("Fotos del año/café crème.png", gradient_image(26, 18, seed=2))
+    (folder / "x.jpg").mkdir()  # a folder with an image's name
+    (folder / "loop").mkdir()
+    (folder / "loop" / "again").symlink_to(folder / "loop", target_is_directory=True)
+    (folder / "self.png").symlink_to(folder / "self.png")  # a symlink loop to nothing
+    usable["self.png"] = False
+    return usable

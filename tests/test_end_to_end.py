@@ -60,14 +60,14 @@ def test_prep_train_test(photo_folder, tmp_path):
 def test_user_mistakes_give_one_line_not_a_traceback(tmp_path):
     for name, args, hint in (
         ("train.py", (), "prep_images.py"),
-        ("test.py", (), "train.py"),
+        ("test.py", ("--checkpoint-dir", "checkpoints"), "train.py"),  # a named folder: no fallback
         ("train.py", ("--resume",), "no training state"),
         ("prep_images.py", ("--input", "missing"), "no such folder"),
     ):
         result = script(name, *args, cwd=tmp_path)
         assert result.returncode != 0
         assert "Traceback" not in result.stderr
-        errors = [line for line in result.stderr.splitlines() if "error:" in line]
+        errors = [line for line in result.stderr.splitlines() if line.startswith(f"{name}: error:")]
         assert len(errors) == 1 and hint in errors[0], result.stderr
 
 

@@ -128,3 +128,20 @@ def test_whole_mode_and_forced_split(photo_folder, tmp_path):
     assert summary.counts == {"train": 0, "val": 6, "test": 0}
     sizes = {Image.open(path).size for path in output.glob("val/hr/*.png")}
     assert (40, 30) in sizes and (30, 44) in sizes and (34, 30) in sizes  # own sizes, even
+
+
+def test_removed_photos_keep_their_pairs_unless_pruned(photo_folder, tmp_path):
+    output = tmp_path / "data"
+    other = tmp_path / "other"
+    other.mkdir()
+    Image.new("RGB", (20, 20), (1, 2, 3)).save(other / "elsewhere.png")
+    prepare_folder(other, output, PrepConfig(size=16, split="val"), progress=False)
+    prepare_folder(photo_folder, output, PrepConfig(size=16), progress=False)
+    (photo_folder / "photo 0.jpg").unlink()
+    prepare_folder(photo_folder, output, PrepConfig(size=16), progress=False)
+    names = {path.name for path in output.glob("*/hr/*.png")}
+    assert "photo 0_jpg.png" in names  # kept by default
+    prepare_folder(photo_folder, output, PrepConfig(size=16), progress=False, prune=True)
+    names = {path.name for path in output.glob("*/*/*.png")}
+    assert "photo 0_jpg.png" not in names and "elsewhere_png.png" in names
+    assert len(names) == 6  # five photos left, plus the other folder's one
