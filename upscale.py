@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--tile", type=int, default=DEFAULT_TILE, help="tile side in output pixels (default: %(default)s)"
     )
     parser.add_argument(
+        "--batch", type=int, default=None, help="tiles per model call (default: 4 on a GPU, 1 on the CPU)"
+    )
+    parser.add_argument(
         "--checkpoint",
         type=Path,
         help="a .weights.h5 file (default: the shipped model, else checkpoints/best.weights.h5)",
@@ -74,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("-o takes exactly one input; use --out-dir for several")
     if args.tile < 16:
         parser.error("--tile must be at least 16")
+    if args.batch is not None and args.batch < 1:
+        parser.error("--batch must be at least 1")
 
     from srcnn.training import CheckpointError, choose_weights, load_for_inference
 
@@ -90,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.inputs:
             return 0
 
+    if args.batch is None:
+        import tensorflow as tf
+
+        # Several tiles per call keep a GPU busy; on the CPU one tile already uses every core.
+        args.batch = 4 if tf.config.list_physical_devices("GPU") else 1
     jobs, errors = plan(args)
     for error in errors:
         print(f"upscale.py: error: {error}", file=sys.stderr)
@@ -128,7 +138,7 @@ def enlarge(model, config, source: Path, target: Path, args: argparse.Namespace)
     width, height = photo.colour.size
     tiles = count_tiles(2 * height, 2 * width, args.tile)
     with tqdm(total=tiles, unit="tile", desc=source.name, leave=False, disable=tiles < 2) as bar:
-        result = upscale(model, config, photo, tile=args.tile, on_tile=bar.update)
+        result = upscale(model, config, photo, tile=args.tile, on_tile=bar.update, batch_size=args.batch)
     target.parent.mkdir(parents=True, exist_ok=True)
     save_image(result, target, photo.icc_profile)
     return f" ({'; '.join(photo.notes)})" if photo.notes else ""

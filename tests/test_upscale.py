@@ -33,6 +33,7 @@ def test_tiles_give_exactly_the_one_pass_result(tiny):
     one_pass = run_tiled(model, image, halo, tile=10_000)
     for tile in (16, 10):
         np.testing.assert_array_equal(run_tiled(model, image, halo, tile=tile), one_pass)
+        np.testing.assert_array_equal(run_tiled(model, image, halo, tile=tile, batch_size=3), one_pass)
     direct = np.asarray(model(to_model_range(image)[np.newaxis], training=False))[0]
     assert np.abs((direct + 1) * 127.5 - one_pass).max() <= 0.5 + 1e-3  # rounded, not truncated
 
