@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="default: test")
     parser.add_argument("--benchmark", type=Path, default=None, help="folder of original images to score")
     parser.add_argument("--json", type=Path, default=None, help="with --benchmark: write the scores here")
+    parser.add_argument("--compare-dir", type=Path, default=None, help="with --benchmark: write comparisons here")
     parser.add_argument("--scale", type=int, default=2, help="with --benchmark: the upscaling factor (default: 2)")
     return parser
 
@@ -65,9 +66,12 @@ def run_benchmark(model, args: argparse.Namespace) -> int:
     if not args.benchmark.is_dir():
         raise ValueError(f"{args.benchmark}: no such folder")
     rows, failed = [], 0
+    if args.compare_dir is not None:
+        args.compare_dir.mkdir(parents=True, exist_ok=True)
     for path in find_images(args.benchmark):
         try:
-            rows.append({"name": path.stem, **benchmark_image(model, load_rgb(path), args.scale)})
+            compare_path = args.compare_dir / f"{path.stem}.png" if args.compare_dir else None
+            rows.append({"name": path.stem, **benchmark_image(model, load_rgb(path), args.scale, compare_path)})
         except (ImageReadError, ValueError) as error:
             print(f"skipped {path}: {error}", file=sys.stderr)
             failed += 1

@@ -57,26 +57,34 @@ def _label_font(size: int) -> ImageFont.ImageFont:
 
 
 def comparison_image(
-    low_res: np.ndarray, super_res: np.ndarray, high_res: np.ndarray, score: PairScore, gap: int = 4
+    low_res: np.ndarray, super_res: np.ndarray, high_res: np.ndarray, captions: tuple[str, str, str], gap: int = 4
 ) -> Image.Image:
-    """bicubic | model | original side by side, each with its PSNR and SSIM written above it."""
+    """bicubic | model | original side by side, each with its title and caption written above it."""
     height, width = high_res.shape[:2]
     font_size = max(10, min(16, width // 10))
     label_height = 2 * font_size + 8
     canvas = Image.new("RGB", (3 * width + 2 * gap, height + label_height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     font = _label_font(font_size)
-    panels = (
-        (low_res, "bicubic", f"{score.bicubic_psnr:.2f} dB  {score.bicubic_ssim:.3f}"),
-        (super_res, "model", f"{score.model_psnr:.2f} dB  {score.model_ssim:.3f}"),
-        (high_res, "original", "PSNR (dB)  SSIM"),
-    )
-    for index, (pixels, title, numbers) in enumerate(panels):
+    for index, (pixels, title, caption) in enumerate(
+        zip((low_res, super_res, high_res), TITLES, captions, strict=True)
+    ):
         left = index * (width + gap)
         draw.text((left + 2, 2), title, fill=(0, 0, 0), font=font)
-        draw.text((left + 2, 4 + font_size), numbers, fill=(0, 0, 0), font=font)
+        draw.text((left + 2, 4 + font_size), caption, fill=(0, 0, 0), font=font)
         canvas.paste(Image.fromarray(pixels), (left, label_height))
     return canvas
+
+
+TITLES = ("bicubic", "model", "original")
+
+
+def rgb_captions(score: PairScore) -> tuple[str, str, str]:
+    return (
+        f"{score.bicubic_psnr:.2f} dB  {score.bicubic_ssim:.3f}",
+        f"{score.model_psnr:.2f} dB  {score.model_ssim:.3f}",
+        "PSNR (dB)  SSIM",
+    )
 
 
 def read_rgb_array(path: Path) -> np.ndarray:
@@ -99,7 +107,7 @@ def evaluate_pairs(
         score = score_pair(high_res_path.stem, low_res, super_res, high_res)
         scores.append(score)
         if compare_dir is not None:
-            image = comparison_image(low_res, super_res, high_res, score)
+            image = comparison_image(low_res, super_res, high_res, rgb_captions(score))
             save_png_atomic(image, compare_dir / high_res_path.name)
     return scores
 
@@ -157,13 +165,25 @@ def benchmark_metrics(high_res: np.ndarray, image: np.ndarray, border: int) -> d
     }
 
 
-def benchmark_image(model: keras.Model, image: Image.Image, scale: int = 2) -> dict[str, float]:
-    """The paper's protocol on one RGB photo: crop to a multiple of scale, bicubic down and up, run."""
+def benchmark_image(
+    model: keras.Model, image: Image.Image, scale: int = 2, compare_path: Path | None = None
+) -> dict[str, float]:
+    """The paper's protocol on one RGB photo: crop to a multiple of scale, bicubic down and up, run.
+
+    With `compare_path`, also writes bicubic | model | original there, captioned with Y-PSNR/SSIM.
+    """
     low_res, high_res = (np.asarray(picture) for picture in make_whole_pair(image, scale))
     super_res = super_resolve(model, low_res)
     border = scale  # the SR convention: shave as many pixels as the scale factor
     model_values = benchmark_metrics(high_res, super_res, border)
     bicubic_values = benchmark_metrics(high_res, low_res, border)
+    if compare_path is not None:
+        captions = (
+            f"Y {bicubic_values['psnr_y']:.2f} dB  {bicubic_values['ssim_y']:.4f}",
+            f"Y {model_values['psnr_y']:.2f} dB  {model_values['ssim_y']:.4f}",
+            "Y-PSNR  SSIM",
+        )
+        save_png_atomic(comparison_image(low_res, super_res, high_res, captions), compare_path)
     return {**model_values, **{f"bicubic_{key}": value for key, value in bicubic_values.items()}}
 
 

@@ -63,11 +63,13 @@ def test_benchmark_command_writes_json(tmp_path):
     environment = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
     result = subprocess.run(
         [sys.executable, str(ROOT / "test.py"), "--benchmark", str(images), "--json", "scores.json",
-         "--checkpoint-dir", str(checkpoints)],
+         "--compare-dir", "c", "--checkpoint-dir", str(checkpoints)],
         cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "scores.json").read_text())
+    with Image.open(tmp_path / "c" / "b.png") as comparison:
+        assert comparison.width == 3 * 24 + 8 and comparison.height > 40
     assert [row["name"] for row in report["images"]] == ["a", "b"]
     assert set(report["mean"]) == {
         "psnr_y",
