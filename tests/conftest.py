@@ -8,11 +8,24 @@ import os
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
 
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_script(name: str, *args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    """One of the project's scripts as a user runs it: a subprocess on the CPU, output captured."""
+    environment = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / name), *args], cwd=cwd, env=environment, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +33,20 @@ def seeded():
     """Every test starts from the same random state."""
     np.random.seed(0)
     yield
+
+
+@pytest.fixture
+def prepared_data(photo_folder, tmp_path) -> Path:
+    """photo_folder prepared by prep_images.py into tmp_path/data as 24x24 pairs: 4 train, 1 val, 1 test.
+
+    Six photos are too few for a hashed split to fill every split, so val and test get one each.
+    """
+    for split, name in (("val", "photo 2.png"), ("test", "photo 0.jpg")):
+        (photo_folder / split).mkdir()
+        os.rename(photo_folder / name, photo_folder / split / name)
+    prep = run_script("prep_images.py", "--input", str(photo_folder), "--output", "data", "--size", "24", cwd=tmp_path)
+    assert prep.returncode == 0, prep.stderr
+    return tmp_path / "data"
 
 
 def gradient_image(width: int, height: int, seed: int = 0) -> Image.Image:

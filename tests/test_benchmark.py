@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import gradient_image, save_tiny_checkpoint
+from conftest import ROOT, gradient_image, run_script, save_tiny_checkpoint
 from PIL import Image
 
 from srcnn.evaluation import benchmark_image, benchmark_mean
@@ -18,7 +14,6 @@ from srcnn.images import bicubic_degrade
 from srcnn.metrics import psnr, rgb_to_y
 from srcnn.network import ModelConfig, build_model, initialize_near_identity
 
-ROOT = Path(__file__).resolve().parent.parent
 SET5 = ROOT.parent / "shared" / "data" / "Set5"
 
 
@@ -60,11 +55,9 @@ def test_benchmark_command_writes_json(tmp_path):
     images.mkdir()
     gradient_image(33, 24).save(images / "a.png")
     gradient_image(24, 40, seed=2).save(images / "b.jpg")
-    environment = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "test.py"), "--benchmark", str(images), "--json", "scores.json",
-         "--compare-dir", "c", "--checkpoint-dir", str(checkpoints)],
-        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300,
+    result = run_script(
+        "test.py", "--benchmark", str(images), "--json", "scores.json", "--compare-dir", "c",
+        "--checkpoint-dir", str(checkpoints), cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "scores.json").read_text())

@@ -9,30 +9,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
+from conftest import ROOT
+from conftest import run_script as script
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
 
-
-def script(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run(
-        [sys.executable, str(ROOT / name), *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=300
-    )
-
-
-def test_prep_train_test(photo_folder, tmp_path):
-    # Six photos are too few for a hashed split to fill every split: give test and val one each.
-    (photo_folder / "test").mkdir()
-    os.rename(photo_folder / "photo 0.jpg", photo_folder / "test" / "photo 0.jpg")
-    (photo_folder / "val").mkdir()
-    os.rename(photo_folder / "photo 2.png", photo_folder / "val" / "photo 2.png")
-
-    prep = script("prep_images.py", "--input", str(photo_folder), "--output", "data", "--size", "24", cwd=tmp_path)
-    assert prep.returncode == 0, prep.stderr
-
+def test_prep_train_test(prepared_data, tmp_path):
     train = script("train.py", "--epochs", "2", "--batch-size", "2", "--filters", "6", "--quiet", cwd=tmp_path)
     assert train.returncode == 0, train.stderr
     assert "training on CPU" in train.stdout
@@ -71,10 +54,8 @@ def test_user_mistakes_give_one_line_not_a_traceback(tmp_path):
         assert len(errors) == 1 and hint in errors[0], result.stderr
 
 
-def test_ctrl_c_saves_and_resume_continues(photo_folder, tmp_path):
+def test_ctrl_c_saves_and_resume_continues(prepared_data, tmp_path):
     """SIGINT during training saves the state; --resume picks it up."""
-    prep = script("prep_images.py", "--input", str(photo_folder), "--output", "data", "--size", "24", cwd=tmp_path)
-    assert prep.returncode == 0, prep.stderr
     environment = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "train.py"), "--epochs", "1000", "--batch-size", "2", "--filters", "6", "--quiet"],

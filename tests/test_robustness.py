@@ -13,18 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_corpus, save_tiny_checkpoint
+from conftest import ROOT, make_corpus, save_tiny_checkpoint
+from conftest import run_script as script
 from PIL import Image
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def script(name: str, *args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run(
-        [sys.executable, str(ROOT / name), *args], cwd=cwd, env=environment, capture_output=True, text=True,
-        timeout=timeout,
-    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -92,18 +83,7 @@ def test_benchmark_skips_what_it_cannot_score(corpus, tmp_path):
     assert "rotated" in result.stdout and "mean" in result.stdout
 
 
-@pytest.fixture
-def tiny_data(photo_folder, tmp_path) -> Path:
-    (photo_folder / "val").mkdir()
-    os.rename(photo_folder / "photo 2.png", photo_folder / "val" / "photo 2.png")
-    (photo_folder / "test").mkdir()
-    os.rename(photo_folder / "photo 0.jpg", photo_folder / "test" / "photo 0.jpg")
-    prep = script("prep_images.py", "--input", str(photo_folder), "--output", "data", "--size", "24", cwd=tmp_path)
-    assert prep.returncode == 0, prep.stderr
-    return tmp_path / "data"
-
-
-def test_kill_9_then_resume_loses_nothing(tiny_data, tmp_path):
+def test_kill_9_then_resume_loses_nothing(prepared_data, tmp_path):
     environment = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
     command = [sys.executable, str(ROOT / "train.py"), "--batch-size", "2", "--filters", "6", "--quiet"]
     process = subprocess.Popen(
@@ -135,7 +115,7 @@ def test_kill_9_then_resume_loses_nothing(tiny_data, tmp_path):
     assert tested.returncode == 0, tested.stderr
 
 
-def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path):
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(prepared_data, tmp_path):
     common = ("--batch-size", "2", "--filters", "6", "--quiet")
     first = script("train.py", *common, "--epochs", "1", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
@@ -148,7 +128,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_data, tmp_path):
     assert script("test.py", cwd=tmp_path).returncode == 0
 
 
-def test_unwritable_checkpoint_folder_is_refused_before_training(tiny_data, tmp_path):
+def test_unwritable_checkpoint_folder_is_refused_before_training(prepared_data, tmp_path):
     (tmp_path / "a file").write_text("not a folder")
     result = script("train.py", "--checkpoint-dir", str(tmp_path / "a file" / "checkpoints"), cwd=tmp_path)
     assert result.returncode == 2
@@ -156,7 +136,7 @@ def test_unwritable_checkpoint_folder_is_refused_before_training(tiny_data, tmp_
     assert not (tmp_path / "results" / "history.csv").exists()
 
 
-def test_checkpoint_of_another_config_is_refused_in_one_line(tiny_data, tmp_path):
+def test_checkpoint_of_another_config_is_refused_in_one_line(prepared_data, tmp_path):
     weights = save_tiny_checkpoint(tmp_path / "checkpoints", filters=6)
     config_path = tmp_path / "checkpoints" / "config.json"
     config = json.loads(config_path.read_text())

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-from conftest import gradient_image, save_tiny_checkpoint
+from conftest import gradient_image, run_script, save_tiny_checkpoint
 from PIL import Image, ImageCms
 
 from srcnn.network import ModelConfig, build_model, to_model_range
 from srcnn.training import load_for_inference
 from srcnn.upscaling import export_model, run_tiled, split_modes, upscale
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +67,6 @@ def test_transparent_corner_stays_transparent(tiny):
     assert (alpha[:12, :12] == 0).all() and (alpha[24:, 24:] == 255).all()
 
 
-def run_script(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    return subprocess.run(
-        [sys.executable, str(ROOT / "upscale.py"), *args], cwd=cwd, env=environment, capture_output=True, text=True,
-        timeout=300,
-    )  # fmt: skip
-
-
 def test_command_errors_and_safety(tiny, tmp_path):
     _, _, weights = tiny
     photos = tmp_path / "photos"
@@ -91,7 +76,9 @@ def test_command_errors_and_safety(tiny, tmp_path):
     (photos / "broken.jpg").write_text("not a picture")
     before = {path.name: path.read_bytes() for path in photos.iterdir()}
 
-    result = run_script(str(photos), "--out-dir", "out", "--checkpoint", str(weights), "--tile", "16", cwd=tmp_path)
+    result = run_script(
+        "upscale.py", str(photos), "--out-dir", "out", "--checkpoint", str(weights), "--tile", "16", cwd=tmp_path
+    )
     assert result.returncode == 1  # one input failed...
     assert "broken.jpg" in result.stderr and "Traceback" not in result.stderr
     with Image.open(tmp_path / "out" / "good one_x2.png") as enlarged:  # ...and the other still ran
@@ -99,14 +86,17 @@ def test_command_errors_and_safety(tiny, tmp_path):
         assert enlarged.info.get("icc_profile") == profile
     assert {path.name: path.read_bytes() for path in photos.iterdir()} == before
 
-    again = run_script(str(photos / "good one.png"), "--out-dir", "out", "--checkpoint", str(weights), cwd=tmp_path)
+    again = run_script(
+        "upscale.py", str(photos / "good one.png"), "--out-dir", "out", "--checkpoint", str(weights), cwd=tmp_path
+    )
     assert again.returncode == 1 and "--overwrite" in again.stderr
     forced = run_script(
-        str(photos / "good one.png"), "--out-dir", "out", "--checkpoint", str(weights), "--overwrite", cwd=tmp_path
-    )
+        "upscale.py", str(photos / "good one.png"), "--out-dir", "out", "--checkpoint", str(weights), "--overwrite",
+        cwd=tmp_path,
+    )  # fmt: skip
     assert forced.returncode == 0, forced.stderr
     onto_input = run_script(
-        str(photos / "good one.png"), "-o", str(photos / "good one.png"), "--checkpoint", str(weights),
+        "upscale.py", str(photos / "good one.png"), "-o", str(photos / "good one.png"), "--checkpoint", str(weights),
         "--overwrite", cwd=tmp_path,
     )  # fmt: skip
     assert onto_input.returncode == 1 and "replace the input" in onto_input.stderr
