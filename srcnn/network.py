@@ -8,6 +8,15 @@ import keras
 import numpy as np
 
 
+def config_from_dict(cls: type, values: dict, what: str):
+    """A config dataclass from a dict (JSON), refusing keys it does not know instead of ignoring them."""
+    known = {field.name for field in fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown {what}: {sorted(unknown)} (known: {sorted(known)})")
+    return cls(**values)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     layers: int = 7  # blog: "a seven-layer DeconvNet"
@@ -33,11 +42,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> ModelConfig:
-        known = {field.name for field in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
-        return cls(**values)
+        return config_from_dict(cls, values, "model config keys")
 
     @property
     def receptive_field(self) -> int:

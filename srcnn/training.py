@@ -16,7 +16,7 @@ import io
 import json
 import math
 import tempfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from srcnn.files import write_atomic, write_text_atomic
-from srcnn.network import ModelConfig, build_model, initialize_near_identity
+from srcnn.network import ModelConfig, build_model, config_from_dict, initialize_near_identity
 
 CONFIG_NAME = "config.json"
 BEST_WEIGHTS_NAME = "best.weights.h5"
@@ -79,11 +79,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
-        known = {field.name for field in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown training settings: {sorted(unknown)} (known: {sorted(known)})")
-        return cls(**values)
+        return config_from_dict(cls, values, "training settings")
 
 
 class CheckpointError(ValueError):
