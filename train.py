@@ -32,10 +32,13 @@ TRAIN_FLAGS = (
     "patch_size",
     "repeat",
     "augment",
+    "precision",
+    "jit",
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from srcnn.precision import JIT_CHOICES, PRECISIONS
     from srcnn.training import INITIALIZATIONS, SCHEDULES, TrainConfig
 
     defaults = TrainConfig()
@@ -52,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--patch-size", type=int, help="train on random N x N crops of the pairs (default: 0, whole)")
     parser.add_argument("--repeat", type=int, help="crops per pair per epoch (default: 1)")
     parser.add_argument("--augment", action="store_true", default=None, help="random flips and quarter turns")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="number format: auto (default) = mixed_bfloat16 on CPUs with bfloat16 instructions,"
+        " mixed_float16 on CUDA GPUs, else float32",
+    )
+    parser.add_argument("--jit", choices=JIT_CHOICES, help="XLA: auto (default) = on with a GPU, off on a CPU")
     parser.add_argument("--checkpoint-dir", type=Path, default=None, help="default: checkpoints")
     parser.add_argument("--results-dir", type=Path, default=None, help="default: results")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --checkpoint-dir")

@@ -50,33 +50,84 @@ class ModelConfig:
         return self.layers * (self.kernel_size - 1) + 1
 
 
-def build_model(config: ModelConfig | None = None) -> keras.Model:
+@keras.saving.register_keras_serializable(package="srcnn")
+class Conv2DTranspose(keras.layers.Conv2DTranspose):
+    """A stride-1, 'same'-padded Keras Conv2DTranspose, computed as the Conv2D it equals.
+
+    For stride 1 and an odd kernel, the transposed convolution with kernel K (height, width,
+    out, in) is exactly the convolution with K flipped in height and width and its channel axes
+    swapped. Same weights and layout as the Keras layer; only the kernels TensorFlow runs differ:
+    under bfloat16 the Conv2D ones trained about 8% faster here (benchmarks/README.md). It keeps
+    the Keras class name on purpose: Keras files weights under the class name, so both forms read
+    and write the same checkpoints.
+    """
+
+    def build(self, input_shape):
+        if tuple(self.strides) != (1, 1) or self.padding != "same" or any(k % 2 == 0 for k in self.kernel_size):
+            raise ValueError(f"{self.name}: the Conv2D form needs stride 1, 'same' padding and an odd kernel")
+        if tuple(self.dilation_rate) != (1, 1) or self.data_format != "channels_last":
+            raise ValueError(f"{self.name}: the Conv2D form needs no dilation and channels_last")
+        super().build(input_shape)
+
+    def call(self, inputs):
+        kernel = conv2d_kernel(self.kernel)
+        outputs = keras.ops.conv(inputs, kernel, strides=1, padding="same")
+        if self.use_bias:
+            outputs = keras.ops.add(outputs, keras.ops.reshape(self.bias, (1, 1, 1, self.filters)))
+        return self.activation(outputs) if self.activation is not None else outputs
+
+
+def conv2d_kernel(transpose_kernel):
+    """Conv2DTranspose kernel (height, width, out, in) -> the equal Conv2D kernel (height, width, in, out)."""
+    return keras.ops.flip(keras.ops.transpose(transpose_kernel, (0, 1, 3, 2)), axis=(0, 1))
+
+
+def build_model(config: ModelConfig | None = None, precision: str = "float32") -> keras.Model:
     """The blog's network: stride-1, 'same'-padded Conv2DTranspose layers, LeakyReLU, tanh output.
 
     Input and output are (batch, height, width, 3) in [-1, 1]; any height and width work
-    because the network has no pooling and no dense layer.
+    because the network has no pooling and no dense layer. `precision` is a Keras dtype policy
+    ("float32", "mixed_bfloat16", "mixed_float16"): mixed ones compute in 16 bits and keep the
+    weights, the tanh output and so the loss in float32. Under bfloat16 the transposed layers
+    run in their Conv2D form (network.Conv2DTranspose); weights are the same either way.
     """
     config = config or ModelConfig()
     config.validate()
+    policy = keras.DTypePolicy(precision)
+    convolution = Conv2DTranspose if policy.compute_dtype == "bfloat16" else keras.layers.Conv2DTranspose
     low_res = keras.Input(shape=(None, None, config.channels), name="low_res")
     x = low_res
     for index in range(1, config.layers + 1):
         last = index == config.layers
         # Blog: "Since the stride is 1, technically a 'transposed convolution' is not really
         # happening"; it keeps Conv2DTranspose so the code can later upsample inside the net.
-        x = keras.layers.Conv2DTranspose(
+        x = convolution(
             filters=config.channels if last else config.filters,
             kernel_size=config.kernel_size,
             strides=1,
             padding="same",
             name=f"deconv{index}",
+            dtype=policy,
         )(x)
         if last:
             # Blog: "The final activation function is Tanh, which has a range of -1 to 1".
             x = keras.layers.Activation("tanh", name="tanh", dtype="float32")(x)
         else:
-            x = keras.layers.LeakyReLU(negative_slope=config.leaky_slope, name=f"leaky_relu{index}")(x)
+            x = keras.layers.LeakyReLU(negative_slope=config.leaky_slope, name=f"leaky_relu{index}", dtype=policy)(x)
     return keras.Model(low_res, x, name="srcnn_deconvnet")
+
+
+def forward_flops_per_pixel(config: ModelConfig) -> int:
+    """Multiply-adds x 2 of one forward pass per output pixel (convolutions only)."""
+    widths = [config.channels] + [config.filters] * (config.layers - 1) + [config.channels]
+    return sum(2 * config.kernel_size**2 * fan_in * fan_out for fan_in, fan_out in zip(widths, widths[1:]))
+
+
+def training_flops_per_pixel(config: ModelConfig) -> int:
+    """Forward + backward per pixel: each layer's backward pass costs two forward passes (gradients
+    for its input and for its kernel), except the first layer, whose input needs no gradient."""
+    first_layer = 2 * config.kernel_size**2 * config.channels * config.filters
+    return 3 * forward_flops_per_pixel(config) - first_layer
 
 
 def to_model_range(pixels: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ import tensorflow as tf
 
 from srcnn.files import write_atomic, write_text_atomic
 from srcnn.network import ModelConfig, build_model, config_from_dict, initialize_near_identity
+from srcnn.precision import JIT_CHOICES, PRECISIONS
 
 CONFIG_NAME = "config.json"
 BEST_WEIGHTS_NAME = "best.weights.h5"
@@ -54,6 +55,9 @@ class TrainConfig:
     patch_size: int = 0
     repeat: int = 1
     augment: bool = False  # random flips and quarter turns (beyond the blog)
+    # Beyond the blog: the number format and XLA (srcnn/precision.py); "auto" picks per machine.
+    precision: str = "auto"
+    jit: str = "auto"
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.repeat < 1 or self.patch_size < 0:
@@ -64,6 +68,10 @@ class TrainConfig:
             raise ValueError(f"init must be one of {INITIALIZATIONS}, got {self.init!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.jit not in JIT_CHOICES:
+            raise ValueError(f"jit must be one of {JIT_CHOICES}, got {self.jit!r}")
         if self.augment and not self.patch_size:
             # Quarter turns need square images; patches are square, prepared pairs may not be.
             raise ValueError("augment needs a patch size (--patch-size)")
@@ -101,14 +109,15 @@ def ssim(high_res: tf.Tensor, predicted: tf.Tensor) -> tf.Tensor:
     return tf.image.ssim((high_res + 1.0) / 2.0, (tf.cast(predicted, tf.float32) + 1.0) / 2.0, max_val=1.0)
 
 
-def compile_model(model: keras.Model, learning_rate: float) -> None:
+def compile_model(model: keras.Model, learning_rate: float, precision: str = "float32", jit: bool = False) -> None:
     # Blog: "Our loss function is about as simple as possible, its just the mean-squared error".
     # Assumed: Adam, the usual choice for the blog's era of TF tutorials.
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss="mse",
-        metrics=[psnr, ssim],
-    )
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+    if precision == "mixed_float16":
+        # float16 gradients of a small loss underflow; scale the loss up and the gradients back.
+        # (bfloat16 has float32's exponent range and needs no scaling.)
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    model.compile(optimizer=optimizer, loss="mse", metrics=[psnr, ssim], jit_compile=jit)
 
 
 # --- Safety checks ------------------------------------------------------------------------------
@@ -199,6 +208,23 @@ def load_training_state(checkpoint_dir: Path) -> tuple[keras.Model, dict]:
     except Exception as error:  # A corrupt zip or h5 file surfaces as many exception types.
         raise CheckpointError(f"{checkpoint_dir / LATEST_NAME}: cannot load ({one_line(error)})") from None
     return model, state
+
+
+def adam_of(model: keras.Model) -> keras.optimizers.Optimizer:
+    """The Adam optimizer itself, also when a loss-scale optimizer wraps it."""
+    return getattr(model.optimizer, "inner_optimizer", model.optimizer)
+
+
+def transfer_training_state(saved: keras.Model, model: keras.Model) -> None:
+    """Weights and Adam's state (step count, moments) from a resumed model into a freshly built,
+    compiled one, which may compute in another precision: the variables are float32 in both."""
+    model.set_weights(saved.get_weights())
+    source, target = adam_of(saved), adam_of(model)
+    target.build(model.trainable_variables)
+    if len(source.variables) != len(target.variables):
+        raise CheckpointError("the saved optimizer state does not match this model")
+    for saved_variable, variable in zip(source.variables, target.variables, strict=True):
+        variable.assign(saved_variable)
 
 
 class CheckpointCallback(keras.callbacks.Callback):
@@ -358,6 +384,7 @@ def train(
     resuming; a given config that differs from the checkpoint's is refused.
     """
     from srcnn.dataset import DataError, image_sizes, list_pairs, make_dataset
+    from srcnn.precision import resolve_jit, resolve_precision
 
     if resume and not has_training_state(checkpoint_dir):
         raise CheckpointError(
@@ -389,6 +416,8 @@ def train(
         for leftover in folder.glob(".tmp-*"):  # half-written by a run that was killed
             leftover.unlink(missing_ok=True)
 
+    precision, precision_reason = resolve_precision(train_config.precision)
+    jit = resolve_jit(train_config.jit)
     best_psnr, best_epoch, initial_epoch = -math.inf, 0, 0
     if resume:
         saved_config = load_model_config(checkpoint_dir)
@@ -396,7 +425,12 @@ def train(
             raise CheckpointError(
                 f"{checkpoint_dir} holds a model with {saved_config}, not the requested {model_config}"
             )
-        model, state = load_training_state(checkpoint_dir)
+        saved_model, state = load_training_state(checkpoint_dir)
+        # Rebuilt rather than used as loaded: the run may go on in another precision (a CPU run
+        # resumed on a GPU) or with another XLA setting.
+        model = build_model(saved_config, precision)
+        compile_model(model, train_config.learning_rate, precision, jit)
+        transfer_training_state(saved_model, model)
         initial_epoch = int(state.get("epoch", 0))
         best_psnr = float(state.get("best_val_psnr", -math.inf))
         best_epoch = int(state.get("best_epoch", 0))
@@ -422,15 +456,16 @@ def train(
             )
         model_config = model_config or ModelConfig()
         keras.utils.set_random_seed(train_config.seed)
-        model = build_model(model_config)
+        model = build_model(model_config, precision)
         if train_config.init == "near-identity":
             initialize_near_identity(model, model_config)
-        compile_model(model, train_config.learning_rate)
+        compile_model(model, train_config.learning_rate, precision, jit)
         manifest = read_json(data_dir / "manifest.json") if (data_dir / "manifest.json").is_file() else {}
         write_run_config(checkpoint_dir, model_config, train_config, manifest.get("config", {}))
         (checkpoint_dir / BEST_WEIGHTS_NAME).unlink(missing_ok=True)
 
     log(f"training on {describe_device()}: {len(train_pairs)} training pairs, {len(val_pairs)} validation pairs")
+    log(f"precision: {precision} ({precision_reason}); XLA: {'on' if jit else 'off'}")
     train_data = make_dataset(
         train_pairs,
         train_config.batch_size,

@@ -37,13 +37,14 @@ def data_dir(photo_folder, tmp_path):
     return data
 
 
-def run(data_dir, tmp_path, epochs, **kwargs):
+def run(data_dir, tmp_path, epochs, precision="float32", **kwargs):
+    """A tiny run; float32 unless asked, so that results do not depend on the machine's CPU."""
     kwargs.setdefault("model_config", TINY)
     return train(
         data_dir,
         tmp_path / "checkpoints",
         tmp_path / "results",
-        TrainConfig(epochs=epochs, batch_size=2, learning_rate=1e-3),
+        TrainConfig(epochs=epochs, batch_size=2, learning_rate=1e-3, precision=precision),
         verbose=0,
         log=lambda message: None,
         **kwargs,
