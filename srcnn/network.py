@@ -120,7 +120,9 @@ def build_model(config: ModelConfig | None = None, precision: str = "float32") -
 def forward_flops_per_pixel(config: ModelConfig) -> int:
     """Multiply-adds x 2 of one forward pass per output pixel (convolutions only)."""
     widths = [config.channels] + [config.filters] * (config.layers - 1) + [config.channels]
-    return sum(2 * config.kernel_size**2 * fan_in * fan_out for fan_in, fan_out in zip(widths, widths[1:]))
+    return sum(
+        2 * config.kernel_size**2 * fan_in * fan_out for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True)
+    )
 
 
 def training_flops_per_pixel(config: ModelConfig) -> int:

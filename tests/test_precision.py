@@ -9,15 +9,6 @@ import pytest
 from srcnn import network
 from srcnn.network import ModelConfig, build_model, forward_flops_per_pixel, training_flops_per_pixel
 from srcnn.precision import resolve_jit, resolve_precision
-from srcnn.training import (
-    BEST_WEIGHTS_NAME,
-    TrainConfig,
-    adam_of,
-    compile_model,
-    load_for_inference,
-    load_training_state,
-)
-from test_training import data_dir, run  # noqa: F401  (the fixture and the tiny-run helper)
 
 
 @pytest.mark.parametrize("kernel_size, in_channels, filters", [(3, 3, 5), (5, 4, 3), (1, 2, 2)])
@@ -94,53 +85,3 @@ def test_auto_precision_follows_the_cpu():
         resolve_precision("float64")
     assert resolve_jit("off") is False and resolve_jit("on") is True
     assert resolve_jit("auto") is False  # tests run on the CPU
-
-
-def test_bfloat16_run_trains_and_resumes_in_float32(data_dir, tmp_path):  # noqa: F811
-    result = run(data_dir, tmp_path, epochs=2, precision="mixed_bfloat16")
-    assert result.status == "finished" and np.isfinite(result.best_val_psnr)
-    saved, _ = load_training_state(tmp_path / "checkpoints")
-    assert saved.get_layer("deconv1").compute_dtype == "bfloat16"
-    # The best weights load into the plain float32 model that inference uses.
-    model, _ = load_for_inference(tmp_path / "checkpoints" / BEST_WEIGHTS_NAME)
-    assert type(model.get_layer("deconv1")) is keras.layers.Conv2DTranspose
-
-    messages = []
-    from srcnn.training import train
-
-    result = train(
-        data_dir,
-        tmp_path / "checkpoints",
-        tmp_path / "results",
-        TrainConfig(epochs=3, batch_size=2, precision="float32"),
-        resume=True,
-        verbose=0,
-        log=messages.append,
-    )
-    assert result.status == "finished" and result.epochs_completed == 3
-    assert any("precision: float32" in message for message in messages)
-    resumed, _ = load_training_state(tmp_path / "checkpoints")
-    assert resumed.get_layer("deconv1").compute_dtype == "float32"
-    assert int(resumed.optimizer.iterations.numpy()) == 3 * int(saved.optimizer.iterations.numpy()) // 2
-
-
-def test_resume_carries_adams_state_across_precisions(data_dir, tmp_path):  # noqa: F811
-    from srcnn.training import transfer_training_state
-
-    run(data_dir, tmp_path, epochs=1, precision="mixed_bfloat16")
-    saved, _ = load_training_state(tmp_path / "checkpoints")
-    for precision in ("float32", "mixed_float16"):
-        model = build_model(ModelConfig(filters=6), precision)
-        compile_model(model, 1e-3, precision)
-        transfer_training_state(saved, model)
-        for before, after in zip(adam_of(saved).variables, adam_of(model).variables, strict=True):
-            np.testing.assert_array_equal(np.asarray(before), np.asarray(after))
-        for before, after in zip(saved.get_weights(), model.get_weights(), strict=True):
-            np.testing.assert_array_equal(before, after)
-
-
-def test_float16_uses_loss_scaling_and_trains(data_dir, tmp_path):  # noqa: F811
-    result = run(data_dir, tmp_path, epochs=1, precision="mixed_float16")
-    assert result.status == "finished" and np.isfinite(result.best_val_psnr)
-    saved, _ = load_training_state(tmp_path / "checkpoints")
-    assert isinstance(saved.optimizer, keras.optimizers.LossScaleOptimizer)

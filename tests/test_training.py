@@ -16,10 +16,12 @@ from srcnn.training import (
     BEST_WEIGHTS_NAME,
     CheckpointError,
     TrainConfig,
+    adam_of,
     compile_model,
     load_for_inference,
     load_training_state,
     train,
+    transfer_training_state,
 )
 
 TINY = ModelConfig(filters=6)
@@ -196,3 +198,52 @@ def test_validation_images_of_several_sizes(data_dir, tmp_path):
     result = run(data_dir, tmp_path, epochs=1)
     assert result.status == "finished"
     assert Image.open(data_dir / "val" / "hr" / "odd_size.png").size == (30, 20)
+
+
+# --- Mixed precision ---
+
+
+def test_bfloat16_run_trains_and_resumes_in_float32(data_dir, tmp_path):
+    result = run(data_dir, tmp_path, epochs=2, precision="mixed_bfloat16")
+    assert result.status == "finished" and np.isfinite(result.best_val_psnr)
+    saved, _ = load_training_state(tmp_path / "checkpoints")
+    assert saved.get_layer("deconv1").compute_dtype == "bfloat16"
+    # The best weights load into the plain float32 model that inference uses.
+    model, _ = load_for_inference(tmp_path / "checkpoints" / BEST_WEIGHTS_NAME)
+    assert type(model.get_layer("deconv1")) is keras.layers.Conv2DTranspose
+
+    messages = []
+    result = train(
+        data_dir,
+        tmp_path / "checkpoints",
+        tmp_path / "results",
+        TrainConfig(epochs=3, batch_size=2, precision="float32"),
+        resume=True,
+        verbose=0,
+        log=messages.append,
+    )
+    assert result.status == "finished" and result.epochs_completed == 3
+    assert any("precision: float32" in message for message in messages)
+    resumed, _ = load_training_state(tmp_path / "checkpoints")
+    assert resumed.get_layer("deconv1").compute_dtype == "float32"
+    assert int(resumed.optimizer.iterations.numpy()) == 3 * int(saved.optimizer.iterations.numpy()) // 2
+
+
+def test_resume_carries_adams_state_across_precisions(data_dir, tmp_path):
+    run(data_dir, tmp_path, epochs=1, precision="mixed_bfloat16")
+    saved, _ = load_training_state(tmp_path / "checkpoints")
+    for precision in ("float32", "mixed_float16"):
+        model = build_model(ModelConfig(filters=6), precision)
+        compile_model(model, 1e-3, precision)
+        transfer_training_state(saved, model)
+        for before, after in zip(adam_of(saved).variables, adam_of(model).variables, strict=True):
+            np.testing.assert_array_equal(np.asarray(before), np.asarray(after))
+        for before, after in zip(saved.get_weights(), model.get_weights(), strict=True):
+            np.testing.assert_array_equal(before, after)
+
+
+def test_float16_uses_loss_scaling_and_trains(data_dir, tmp_path):
+    result = run(data_dir, tmp_path, epochs=1, precision="mixed_float16")
+    assert result.status == "finished" and np.isfinite(result.best_val_psnr)
+    saved, _ = load_training_state(tmp_path / "checkpoints")
+    assert isinstance(saved.optimizer, keras.optimizers.LossScaleOptimizer)

@@ -1,0 +1,364 @@
+"""Throughput of training, upscaling and preparation on this machine, as ratios measured in one run.
+
+Usage:
+    python benchmarks/run.py [--quick] [--json FILE]
+
+Everything runs on synthetic data made here (nothing is downloaded). Training goes through
+train.py's own pieces: prepared PNG pairs on disk, its tf.data pipeline, its model, its compile
+settings and Keras fit; the time of each epoch after a warm-up epoch is taken, and the median
+of the repeats is reported. The bound is this machine's measured matmul speed divided by the
+model's training FLOPs per image: no real training step can beat it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SIZE = 128  # the blog's training images: 128x128
+BATCH_SIZE = 16  # train.py's default
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer and shorter repeats (about 3 minutes on 2 cores)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
+    parser.add_argument(
+        "--only", nargs="+", choices=("bound", "train", "infer", "prep"), default=None, help="run only these parts"
+    )
+    return parser.parse_args(argv)
+
+
+# --- Synthetic data ------------------------------------------------------------------------------
+
+
+def synthetic_photo(height: int, width: int, seed: int):
+    """A smooth random picture with edges (JPEG and bicubic behave as on photos, not as on noise)."""
+    import numpy as np
+    from PIL import Image, ImageFilter
+
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (max(2, height // 16), max(2, width // 16), 3), dtype=np.uint8)
+    image = Image.fromarray(coarse).resize((width, height), Image.Resampling.BICUBIC)
+    noise = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    noise = Image.fromarray(noise).filter(ImageFilter.GaussianBlur(1))
+    return Image.blend(image, noise, 0.25)
+
+
+def write_pairs(folder: Path, count: int) -> None:
+    """`count` prepared 128x128 pairs in the layout prep_images.py writes (train/hr, train/lr)."""
+    from srcnn.images import make_pair
+
+    for kind in ("hr", "lr"):
+        (folder / "train" / kind).mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        low_res, high_res = make_pair(synthetic_photo(200, 160, index), SIZE, 2)
+        high_res.save(folder / "train" / "hr" / f"{index:04d}.png")
+        low_res.save(folder / "train" / "lr" / f"{index:04d}.png")
+
+
+# --- The bound -----------------------------------------------------------------------------------
+
+
+def matmul_gflops(dtype_name: str, size: int, repeats: int) -> float:
+    """Best of `repeats` timings of a square matmul, in GFLOP/s (2 n^3 per product)."""
+    import tensorflow as tf
+
+    dtype = tf.as_dtype(dtype_name)
+    left = tf.cast(tf.random.stateless_normal((size, size), seed=(1, 2)), dtype)
+    right = tf.cast(tf.random.stateless_normal((size, size), seed=(3, 4)), dtype)
+    product = tf.function(lambda: tf.matmul(left, right))
+    product().numpy()
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(3):
+            result = product()
+        result.numpy()
+        best = max(best, 3 * 2 * size**3 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+# --- Training ------------------------------------------------------------------------------------
+
+
+def epoch_timer():
+    """A Keras callback that records seconds per epoch in `.seconds` (an epoch ends after its last step)."""
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+            self.start = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self.start)
+
+    return EpochTimer()
+
+
+def train_rate(data_dir: Path, images: int, repeats: int, precision: str, jit: bool = False) -> float:
+    """Training images/s through train.py's pipeline and fit: median of `repeats` epochs after a warm-up."""
+    import keras
+
+    from srcnn.dataset import list_pairs, make_dataset
+    from srcnn.network import build_model, initialize_near_identity
+    from srcnn.training import compile_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model(precision=precision)
+    initialize_near_identity(model, _model_config())
+    compile_model(model, 1e-3, precision, jit)
+    dataset = make_dataset(list_pairs(data_dir, "train")[:images], BATCH_SIZE, shuffle=True, seed=0)
+    timer = epoch_timer()
+    model.fit(dataset, epochs=1 + repeats, callbacks=[timer], verbose=0)
+    return images / statistics.median(timer.seconds[1:])
+
+
+def input_pipeline_rate(data_dir: Path, images: int, repeats: int) -> float:
+    """Images/s of the training tf.data pipeline alone (decoded and cached, as after epoch 1)."""
+    from srcnn.dataset import list_pairs, make_dataset
+
+    dataset = make_dataset(list_pairs(data_dir, "train")[:images], BATCH_SIZE, shuffle=True, seed=0)
+    for _ in dataset:  # fills the cache
+        pass
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in dataset:
+            pass
+        seconds.append(time.perf_counter() - start)
+    return images / statistics.median(seconds)
+
+
+def naive_rate(images: int, repeats: int) -> float:
+    """What a beginner writes: eager GradientTape steps on batches sliced from NumPy arrays, float32."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from srcnn.network import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model()
+    optimizer = keras.optimizers.Adam(1e-3)
+    rng = np.random.default_rng(0)
+    high_res = rng.uniform(-1, 1, (images, SIZE, SIZE, 3)).astype(np.float32)
+    low_res = rng.uniform(-1, 1, (images, SIZE, SIZE, 3)).astype(np.float32)
+
+    def one_epoch() -> float:
+        start = time.perf_counter()
+        for first in range(0, images, BATCH_SIZE):
+            with tf.GradientTape() as tape:
+                predicted = model(low_res[first : first + BATCH_SIZE], training=True)
+                loss = tf.reduce_mean(tf.square(predicted - high_res[first : first + BATCH_SIZE]))
+            gradients = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
+        float(loss)
+        return time.perf_counter() - start
+
+    one_epoch()  # warm-up
+    return images / statistics.median(one_epoch() for _ in range(repeats))
+
+
+def _model_config():
+    from srcnn.network import ModelConfig
+
+    return ModelConfig()
+
+
+# --- Upscaling -----------------------------------------------------------------------------------
+
+
+def infer_rate(repeats: int) -> float:
+    """Output megapixels/s of upscale.py's path (bicubic, then the network in tiles) on a 1024x1024 photo."""
+    from srcnn.training import PRETRAINED_WEIGHTS, load_for_inference
+    from srcnn.upscaling import split_modes, upscale
+
+    model, config = load_for_inference(PRETRAINED_WEIGHTS)
+    photo = split_modes(synthetic_photo(1024, 1024, 7))
+    upscale(model, config, photo)  # warm-up: traces the graph for each tile shape
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        upscale(model, config, photo)
+        seconds.append(time.perf_counter() - start)
+    return 2048 * 2048 / 1e6 / statistics.median(seconds)
+
+
+def upscale_peak_rss_mb(folder: Path) -> float:
+    """Peak resident memory (MiB) of `python upscale.py` turning a 2048x2048 photo into 4096x4096."""
+    source = folder / "big.png"
+    synthetic_photo(2048, 2048, 8).save(source)
+    command = [sys.executable, str(ROOT / "upscale.py"), str(source), "-o", str(folder / "big_x2.png"), "--overwrite"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    completed = subprocess.run(command, capture_output=True, text=True, cwd=folder)
+    if completed.returncode != 0:
+        raise RuntimeError(f"upscale.py failed: {completed.stderr.strip().splitlines()[-1:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if peak <= before:
+        raise RuntimeError("could not read the child's peak memory (an earlier child used more)")
+    return peak / 1024  # Linux reports KiB
+
+
+# --- Preparation ---------------------------------------------------------------------------------
+
+
+def prep_rates(folder: Path, count: int) -> tuple[float, float, int]:
+    """prep_images.py's work (prepare_folder) on `count` JPEGs of mixed sizes: 1 worker and all cores."""
+    import numpy as np
+
+    from srcnn.preparation import PrepConfig, prepare_folder
+
+    photos = folder / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(count):
+        height, width = (int(side) for side in rng.integers(120, 900, 2))
+        synthetic_photo(height, width, index).save(photos / f"{index:04d}.jpg", quality=90)
+    cores = os.cpu_count() or 1
+    rates = []
+    for workers in (1, cores):
+        start = time.perf_counter()
+        output = folder / f"prepared-{workers}"
+        summary = prepare_folder(photos, output, PrepConfig(), workers=workers, progress=False, log=lambda line: None)
+        rates.append(summary.written / (time.perf_counter() - start))
+    return rates[0], rates[1], cores
+
+
+# --- Report --------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    parts = set(args.only or ("bound", "train", "infer", "prep"))
+    repeats = 3 if args.quick else 5
+    train_images = 48 if args.quick else 160
+    results: dict[str, float | int | str] = {}
+
+    import tensorflow as tf
+
+    from srcnn.network import forward_flops_per_pixel, training_flops_per_pixel
+    from srcnn.precision import cpu_flags, gpu_supports_float16, resolve_precision
+
+    config = _model_config()
+    gpus = tf.config.list_physical_devices("GPU")
+    auto_precision, why = resolve_precision("auto")
+    results["device"] = f"GPU x{len(gpus)}" if gpus else f"CPU x{os.cpu_count()}"
+    results["auto_precision"] = auto_precision
+    results["batch_size"] = BATCH_SIZE
+    results["forward_gflop_per_image"] = forward_flops_per_pixel(config) * SIZE * SIZE / 1e9
+    results["train_gflop_per_image"] = train_flops = training_flops_per_pixel(config) * SIZE * SIZE / 1e9
+    print(f"device: {results['device']}; auto precision: {auto_precision} ({why})")
+    print(
+        f"model: {results['forward_gflop_per_image']:.3f} GFLOP forward, {train_flops:.3f} GFLOP per training"
+        f" image ({SIZE}x{SIZE}); batch {BATCH_SIZE}"
+    )
+
+    if "bound" in parts:
+        size = 2048 if args.quick else 4096
+        for dtype_name, key in (("float32", "fp32"), ("bfloat16", "bf16")):
+            gflops = matmul_gflops(dtype_name, size, repeats)
+            results[f"matmul_{key}_gflops"] = gflops
+            results[f"bound_{key}_images_per_s"] = gflops / train_flops
+            print(f"matmul {dtype_name}: {gflops:.0f} GFLOP/s -> bound {gflops / train_flops:.1f} images/s")
+        if gpus:
+            gflops = matmul_gflops("float16", size, repeats)
+            results["matmul_fp16_gflops"] = gflops
+            results["bound_fp16_images_per_s"] = gflops / train_flops
+
+    with tempfile.TemporaryDirectory(prefix="srcnn-bench-") as temporary:
+        folder = Path(temporary)
+        if "train" in parts:
+            write_pairs(folder / "data", train_images)
+            precisions = ["float32"]
+            if gpu_supports_float16():
+                precisions.append("mixed_float16")
+            if gpus or set(cpu_flags()) & {"amx_bf16", "avx512_bf16"}:
+                precisions.append("mixed_bfloat16")
+            rates = {}
+            for precision in precisions:
+                rates[precision] = train_rate(folder / "data", train_images, repeats, precision)
+                results[f"train_{precision}_images_per_s"] = rates[precision]
+                print(f"train ({precision}, fit): {rates[precision]:.1f} images/s")
+            if not args.quick:
+                for precision in precisions:
+                    rate = train_rate(folder / "data", train_images, repeats, precision, jit=True)
+                    results[f"train_{precision}_xla_images_per_s"] = rate
+                    print(f"train ({precision}, fit, XLA): {rate:.1f} images/s")
+            fastest = max(rates, key=rates.get)
+            results["train_fastest_precision"] = fastest
+            results["train_images_per_s"] = rates[fastest]
+            results["train_fp32_images_per_s"] = rates["float32"]
+            results["naive_images_per_s"] = naive = naive_rate(train_images, repeats)
+            print(f"naive eager loop (float32): {naive:.1f} images/s")
+            pipeline = input_pipeline_rate(folder / "data", train_images, repeats)
+            results["input_pipeline_images_per_s"] = pipeline
+            results["input_pipeline_share"] = rates[fastest] / pipeline
+        if "infer" in parts:
+            results["infer_megapixels_per_s"] = infer_rate(2 if args.quick else repeats)
+            print(f"upscale 1024x1024 -> 2048x2048: {results['infer_megapixels_per_s']:.2f} output MP/s")
+            results["infer_peak_rss_mb_4096"] = upscale_peak_rss_mb(folder)
+            print(f"upscale.py 2048x2048 -> 4096x4096: peak RSS {results['infer_peak_rss_mb_4096']:.0f} MiB")
+        if "prep" in parts:
+            one, everyone, cores = prep_rates(folder, 120 if args.quick else 300)
+            results["prep_images_per_s_1"], results["prep_images_per_s_all"] = one, everyone
+            results["prep_workers_all"] = cores
+            print(f"prep: {one:.1f} images/s with 1 worker, {everyone:.1f} with {cores}")
+
+    print()
+    print(format_ratios(results))
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def format_ratios(results: dict) -> str:
+    """The numbers that mean something on a shared machine: ratios measured in the same run."""
+    lines = ["| measure | value |", "|---|---|"]
+
+    def row(label: str, value: str) -> None:
+        lines.append(f"| {label} | {value} |")
+
+    if "train_images_per_s" in results:
+        fastest = results["train_fastest_precision"]
+        row(f"training, fastest ({fastest}), images/s", f"{results['train_images_per_s']:.1f}")
+        row("training, float32, images/s", f"{results['train_fp32_images_per_s']:.1f}")
+        row("naive eager loop, float32, images/s", f"{results['naive_images_per_s']:.1f}")
+        row("fastest / naive", f"{results['train_images_per_s'] / results['naive_images_per_s']:.2f}x")
+        row("float32 fit / naive", f"{results['train_fp32_images_per_s'] / results['naive_images_per_s']:.2f}x")
+        row("input pipeline time / training step time", f"{100 * results['input_pipeline_share']:.1f}%")
+        if "bound_fp32_images_per_s" in results:
+            fp32_share = results["train_fp32_images_per_s"] / results["bound_fp32_images_per_s"]
+            row("float32 fit / float32 bound", f"{100 * fp32_share:.0f}%")
+            bf16 = results.get("train_mixed_bfloat16_images_per_s")
+            if bf16:
+                row("bfloat16 fit / bfloat16 bound", f"{100 * bf16 / results['bound_bf16_images_per_s']:.0f}%")
+    if "infer_megapixels_per_s" in results:
+        row("upscale 1024² -> 2048², output MP/s", f"{results['infer_megapixels_per_s']:.2f}")
+        row("upscale.py 2048² -> 4096², peak RSS MiB", f"{results['infer_peak_rss_mb_4096']:.0f}")
+    if "prep_images_per_s_1" in results:
+        speedup = results["prep_images_per_s_all"] / results["prep_images_per_s_1"]
+        row(f"prep, {results['prep_workers_all']} workers / 1 worker", f"{speedup:.2f}x")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
