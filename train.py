@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
         " mixed_float16 on CUDA GPUs, else float32",
     )
     parser.add_argument("--jit", choices=JIT_CHOICES, help="XLA: auto (default) = on with a GPU, off on a CPU")
+    parser.add_argument(
+        "--strategy",
+        choices=("auto", "default", "mirrored", "multiworker"),
+        default="auto",
+        help="tf.distribute: auto (default) = mirrored with several GPUs, else default (one device);"
+        " multiworker = several machines, from TF_CONFIG. --batch-size is per replica",
+    )
     parser.add_argument("--checkpoint-dir", type=Path, default=None, help="default: checkpoints")
     parser.add_argument("--results-dir", type=Path, default=None, help="default: results")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --checkpoint-dir")
@@ -141,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             resume=args.resume,
             overwrite=args.overwrite or (demo and not args.resume),
             verbose=2 if args.quiet else 1,
+            strategy=args.strategy,
         )
     except (DataError, CheckpointError, ValueError) as error:
         print(f"train.py: error: {error}", file=sys.stderr)

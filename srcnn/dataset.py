@@ -89,3 +89,11 @@ def image_sizes(pairs: list[tuple[Path, Path]]) -> set[tuple[int, int]]:
                 raise DataError(f"{low_res_path}: size {low_res.size} differs from its high-res twin's {high_res.size}")
             sizes.add((high_res.height, high_res.width))
     return sizes
+
+
+def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """With several workers, each keeps its share of every batch (all read every file: DATA
+    sharding, since the pairs are many small files, not one file per worker)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)

@@ -69,3 +69,92 @@ def describe(strategy: tf.distribute.Strategy) -> str:
     task_type, index = task_of(strategy)
     role = "chief" if is_chief(strategy) else f"{task_type} {index}"
     return f"strategy: {type(strategy).__name__} ({role}); replicas: {strategy.num_replicas_in_sync}"
+
+
+def in_multi_worker_mode(strategy: tf.distribute.Strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return (
+        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        and resolver is not None
+        and bool(resolver.cluster_spec().as_dict())
+    )
+
+
+def fit_across_workers(model, strategy, train_data, val_data, epochs: int, initial_epoch: int, callbacks, log) -> None:
+    """Keras fit's epoch loop, for MultiWorkerMirroredStrategy.
+
+    Keras 3.15's fit cannot run under that strategy (keras-team/keras#20585: it reduces a
+    distributed input batch, then the scalar metrics along an axis they lack). This loop does
+    what fit does for train.py, with TensorFlow's documented custom-loop pieces: distributed
+    datasets, strategy.run, the loss averaged over the global batch, Keras' optimizer (which
+    sums the gradients of all replicas), and the same callbacks and log keys (loss, psnr, ssim
+    and their val_ twins, per-image means over all workers).
+    """
+    from srcnn.training import psnr, ssim
+
+    train_batches = strategy.experimental_distribute_dataset(train_data)
+    val_batches = strategy.experimental_distribute_dataset(val_data)
+    optimizer = model.optimizer
+
+    def totals(high_res, predicted):
+        """Per-image loss and sums of loss, PSNR, SSIM and the image count, for means over all replicas."""
+        predicted = tf.cast(predicted, tf.float32)
+        per_image = tf.reduce_mean(tf.square(high_res - predicted), axis=[1, 2, 3])
+        count = tf.cast(tf.shape(high_res)[0], tf.float32)
+        sums = [
+            tf.reduce_sum(per_image),
+            tf.reduce_sum(psnr(high_res, predicted)),
+            tf.reduce_sum(ssim(high_res, predicted)),
+        ]
+        return per_image, tf.stack([*sums, count])
+
+    def train_step(low_res, high_res):
+        with tf.GradientTape() as tape:
+            per_image, sums = totals(high_res, model(low_res, training=True))
+            loss = tf.nn.compute_average_loss(per_image)  # the blog's pixel MSE, over the global batch
+            scaled = optimizer.scale_loss(loss)  # loss scaling under mixed_float16, else unchanged
+        gradients = tape.gradient(scaled, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
+        return sums
+
+    def val_step(low_res, high_res):
+        return totals(high_res, model(low_res, training=False))[1]
+
+    @tf.function
+    def distributed_train_step(batch):
+        return strategy.reduce("SUM", strategy.run(train_step, args=batch), axis=None)
+
+    @tf.function
+    def distributed_val_step(batch):
+        return strategy.reduce("SUM", strategy.run(val_step, args=batch), axis=None)
+
+    def means(total, prefix=""):
+        loss, psnr_sum, ssim_sum, count = (float(value) for value in total)
+        count = max(count, 1.0)
+        return {f"{prefix}loss": loss / count, f"{prefix}psnr": psnr_sum / count, f"{prefix}ssim": ssim_sum / count}
+
+    import keras
+
+    callback_list = keras.callbacks.CallbackList(callbacks, model=model)
+    model.stop_training = False
+    callback_list.on_train_begin()
+    for epoch in range(initial_epoch, epochs):
+        callback_list.on_epoch_begin(epoch)
+        total = tf.zeros(4)
+        for step, batch in enumerate(train_batches):
+            callback_list.on_train_batch_begin(step)
+            step_total = distributed_train_step(batch)
+            total += step_total
+            callback_list.on_train_batch_end(step, means(step_total))
+            if model.stop_training:
+                break
+        logs = means(total)
+        val_total = tf.zeros(4)
+        for batch in val_batches:
+            val_total += distributed_val_step(batch)
+        logs.update(means(val_total, "val_"))
+        callback_list.on_epoch_end(epoch, logs)
+        log(f"epoch {epoch + 1}/{epochs}: " + " - ".join(f"{key}: {value:.4f}" for key, value in logs.items()))
+        if model.stop_training:
+            break
+    callback_list.on_train_end()

@@ -377,13 +377,73 @@ def train(
     overwrite: bool = False,
     verbose: int = 1,
     log=print,
+    strategy: str = "default",
 ) -> RunResult:
     """Train (or resume) the blog's network on data_dir's train split, validating on its val split.
 
     `model_config` None means the default for a new run, or whatever the checkpoint holds when
-    resuming; a given config that differs from the checkpoint's is refused.
+    resuming; a given config that differs from the checkpoint's is refused. `strategy` is a
+    distribution.STRATEGIES name; `train_config.batch_size` is per replica. With several
+    workers only the chief writes to checkpoint_dir and results_dir; the others write to a
+    temporary folder, removed at the end, and read a run to resume from checkpoint_dir.
     """
-    from srcnn.dataset import DataError, image_sizes, list_pairs, make_dataset
+    import shutil
+
+    from srcnn.distribution import describe, in_multi_worker_mode, is_chief, make_strategy, task_of
+
+    # TensorFlow wants the multi-worker strategy made before any other TensorFlow work.
+    distribution = make_strategy(strategy)
+    log(describe(distribution))
+    backup_dir = None
+    if in_multi_worker_mode(distribution):
+        # Fault tolerance: every worker backs up its state each epoch; a restarted worker (the same
+        # command run again) restores it. The backups go away when training ends normally.
+        task_type, index = task_of(distribution)
+        backup_dir = checkpoint_dir / "backup" / f"{task_type}-{index}"
+    arguments = (data_dir, train_config, model_config, resume, overwrite, verbose, log, distribution, backup_dir)
+    try:
+        if is_chief(distribution):
+            return _train(checkpoint_dir, results_dir, *arguments)
+        with tempfile.TemporaryDirectory(prefix="srcnn-worker-") as scratch:
+            own_checkpoints = Path(scratch) / "checkpoints"
+            own_checkpoints.mkdir()
+            if resume and has_training_state(checkpoint_dir):
+                for name in (CONFIG_NAME, LATEST_NAME, STATE_NAME):
+                    shutil.copy2(checkpoint_dir / name, own_checkpoints / name)
+            return _train(own_checkpoints, Path(scratch) / "results", *arguments)
+    finally:
+        if backup_dir is not None and not backup_dir.exists():
+            try:  # "backup/" itself, once the last worker's backup is gone
+                backup_dir.parent.rmdir()
+            except OSError:
+                pass
+
+
+def backup_epoch(backup_dir: Path | None) -> int | None:
+    """The epoch a worker's BackupAndRestore folder holds, or None when there is no backup."""
+    if backup_dir is None:
+        return None
+    try:
+        return int(json.loads((backup_dir / "training_metadata.json").read_text(encoding="utf-8"))["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _train(
+    checkpoint_dir: Path,
+    results_dir: Path,
+    data_dir: Path,
+    train_config: TrainConfig,
+    model_config: ModelConfig | None,
+    resume: bool,
+    overwrite: bool,
+    verbose: int,
+    log,
+    distribution: tf.distribute.Strategy,
+    backup_dir: Path | None,
+) -> RunResult:
+    from srcnn.dataset import DataError, image_sizes, list_pairs, make_dataset, shard_by_data
+    from srcnn.distribution import fit_across_workers
     from srcnn.precision import resolve_jit, resolve_precision
 
     if resume and not has_training_state(checkpoint_dir):
@@ -419,56 +479,80 @@ def train(
     precision, precision_reason = resolve_precision(train_config.precision)
     jit = resolve_jit(train_config.jit)
     best_psnr, best_epoch, initial_epoch = -math.inf, 0, 0
-    if resume:
-        saved_config = load_model_config(checkpoint_dir)
-        if model_config is not None and model_config != saved_config:
-            raise CheckpointError(
-                f"{checkpoint_dir} holds a model with {saved_config}, not the requested {model_config}"
+    restart_epoch = backup_epoch(backup_dir)
+    # The model, its optimizer and metrics must be made under the strategy.
+    with distribution.scope():
+        if restart_epoch is not None:
+            # A restarted worker: BackupAndRestore brings back the weights, optimizer and epoch.
+            log(f"restarting from this worker's backup in {backup_dir} (epoch {restart_epoch})")
+            model_config = (
+                load_model_config(checkpoint_dir) if (checkpoint_dir / CONFIG_NAME).is_file() else model_config
             )
-        saved_model, state = load_training_state(checkpoint_dir)
-        # Rebuilt rather than used as loaded: the run may go on in another precision (a CPU run
-        # resumed on a GPU) or with another XLA setting.
-        model = build_model(saved_config, precision)
-        compile_model(model, train_config.learning_rate, precision, jit)
-        transfer_training_state(saved_model, model)
-        initial_epoch = int(state.get("epoch", 0))
-        best_psnr = float(state.get("best_val_psnr", -math.inf))
-        best_epoch = int(state.get("best_epoch", 0))
-        model_config = saved_config
-        run_config = read_json(checkpoint_dir / CONFIG_NAME)
-        write_run_config(checkpoint_dir, model_config, train_config, run_config.get("data", {}))
-        log(f"resuming from epoch {initial_epoch} of {checkpoint_dir} (best validation PSNR {best_psnr:.2f} dB)")
-        if initial_epoch >= train_config.epochs:
-            log(f"already trained {initial_epoch} epochs; ask for more with --epochs")
-            return RunResult("nothing to do", initial_epoch, best_psnr, best_epoch, math.nan)
-        keras.utils.set_random_seed(train_config.seed + initial_epoch)
-    else:
-        if has_training_state(checkpoint_dir) and not overwrite:
-            epoch = read_json(checkpoint_dir / STATE_NAME).get("epoch", "?")
-            raise CheckpointError(
-                f"{checkpoint_dir} already holds a training run (epoch {epoch}): continue it with --resume,"
-                " or start over with --overwrite"
-            )
-        if (checkpoint_dir / BEST_WEIGHTS_NAME).is_file() and not overwrite:
-            raise CheckpointError(
-                f"{checkpoint_dir / BEST_WEIGHTS_NAME} exists: choose another --checkpoint-dir,"
-                " or replace it with --overwrite"
-            )
-        model_config = model_config or ModelConfig()
-        keras.utils.set_random_seed(train_config.seed)
-        model = build_model(model_config, precision)
-        if train_config.init == "near-identity":
-            initialize_near_identity(model, model_config)
-        compile_model(model, train_config.learning_rate, precision, jit)
-        manifest = read_json(data_dir / "manifest.json") if (data_dir / "manifest.json").is_file() else {}
-        write_run_config(checkpoint_dir, model_config, train_config, manifest.get("config", {}))
-        (checkpoint_dir / BEST_WEIGHTS_NAME).unlink(missing_ok=True)
+            model_config = model_config or ModelConfig()
+            model = build_model(model_config, precision)
+            compile_model(model, train_config.learning_rate, precision, jit)
+            model.optimizer.build(model.trainable_variables)
+            if (checkpoint_dir / STATE_NAME).is_file():
+                state = read_json(checkpoint_dir / STATE_NAME)
+                best_psnr = float(state.get("best_val_psnr", -math.inf))
+                best_epoch = int(state.get("best_epoch", 0))
+            initial_epoch = restart_epoch
+            keras.utils.set_random_seed(train_config.seed + initial_epoch)
+        elif resume:
+            saved_config = load_model_config(checkpoint_dir)
+            if model_config is not None and model_config != saved_config:
+                raise CheckpointError(
+                    f"{checkpoint_dir} holds a model with {saved_config}, not the requested {model_config}"
+                )
+            saved_model, state = load_training_state(checkpoint_dir)
+            # Rebuilt rather than used as loaded: the run may go on in another precision (a CPU run
+            # resumed on a GPU) or with another XLA setting.
+            model = build_model(saved_config, precision)
+            compile_model(model, train_config.learning_rate, precision, jit)
+            transfer_training_state(saved_model, model)
+            initial_epoch = int(state.get("epoch", 0))
+            best_psnr = float(state.get("best_val_psnr", -math.inf))
+            best_epoch = int(state.get("best_epoch", 0))
+            model_config = saved_config
+            run_config = read_json(checkpoint_dir / CONFIG_NAME)
+            write_run_config(checkpoint_dir, model_config, train_config, run_config.get("data", {}))
+            log(f"resuming from epoch {initial_epoch} of {checkpoint_dir} (best validation PSNR {best_psnr:.2f} dB)")
+            if initial_epoch >= train_config.epochs:
+                log(f"already trained {initial_epoch} epochs; ask for more with --epochs")
+                return RunResult("nothing to do", initial_epoch, best_psnr, best_epoch, math.nan)
+            keras.utils.set_random_seed(train_config.seed + initial_epoch)
+        else:
+            if has_training_state(checkpoint_dir) and not overwrite:
+                epoch = read_json(checkpoint_dir / STATE_NAME).get("epoch", "?")
+                raise CheckpointError(
+                    f"{checkpoint_dir} already holds a training run (epoch {epoch}): continue it with --resume,"
+                    " or start over with --overwrite"
+                )
+            if (checkpoint_dir / BEST_WEIGHTS_NAME).is_file() and not overwrite:
+                raise CheckpointError(
+                    f"{checkpoint_dir / BEST_WEIGHTS_NAME} exists: choose another --checkpoint-dir,"
+                    " or replace it with --overwrite"
+                )
+            model_config = model_config or ModelConfig()
+            keras.utils.set_random_seed(train_config.seed)
+            model = build_model(model_config, precision)
+            if train_config.init == "near-identity":
+                initialize_near_identity(model, model_config)
+            compile_model(model, train_config.learning_rate, precision, jit)
+            manifest = read_json(data_dir / "manifest.json") if (data_dir / "manifest.json").is_file() else {}
+            write_run_config(checkpoint_dir, model_config, train_config, manifest.get("config", {}))
+            (checkpoint_dir / BEST_WEIGHTS_NAME).unlink(missing_ok=True)
 
-    log(f"training on {describe_device()}: {len(train_pairs)} training pairs, {len(val_pairs)} validation pairs")
+        log(f"training on {describe_device()}: {len(train_pairs)} training pairs, {len(val_pairs)} validation pairs")
     log(f"precision: {precision} ({precision_reason}); XLA: {'on' if jit else 'off'}")
+    replicas = distribution.num_replicas_in_sync
+    if replicas > 1:
+        log(
+            f"batch: {train_config.batch_size} per replica x {replicas} replicas = {train_config.batch_size * replicas}"
+        )
     train_data = make_dataset(
         train_pairs,
-        train_config.batch_size,
+        train_config.batch_size * replicas,
         shuffle=True,
         seed=train_config.seed + initial_epoch,
         patch_size=patch,
@@ -477,7 +561,9 @@ def train(
     )
     # Whole validation images of several sizes (a benchmark set) go one at a time.
     val_batch_size = train_config.batch_size if len(val_sizes) == 1 else 1
-    val_data = make_dataset(val_pairs, val_batch_size, shuffle=False)
+    val_data = make_dataset(val_pairs, val_batch_size * replicas, shuffle=False)
+    # Every worker reads all the files; each takes its own share of every batch.
+    train_data, val_data = shard_by_data(train_data), shard_by_data(val_data)
 
     baseline = BicubicBaseline(val_data)
     checkpoints = CheckpointCallback(checkpoint_dir, best_psnr, best_epoch)
@@ -490,18 +576,24 @@ def train(
         HistoryCallback(results_dir, initial_epoch),
         keras.callbacks.TensorBoard(log_dir=str(results_dir / "tensorboard")),
     ]
+    if backup_dir is not None:
+        callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
     bicubic_psnr = baseline.values["val_bicubic_psnr"]
     status = "finished"
     try:
-        model.fit(
-            train_data,
-            validation_data=val_data,
-            epochs=train_config.epochs,
-            initial_epoch=initial_epoch,
-            callbacks=callbacks,
-            shuffle=False,  # The tf.data pipeline already shuffles, with a seed.
-            verbose=verbose,
-        )
+        if backup_dir is not None:  # several workers
+            epochs, log_lines = train_config.epochs, (log if verbose else lambda line: None)
+            fit_across_workers(model, distribution, train_data, val_data, epochs, initial_epoch, callbacks, log_lines)
+        else:
+            model.fit(
+                train_data,
+                validation_data=val_data,
+                epochs=train_config.epochs,
+                initial_epoch=initial_epoch,
+                callbacks=callbacks,
+                shuffle=False,  # The tf.data pipeline already shuffles, with a seed.
+                verbose=verbose,
+            )
     except KeyboardInterrupt:
         status = "interrupted"
         if not _diverged(model):

@@ -1,0 +1,131 @@
+"""tf.distribute: two workers on loopback train like one process with the same global batch."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT, run_script
+
+from srcnn.distribution import check_tf_config
+from srcnn.training import BEST_WEIGHTS_NAME, LATEST_NAME, load_for_inference
+
+# float32 and a fixed seed: the runs must be comparable number for number.
+COMMON = (
+    "--epochs",
+    "2",
+    "--filters",
+    "6",
+    "--quiet",
+    "--precision",
+    "float32",
+    "--seed",
+    "3",
+    "--learning-rate",
+    "1e-2",
+)
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_two_workers_on_loopback_match_one_process(prepared_data, tmp_path):
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    shared = tmp_path / "multi"  # one folder for both, as shared storage would be
+    processes = []
+    try:
+        for index in range(2):
+            tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+            environment = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CONFIG": json.dumps(tf_config)}
+            (tmp_path / f"cwd{index}").mkdir()
+            command = [
+                sys.executable,
+                str(ROOT / "train.py"),
+                "--strategy",
+                "multiworker",
+                "--data",
+                str(prepared_data),
+            ]
+            command += ["--checkpoint-dir", str(shared / "checkpoints"), "--results-dir", str(shared / "results")]
+            command += ["--batch-size", "1", *COMMON]  # 1 per replica x 2 replicas = 2
+            processes.append(
+                subprocess.Popen(
+                    command,
+                    cwd=tmp_path / f"cwd{index}",
+                    env=environment,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )  # fmt: skip
+            )
+        outputs = [process.communicate(timeout=240)[0] for process in processes]
+    finally:
+        for process in processes:  # never leave a worker behind, whatever happened
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    for process, output in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, output[-3000:]
+        assert "replicas: 2" in output
+    assert "(chief)" in outputs[0] and "(worker 1)" in outputs[1]
+    # Only the chief wrote: the checkpoint, history and plot; no backup is left behind.
+    assert (shared / "checkpoints" / BEST_WEIGHTS_NAME).is_file() and (shared / "results" / "curves.png").is_file()
+    assert not (shared / "checkpoints" / "backup").exists()
+    assert all(not any(folder.iterdir()) for folder in (tmp_path / "cwd0", tmp_path / "cwd1"))
+    with open(shared / "results" / "history.csv") as file:
+        assert len(file.read().strip().splitlines()) == 3  # header + 2 epochs
+    model, _ = load_for_inference(shared / "checkpoints" / BEST_WEIGHTS_NAME)
+    prediction = model.predict_on_batch(np.zeros((1, 20, 20, 3), np.float32))
+    assert prediction.shape == (1, 20, 20, 3) and np.all(np.isfinite(prediction))
+
+    # One process, the same global batch and seed.
+    single = run_script(
+        "train.py", "--data", str(prepared_data), "--checkpoint-dir", "checkpoints", "--results-dir", "results",
+        "--batch-size", "2", "--strategy", "default", *COMMON, cwd=tmp_path,
+    )  # fmt: skip
+    assert single.returncode == 0, single.stderr[-2000:]
+    assert "replicas: 1" in single.stdout
+    import keras
+
+    two_workers = keras.models.load_model(shared / "checkpoints" / LATEST_NAME)
+    one_process = keras.models.load_model(tmp_path / "checkpoints" / LATEST_NAME)
+    assert int(two_workers.optimizer.iterations) == int(one_process.optimizer.iterations) == 4  # 2 steps x 2 epochs
+    difference = max(
+        float(np.max(np.abs(a - b))) for a, b in zip(two_workers.get_weights(), one_process.get_weights(), strict=True)
+    )
+    print(f"two workers vs one process: largest weight difference {difference:.2e}")
+    assert difference < 1e-5, f"weights differ by {difference}"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (None, "needs the TF_CONFIG"),
+        ("{not json", "not a cluster description"),
+        ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 3}}', "not in the cluster"),
+    ],
+)
+def test_bad_tf_config_is_one_clear_line(text, message):
+    with pytest.raises(ValueError, match=message):
+        check_tf_config(text)
+
+
+def test_multiworker_without_tf_config_is_refused(prepared_data, tmp_path):
+    environment_free = run_script(
+        "train.py", "--data", str(prepared_data), "--strategy", "multiworker", "--epochs", "1", cwd=tmp_path
+    )
+    assert environment_free.returncode == 2
+    assert "TF_CONFIG" in environment_free.stderr and "Traceback" not in environment_free.stderr
