@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -232,13 +231,16 @@ def upscale_peak_rss_mb(folder: Path) -> float:
     source = folder / "big.png"
     synthetic_photo(2048, 2048, 8).save(source)
     command = [sys.executable, str(ROOT / "upscale.py"), str(source), "-o", str(folder / "big_x2.png"), "--overwrite"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    completed = subprocess.run(command, capture_output=True, text=True, cwd=folder)
-    if completed.returncode != 0:
+    # A fresh parent whose only child is upscale.py, so the children's peak is upscale.py's own.
+    probe = (
+        "import resource, subprocess, sys; completed = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
+        " print(completed.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss);"
+        " sys.stderr.write(completed.stderr)"
+    )
+    completed = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True, text=True, cwd=folder)
+    returncode, peak = (int(item) for item in completed.stdout.split())
+    if returncode != 0:
         raise RuntimeError(f"upscale.py failed: {completed.stderr.strip().splitlines()[-1:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if peak <= before:
-        raise RuntimeError("could not read the child's peak memory (an earlier child used more)")
     return peak / 1024  # Linux reports KiB
 
 

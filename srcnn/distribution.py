@@ -80,6 +80,18 @@ def in_multi_worker_mode(strategy: tf.distribute.Strategy) -> bool:
     )
 
 
+def same_on_all_replicas(strategy: tf.distribute.Strategy, value: int) -> bool:
+    """Whether every replica holds the same number: sum(x)^2 == n * sum(x^2) only when all x are equal."""
+
+    @tf.function
+    def sums():
+        number = tf.constant(float(value))
+        return strategy.reduce("SUM", strategy.run(lambda: tf.stack([number, number * number])), axis=None)
+
+    total, squares = (float(item) for item in sums())
+    return abs(total * total - strategy.num_replicas_in_sync * squares) < 1e-6 * max(1.0, squares)
+
+
 def fit_across_workers(model, strategy, train_data, val_data, epochs: int, initial_epoch: int, callbacks, log) -> None:
     """Keras fit's epoch loop, for MultiWorkerMirroredStrategy.
 
@@ -90,8 +102,13 @@ def fit_across_workers(model, strategy, train_data, val_data, epochs: int, initi
     sums the gradients of all replicas), and the same callbacks and log keys (loss, psnr, ssim
     and their val_ twins, per-image means over all workers).
     """
-    from srcnn.training import psnr, ssim
+    from srcnn.training import CheckpointError, psnr, ssim
 
+    if not same_on_all_replicas(strategy, initial_epoch):
+        raise CheckpointError(
+            "the workers would start at different epochs (a restart or --resume without the checkpoint"
+            " folder on storage they all share); start every worker again, from one shared checkpoint folder"
+        )
     train_batches = strategy.experimental_distribute_dataset(train_data)
     val_batches = strategy.experimental_distribute_dataset(val_data)
     optimizer = model.optimizer

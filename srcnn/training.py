@@ -389,34 +389,35 @@ def train(
     """
     import shutil
 
-    from srcnn.distribution import describe, in_multi_worker_mode, is_chief, make_strategy, task_of
+    from srcnn.distribution import describe, in_multi_worker_mode, is_chief, make_strategy
 
     # TensorFlow wants the multi-worker strategy made before any other TensorFlow work.
     distribution = make_strategy(strategy)
     log(describe(distribution))
     backup_dir = None
     if in_multi_worker_mode(distribution):
-        # Fault tolerance: every worker backs up its state each epoch; a restarted worker (the same
-        # command run again) restores it. The backups go away when training ends normally.
-        task_type, index = task_of(distribution)
-        backup_dir = checkpoint_dir / "backup" / f"{task_type}-{index}"
-    arguments = (data_dir, train_config, model_config, resume, overwrite, verbose, log, distribution, backup_dir)
-    try:
-        if is_chief(distribution):
-            return _train(checkpoint_dir, results_dir, *arguments)
-        with tempfile.TemporaryDirectory(prefix="srcnn-worker-") as scratch:
-            own_checkpoints = Path(scratch) / "checkpoints"
-            own_checkpoints.mkdir()
-            if resume and has_training_state(checkpoint_dir):
-                for name in (CONFIG_NAME, LATEST_NAME, STATE_NAME):
-                    shutil.copy2(checkpoint_dir / name, own_checkpoints / name)
-            return _train(own_checkpoints, Path(scratch) / "results", *arguments)
-    finally:
-        if backup_dir is not None and not backup_dir.exists():
-            try:  # "backup/" itself, once the last worker's backup is gone
-                backup_dir.parent.rmdir()
-            except OSError:
-                pass
+        # Fault tolerance: the chief backs up the training state every epoch; after a crash, the same
+        # command run again on every worker restores it (all from the chief's copy, so all restart
+        # at the same epoch). The backup goes away when training ends normally.
+        backup_dir = checkpoint_dir / "backup"
+    arguments = (data_dir, train_config, model_config, resume, overwrite, verbose, log, distribution)
+    if is_chief(distribution):
+        return _train(checkpoint_dir, results_dir, *arguments, backup_dir)
+    with tempfile.TemporaryDirectory(prefix="srcnn-worker-") as scratch:
+        own_checkpoints = Path(scratch) / "checkpoints"
+        own_checkpoints.mkdir()
+        if resume and has_training_state(checkpoint_dir):
+            for name in (CONFIG_NAME, LATEST_NAME, STATE_NAME):
+                shutil.copy2(checkpoint_dir / name, own_checkpoints / name)
+        own_backup = None
+        if backup_dir is not None:
+            own_backup = Path(scratch) / "backup"
+            if backup_dir.is_dir():  # a restart: the chief's backup and the run's settings
+                shutil.copytree(backup_dir, own_backup)
+                for name in (CONFIG_NAME, STATE_NAME):
+                    if (checkpoint_dir / name).is_file():
+                        shutil.copy2(checkpoint_dir / name, own_checkpoints / name)
+        return _train(own_checkpoints, Path(scratch) / "results", *arguments, own_backup)
 
 
 def backup_epoch(backup_dir: Path | None) -> int | None:

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -42,43 +43,46 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def test_two_workers_on_loopback_match_one_process(prepared_data, tmp_path):
+def start_workers(tmp_path, data, shared, *args: str) -> list[subprocess.Popen]:
+    """Two train.py workers on 127.0.0.1 with free ports, sharing one checkpoint folder (as shared storage)."""
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
-    shared = tmp_path / "multi"  # one folder for both, as shared storage would be
     processes = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        environment = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CONFIG": json.dumps(tf_config)}
+        (tmp_path / f"cwd{index}").mkdir(exist_ok=True)
+        command = [sys.executable, str(ROOT / "train.py"), "--strategy", "multiworker", "--data", str(data)]
+        command += ["--checkpoint-dir", str(shared / "checkpoints"), "--results-dir", str(shared / "results"), *args]
+        processes.append(
+            subprocess.Popen(
+                command,
+                cwd=tmp_path / f"cwd{index}",
+                env=environment,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )  # fmt: skip
+        )
+    return processes
+
+
+def finish(processes: list[subprocess.Popen], timeout: int = 240) -> list[str]:
+    """Wait for all workers; whatever happens, none is left running."""
     try:
-        for index in range(2):
-            tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-            environment = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CONFIG": json.dumps(tf_config)}
-            (tmp_path / f"cwd{index}").mkdir()
-            command = [
-                sys.executable,
-                str(ROOT / "train.py"),
-                "--strategy",
-                "multiworker",
-                "--data",
-                str(prepared_data),
-            ]
-            command += ["--checkpoint-dir", str(shared / "checkpoints"), "--results-dir", str(shared / "results")]
-            command += ["--batch-size", "1", *COMMON]  # 1 per replica x 2 replicas = 2
-            processes.append(
-                subprocess.Popen(
-                    command,
-                    cwd=tmp_path / f"cwd{index}",
-                    env=environment,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                )  # fmt: skip
-            )
-        outputs = [process.communicate(timeout=240)[0] for process in processes]
+        return [process.communicate(timeout=timeout)[0] for process in processes]
     finally:
-        for process in processes:  # never leave a worker behind, whatever happened
+        for process in processes:
             if process.poll() is None:
                 process.kill()
                 process.wait()
-    for process, output in zip(processes, outputs, strict=True):
-        assert process.returncode == 0, output[-3000:]
+
+
+def test_two_workers_on_loopback_match_one_process(prepared_data, tmp_path):
+    shared = tmp_path / "multi"
+    # 1 per replica x 2 replicas = a global batch of 2.
+    outputs = finish(start_workers(tmp_path, prepared_data, shared, "--batch-size", "1", *COMMON))
+    for output in outputs:
+        assert "done: 2 epochs" in output, output[-3000:]
         assert "replicas: 2" in output
     assert "(chief)" in outputs[0] and "(worker 1)" in outputs[1]
     # Only the chief wrote: the checkpoint, history and plot; no backup is left behind.
@@ -129,3 +133,30 @@ def test_multiworker_without_tf_config_is_refused(prepared_data, tmp_path):
     )
     assert environment_free.returncode == 2
     assert "TF_CONFIG" in environment_free.stderr and "Traceback" not in environment_free.stderr
+
+
+def test_a_killed_job_run_again_restarts_from_the_backup(prepared_data, tmp_path):
+    shared = tmp_path / "multi"
+    arguments = ("--batch-size", "1", "--filters", "6", "--quiet", "--precision", "float32", "--epochs", "12")
+    processes = start_workers(tmp_path, prepared_data, shared, *arguments)
+    state = shared / "checkpoints" / "state.json"
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not (state.is_file() and json.loads(state.read_text())["epoch"] >= 3):
+            time.sleep(0.2)
+    finally:
+        for process in processes:  # a crash of the whole job, mid-run
+            process.kill()
+        finish(processes)
+    killed_at = json.loads(state.read_text())["epoch"]
+    assert 3 <= killed_at < 12
+    assert (shared / "checkpoints" / "backup" / "training_metadata.json").is_file()
+
+    outputs = finish(start_workers(tmp_path, prepared_data, shared, *arguments))  # the same command again
+    for output in outputs:
+        assert "restarting from this worker's backup" in output, output[-3000:]
+        assert "done: 12 epochs" in output, output[-3000:]
+    with open(shared / "results" / "history.csv") as file:
+        epochs = [int(line.split(",")[0]) for line in file.read().strip().splitlines()[1:]]
+    assert epochs == list(range(1, 13))  # each epoch once, across the crash
+    assert not (shared / "checkpoints" / "backup").exists()
