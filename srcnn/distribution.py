@@ -92,17 +92,18 @@ def same_on_all_replicas(strategy: tf.distribute.Strategy, value: int) -> bool:
     return abs(total * total - strategy.num_replicas_in_sync * squares) < 1e-6 * max(1.0, squares)
 
 
-def fit_across_workers(model, strategy, train_data, val_data, epochs: int, initial_epoch: int, callbacks, log) -> None:
+def fit_across_workers(model, strategy, train_data, epochs: int, initial_epoch: int, callbacks, log) -> None:
     """Keras fit's epoch loop, for MultiWorkerMirroredStrategy.
 
     Keras 3.15's fit cannot run under that strategy (keras-team/keras#20585: it reduces a
     distributed input batch, then the scalar metrics along an axis they lack). This loop does
-    what fit does for train.py, with TensorFlow's documented custom-loop pieces: distributed
-    datasets, strategy.run, the loss averaged over the global batch, Keras' optimizer (which
-    sums the gradients of all replicas), and the same callbacks and log keys (loss, psnr, ssim
-    and their val_ twins, per-image means over all workers).
+    what fit does for train.py, with TensorFlow's documented custom-loop pieces: a distributed
+    dataset, strategy.run, the loss averaged over the global batch, and Keras' optimizer (which
+    sums the gradients of all replicas); the same callbacks run (validation is one of them).
     """
-    from srcnn.training import CheckpointError, psnr, ssim
+    import keras
+
+    from srcnn.training import CheckpointError
 
     if not same_on_all_replicas(strategy, initial_epoch):
         raise CheckpointError(
@@ -110,66 +111,36 @@ def fit_across_workers(model, strategy, train_data, val_data, epochs: int, initi
             " folder on storage they all share); start every worker again, from one shared checkpoint folder"
         )
     train_batches = strategy.experimental_distribute_dataset(train_data)
-    val_batches = strategy.experimental_distribute_dataset(val_data)
     optimizer = model.optimizer
-
-    def totals(high_res, predicted):
-        """Per-image loss and sums of loss, PSNR, SSIM and the image count, for means over all replicas."""
-        predicted = tf.cast(predicted, tf.float32)
-        per_image = tf.reduce_mean(tf.square(high_res - predicted), axis=[1, 2, 3])
-        count = tf.cast(tf.shape(high_res)[0], tf.float32)
-        sums = [
-            tf.reduce_sum(per_image),
-            tf.reduce_sum(psnr(high_res, predicted)),
-            tf.reduce_sum(ssim(high_res, predicted)),
-        ]
-        return per_image, tf.stack([*sums, count])
 
     def train_step(low_res, high_res):
         with tf.GradientTape() as tape:
-            per_image, sums = totals(high_res, model(low_res, training=True))
+            predicted = tf.cast(model(low_res, training=True), tf.float32)
+            per_image = tf.reduce_mean(tf.square(high_res - predicted), axis=[1, 2, 3])
             loss = tf.nn.compute_average_loss(per_image)  # the blog's pixel MSE, over the global batch
             scaled = optimizer.scale_loss(loss)  # loss scaling under mixed_float16, else unchanged
         gradients = tape.gradient(scaled, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
-        return sums
-
-    def val_step(low_res, high_res):
-        return totals(high_res, model(low_res, training=False))[1]
+        return tf.stack([tf.reduce_sum(per_image), tf.cast(tf.shape(per_image)[0], tf.float32)])
 
     @tf.function
     def distributed_train_step(batch):
         return strategy.reduce("SUM", strategy.run(train_step, args=batch), axis=None)
-
-    @tf.function
-    def distributed_val_step(batch):
-        return strategy.reduce("SUM", strategy.run(val_step, args=batch), axis=None)
-
-    def means(total, prefix=""):
-        loss, psnr_sum, ssim_sum, count = (float(value) for value in total)
-        count = max(count, 1.0)
-        return {f"{prefix}loss": loss / count, f"{prefix}psnr": psnr_sum / count, f"{prefix}ssim": ssim_sum / count}
-
-    import keras
 
     callback_list = keras.callbacks.CallbackList(callbacks, model=model)
     model.stop_training = False
     callback_list.on_train_begin()
     for epoch in range(initial_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
-        total = tf.zeros(4)
+        loss_sum, count = 0.0, 0.0
         for step, batch in enumerate(train_batches):
             callback_list.on_train_batch_begin(step)
-            step_total = distributed_train_step(batch)
-            total += step_total
-            callback_list.on_train_batch_end(step, means(step_total))
+            step_loss, step_count = (float(value) for value in distributed_train_step(batch))
+            loss_sum, count = loss_sum + step_loss, count + step_count
+            callback_list.on_train_batch_end(step, {"loss": step_loss / max(step_count, 1.0)})
             if model.stop_training:
                 break
-        logs = means(total)
-        val_total = tf.zeros(4)
-        for batch in val_batches:
-            val_total += distributed_val_step(batch)
-        logs.update(means(val_total, "val_"))
+        logs = {"loss": loss_sum / max(count, 1.0)}
         callback_list.on_epoch_end(epoch, logs)
         log(f"epoch {epoch + 1}/{epochs}: " + " - ".join(f"{key}: {value:.4f}" for key, value in logs.items()))
         if model.stop_training:

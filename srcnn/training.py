@@ -117,7 +117,8 @@ def compile_model(model: keras.Model, learning_rate: float, precision: str = "fl
         # float16 gradients of a small loss underflow; scale the loss up and the gradients back.
         # (bfloat16 has float32's exponent range and needs no scaling.)
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    model.compile(optimizer=optimizer, loss="mse", metrics=[psnr, ssim], jit_compile=jit)
+    # No metrics on training batches (see Validation): the loss says how training goes.
+    model.compile(optimizer=optimizer, loss="mse", jit_compile=jit)
 
 
 # --- Safety checks ------------------------------------------------------------------------------
@@ -262,23 +263,39 @@ class CheckpointCallback(keras.callbacks.Callback):
         write_text_atomic(self.checkpoint_dir / STATE_NAME, json.dumps(state, indent=1) + "\n")
 
 
-class BicubicBaseline(keras.callbacks.Callback):
-    """Adds the bicubic input's validation PSNR/SSIM to each epoch's logs, for comparison."""
+class Validation(keras.callbacks.Callback):
+    """Validation loss, PSNR and SSIM of the model each epoch, and of the bicubic input once.
+
+    In one pass over the validation pairs, on every worker alike. Training batches are not
+    scored: SSIM on every training batch cost about 6% of the training time (benchmarks/README.md).
+    """
 
     def __init__(self, validation: tf.data.Dataset) -> None:
         super().__init__()
-        psnr_values, ssim_values = [], []
-        for low_res, high_res in validation:
-            psnr_values.append(psnr(high_res, low_res).numpy())
-            ssim_values.append(ssim(high_res, low_res).numpy())
-        self.values = {
-            "val_bicubic_psnr": float(np.mean(np.concatenate(psnr_values))),
-            "val_bicubic_ssim": float(np.mean(np.concatenate(ssim_values))),
+        self.validation = validation
+        bicubic = self.scores(lambda low_res: low_res)
+        self.baseline = {"val_bicubic_psnr": bicubic["val_psnr"], "val_bicubic_ssim": bicubic["val_ssim"]}
+        self._predict = None
+
+    def scores(self, predict) -> dict[str, float]:
+        losses, psnr_values, ssim_values = [], [], []
+        for low_res, high_res in self.validation:
+            predicted = tf.cast(predict(low_res), tf.float32)
+            losses.append(tf.reduce_mean(tf.square(high_res - predicted), axis=[1, 2, 3]).numpy())
+            psnr_values.append(psnr(high_res, predicted).numpy())
+            ssim_values.append(ssim(high_res, predicted).numpy())
+        return {
+            "val_loss": float(np.mean(np.concatenate(losses))),  # per-image means, as Keras averages
+            "val_psnr": float(np.mean(np.concatenate(psnr_values))),
+            "val_ssim": float(np.mean(np.concatenate(ssim_values))),
         }
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self._predict is None:  # one compiled graph, for validation images of any size
+            self._predict = tf.function(lambda low_res: self.model(low_res, training=False), reduce_retracing=True)
         if logs is not None:
-            logs.update(self.values)
+            logs.update(self.scores(self._predict))
+            logs.update(self.baseline)
 
 
 class HistoryCallback(keras.callbacks.Callback):
@@ -562,15 +579,15 @@ def _train(
     )
     # Whole validation images of several sizes (a benchmark set) go one at a time.
     val_batch_size = train_config.batch_size if len(val_sizes) == 1 else 1
-    val_data = make_dataset(val_pairs, val_batch_size * replicas, shuffle=False)
+    val_data = make_dataset(val_pairs, val_batch_size, shuffle=False)  # not distributed: see Validation
     # Every worker reads all the files; each takes its own share of every batch.
-    train_data, val_data = shard_by_data(train_data), shard_by_data(val_data)
+    train_data = shard_by_data(train_data)
 
-    baseline = BicubicBaseline(val_data)
+    validation = Validation(val_data)
     checkpoints = CheckpointCallback(checkpoint_dir, best_psnr, best_epoch)
     checkpoints.completed_epochs = initial_epoch
     callbacks = [
-        baseline,
+        validation,  # first: the callbacks after it read val_psnr
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.LearningRateScheduler(train_config.learning_rate_at),
         checkpoints,
@@ -579,16 +596,15 @@ def _train(
     ]
     if backup_dir is not None:
         callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
-    bicubic_psnr = baseline.values["val_bicubic_psnr"]
+    bicubic_psnr = validation.baseline["val_bicubic_psnr"]
     status = "finished"
     try:
         if backup_dir is not None:  # several workers
             epochs, log_lines = train_config.epochs, (log if verbose else lambda line: None)
-            fit_across_workers(model, distribution, train_data, val_data, epochs, initial_epoch, callbacks, log_lines)
+            fit_across_workers(model, distribution, train_data, epochs, initial_epoch, callbacks, log_lines)
         else:
             model.fit(
                 train_data,
-                validation_data=val_data,
                 epochs=train_config.epochs,
                 initial_epoch=initial_epoch,
                 callbacks=callbacks,

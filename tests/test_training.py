@@ -66,9 +66,9 @@ def test_a_few_steps_lower_the_loss(data_dir):
     model = build_model(ModelConfig(filters=8))
     compile_model(model, learning_rate=1e-3)
     dataset = make_dataset(list_pairs(data_dir, "train")[:2], batch_size=2, shuffle=False)
-    before = model.evaluate(dataset, verbose=0)[0]
+    before = model.evaluate(dataset, verbose=0)
     model.fit(dataset.repeat(30), verbose=0)
-    after = model.evaluate(dataset, verbose=0)[0]
+    after = model.evaluate(dataset, verbose=0)
     assert after < 0.5 * before
 
 
