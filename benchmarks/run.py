@@ -248,10 +248,12 @@ def upscale_peak_rss_mb(folder: Path) -> float:
 
 
 def prep_rates(folder: Path, count: int) -> tuple[float, float, int]:
-    """prep_images.py's work (prepare_folder) on `count` JPEGs of mixed sizes: 1 worker and all cores."""
-    import numpy as np
+    """prep_images.py's work (prepare_folder) on `count` JPEGs of mixed sizes: 1 worker and all cores.
 
-    from srcnn.preparation import PrepConfig, prepare_folder
+    Each run is a fresh Python process, as prep_images.py is: forking this process, which holds
+    TensorFlow and its threads, would measure something no user runs.
+    """
+    import numpy as np
 
     photos = folder / "photos"
     photos.mkdir()
@@ -260,12 +262,20 @@ def prep_rates(folder: Path, count: int) -> tuple[float, float, int]:
         height, width = (int(side) for side in rng.integers(120, 900, 2))
         synthetic_photo(height, width, index).save(photos / f"{index:04d}.jpg", quality=90)
     cores = os.cpu_count() or 1
+    probe = (
+        "import sys, time; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
+        " from srcnn.preparation import PrepConfig, prepare_folder; start = time.perf_counter();"
+        " summary = prepare_folder(Path(sys.argv[2]), Path(sys.argv[3]), PrepConfig(), workers=int(sys.argv[4]),"
+        " progress=False, log=lambda line: None); print(summary.written / (time.perf_counter() - start))"
+    )
     rates = []
     for workers in (1, cores):
-        start = time.perf_counter()
         output = folder / f"prepared-{workers}"
-        summary = prepare_folder(photos, output, PrepConfig(), workers=workers, progress=False, log=lambda line: None)
-        rates.append(summary.written / (time.perf_counter() - start))
+        arguments = [str(ROOT), str(photos), str(output), str(workers)]
+        completed = subprocess.run(
+            [sys.executable, "-c", probe, *arguments], capture_output=True, text=True, check=True
+        )
+        rates.append(float(completed.stdout.split()[-1]))
     return rates[0], rates[1], cores
 
 
