@@ -137,7 +137,8 @@ def test_multiworker_without_tf_config_is_refused(prepared_data, tmp_path):
 
 def test_a_killed_job_run_again_restarts_from_the_backup(prepared_data, tmp_path):
     shared = tmp_path / "multi"
-    arguments = ("--batch-size", "1", "--filters", "6", "--quiet", "--precision", "float32", "--epochs", "12")
+    # Mixed precision under the strategy, too.
+    arguments = ("--batch-size", "1", "--filters", "6", "--quiet", "--precision", "mixed_bfloat16", "--epochs", "12")
     processes = start_workers(tmp_path, prepared_data, shared, *arguments)
     state = shared / "checkpoints" / "state.json"
     try:

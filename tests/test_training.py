@@ -42,13 +42,13 @@ def data_dir(photo_folder, tmp_path):
 def run(data_dir, tmp_path, epochs, precision="float32", **kwargs):
     """A tiny run; float32 unless asked, so that results do not depend on the machine's CPU."""
     kwargs.setdefault("model_config", TINY)
+    kwargs.setdefault("log", lambda message: None)
     return train(
         data_dir,
         tmp_path / "checkpoints",
         tmp_path / "results",
         TrainConfig(epochs=epochs, batch_size=2, learning_rate=1e-3, precision=precision),
         verbose=0,
-        log=lambda message: None,
         **kwargs,
     )
 
@@ -247,3 +247,10 @@ def test_float16_uses_loss_scaling_and_trains(data_dir, tmp_path):
     assert result.status == "finished" and np.isfinite(result.best_val_psnr)
     saved, _ = load_training_state(tmp_path / "checkpoints")
     assert isinstance(saved.optimizer, keras.optimizers.LossScaleOptimizer)
+
+
+def test_mirrored_strategy_trains_with_fit(data_dir, tmp_path):
+    messages = []
+    result = run(data_dir, tmp_path, epochs=2, strategy="mirrored", log=messages.append)
+    assert result.status == "finished" and np.isfinite(result.best_val_psnr)
+    assert any("MirroredStrategy" in message and "replicas: 1" in message for message in messages)
