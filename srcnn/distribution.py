@@ -66,9 +66,14 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 
 
 def describe(strategy: tf.distribute.Strategy) -> str:
-    task_type, index = task_of(strategy)
-    role = "chief" if is_chief(strategy) else f"{task_type} {index}"
-    return f"strategy: {type(strategy).__name__} ({role}); replicas: {strategy.num_replicas_in_sync}"
+    """One line for the log: which strategy, this process's role among several workers, the replicas."""
+    name = type(strategy).__name__
+    if name.startswith("_Default"):
+        name = "default (one device)"
+    if in_multi_worker_mode(strategy):
+        task_type, index = task_of(strategy)
+        name += " (chief)" if is_chief(strategy) else f" ({task_type} {index})"
+    return f"strategy: {name}; replicas: {strategy.num_replicas_in_sync}"
 
 
 def in_multi_worker_mode(strategy: tf.distribute.Strategy) -> bool:
