@@ -38,6 +38,7 @@ TRAIN_FLAGS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from srcnn.distribution import STRATEGIES
     from srcnn.precision import JIT_CHOICES, PRECISIONS
     from srcnn.training import INITIALIZATIONS, SCHEDULES, TrainConfig
 
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--jit", choices=JIT_CHOICES, help="XLA: auto (default) = on with a GPU, off on a CPU")
     parser.add_argument(
         "--strategy",
-        choices=("auto", "default", "mirrored", "multiworker"),
+        choices=STRATEGIES,
         default="auto",
         help="tf.distribute: auto (default) = mirrored with several GPUs, else default (one device);"
         " multiworker = several machines, from TF_CONFIG. --batch-size is per replica",
@@ -88,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def train_config_from(args: argparse.Namespace, checkpoint_dir: Path):
     """Defaults < the resumed run's settings < --config file < flags given on the command line."""
-    from srcnn.training import TrainConfig, load_train_config
+    from srcnn.training import TrainConfig, load_train_config, one_line
 
     values = {}
     if args.demo:
@@ -99,7 +100,7 @@ def train_config_from(args: argparse.Namespace, checkpoint_dir: Path):
         try:
             values.update(json.loads(args.config.read_text(encoding="utf-8")))
         except (OSError, ValueError) as error:
-            raise ValueError(f"{args.config}: cannot read the settings ({str(error).splitlines()[0]})") from None
+            raise ValueError(f"{args.config}: cannot read the settings ({one_line(error)})") from None
     values.update({key: getattr(args, key) for key in TRAIN_FLAGS if getattr(args, key) is not None})
     config = TrainConfig.from_dict(values)
     config.validate()

@@ -124,12 +124,12 @@ def fit_epoch(data_dir: Path, images: int, precision: str, jit: bool = False):
     import keras
 
     from srcnn.dataset import list_pairs, make_dataset
-    from srcnn.network import build_model, initialize_near_identity
+    from srcnn.network import ModelConfig, build_model, initialize_near_identity
     from srcnn.training import compile_model
 
     keras.utils.set_random_seed(0)
     model = build_model(precision=precision)
-    initialize_near_identity(model, _model_config())
+    initialize_near_identity(model, ModelConfig())
     compile_model(model, 1e-3, precision, jit)
     dataset = make_dataset(list_pairs(data_dir, "train")[:images], BATCH_SIZE, shuffle=True, seed=0)
 
@@ -199,12 +199,6 @@ def interleaved(runners: dict, images: int, repeats: int) -> tuple[dict[str, flo
 
 def median_ratio(rounds: list[dict[str, float]], numerator: str, denominator: str) -> float:
     return statistics.median(row[numerator] / row[denominator] for row in rounds)
-
-
-def _model_config():
-    from srcnn.network import ModelConfig
-
-    return ModelConfig()
 
 
 # --- Upscaling -----------------------------------------------------------------------------------
@@ -291,10 +285,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import tensorflow as tf
 
-    from srcnn.network import forward_flops_per_pixel, training_flops_per_pixel
-    from srcnn.precision import cpu_flags, gpu_supports_float16, resolve_precision
+    from srcnn.network import ModelConfig, forward_flops_per_pixel, training_flops_per_pixel
+    from srcnn.precision import resolve_precision
 
-    config = _model_config()
+    config = ModelConfig()
     gpus = tf.config.list_physical_devices("GPU")
     auto_precision, why = resolve_precision("auto")
     results["device"] = f"GPU x{len(gpus)}" if gpus else f"CPU x{os.cpu_count()}"
@@ -324,10 +318,11 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(temporary)
         if "train" in parts:
             write_pairs(folder / "data", train_images)
+            # float32, what `auto` picks here, and bfloat16 on any GPU too.
             precisions = ["float32"]
-            if gpu_supports_float16():
+            if auto_precision == "mixed_float16":
                 precisions.append("mixed_float16")
-            if gpus or set(cpu_flags()) & {"amx_bf16", "avx512_bf16"}:
+            if gpus or auto_precision == "mixed_bfloat16":
                 precisions.append("mixed_bfloat16")
             runners = {precision: fit_epoch(folder / "data", train_images, precision) for precision in precisions}
             if not args.quick:

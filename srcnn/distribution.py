@@ -49,20 +49,28 @@ def check_tf_config(text: str | None) -> None:
         raise ValueError("TF_CONFIG: cluster.worker must list at least one host:port")
 
 
+def cluster_of(strategy: tf.distribute.Strategy) -> dict:
+    """The cluster a multi-worker strategy was given ({"worker": [...], ...}); {} for one process."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return resolver.cluster_spec().as_dict() if resolver is not None else {}
+
+
+def in_multi_worker_mode(strategy: tf.distribute.Strategy) -> bool:
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(cluster_of(strategy))
+
+
 def task_of(strategy: tf.distribute.Strategy) -> tuple[str, int]:
     """(task type, index) of this process: ("worker", 0) when there is no cluster."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
+    if not cluster_of(strategy):
         return "worker", 0
+    resolver = strategy.cluster_resolver
     return resolver.task_type or "worker", int(resolver.task_id or 0)
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
     """The chief: the task named "chief", or worker 0 where the cluster names no chief."""
     task_type, index = task_of(strategy)
-    resolver = getattr(strategy, "cluster_resolver", None)
-    has_chief = resolver is not None and "chief" in resolver.cluster_spec().as_dict()
-    return task_type == "chief" or (task_type == "worker" and index == 0 and not has_chief)
+    return task_type == "chief" or (task_type == "worker" and index == 0 and "chief" not in cluster_of(strategy))
 
 
 def describe(strategy: tf.distribute.Strategy) -> str:
@@ -74,15 +82,6 @@ def describe(strategy: tf.distribute.Strategy) -> str:
         task_type, index = task_of(strategy)
         name += " (chief)" if is_chief(strategy) else f" ({task_type} {index})"
     return f"strategy: {name}; replicas: {strategy.num_replicas_in_sync}"
-
-
-def in_multi_worker_mode(strategy: tf.distribute.Strategy) -> bool:
-    resolver = getattr(strategy, "cluster_resolver", None)
-    return (
-        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-        and resolver is not None
-        and bool(resolver.cluster_spec().as_dict())
-    )
 
 
 def same_on_all_replicas(strategy: tf.distribute.Strategy, value: int) -> bool:

@@ -461,7 +461,7 @@ def _train(
     backup_dir: Path | None,
 ) -> RunResult:
     from srcnn.dataset import DataError, image_sizes, list_pairs, make_dataset, shard_by_data
-    from srcnn.distribution import fit_across_workers
+    from srcnn.distribution import fit_across_workers, in_multi_worker_mode
     from srcnn.precision import resolve_jit, resolve_precision
 
     if resume and not has_training_state(checkpoint_dir):
@@ -509,6 +509,7 @@ def _train(
             model_config = model_config or ModelConfig()
             model = build_model(model_config, precision)
             compile_model(model, train_config.learning_rate, precision, jit)
+            # Adam's variables are made here, under the strategy, before the backup is loaded into them.
             model.optimizer.build(model.trainable_variables)
             if (checkpoint_dir / STATE_NAME).is_file():
                 state = read_json(checkpoint_dir / STATE_NAME)
@@ -561,7 +562,7 @@ def _train(
             write_run_config(checkpoint_dir, model_config, train_config, manifest.get("config", {}))
             (checkpoint_dir / BEST_WEIGHTS_NAME).unlink(missing_ok=True)
 
-        log(f"training on {describe_device()}: {len(train_pairs)} training pairs, {len(val_pairs)} validation pairs")
+    log(f"training on {describe_device()}: {len(train_pairs)} training pairs, {len(val_pairs)} validation pairs")
     log(f"precision: {precision} ({precision_reason}); XLA: {'on' if jit else 'off'}")
     replicas = distribution.num_replicas_in_sync
     if replicas > 1:
@@ -599,7 +600,7 @@ def _train(
     bicubic_psnr = validation.baseline["val_bicubic_psnr"]
     status = "finished"
     try:
-        if backup_dir is not None:  # several workers
+        if in_multi_worker_mode(distribution):
             epochs, log_lines = train_config.epochs, (log if verbose else lambda line: None)
             fit_across_workers(model, distribution, train_data, epochs, initial_epoch, callbacks, log_lines)
         else:

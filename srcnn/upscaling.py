@@ -97,8 +97,8 @@ def run_tiled(
 
     def flush() -> None:
         windows = np.stack([to_model_range(low_res[ot:ob, ol:or_]) for _, (ot, ol, ob, or_) in pending])
-        # predict_on_batch runs one compiled graph (fused kernels), 1.25x faster here than calling
-        # the model eagerly layer by layer; it retraces only for the first few window shapes.
+        # predict_on_batch runs one compiled graph, 1.25x faster here than calling the model
+        # eagerly layer by layer; it retraces only for the first few window shapes.
         predicted = model.predict_on_batch(windows)  # (batch, window height, window width, 3)
         for ((top, left, bottom, right), (outer_top, outer_left, _, _)), result in zip(pending, predicted, strict=True):
             inner = result[top - outer_top : bottom - outer_top, left - outer_left : right - outer_left]
