@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from srcnn.network import ModelConfig, build_model
+from srcnn.config import ModelConfig
+from srcnn.network import build_model
 
 DEFAULTS = ModelConfig()
 

@@ -14,7 +14,8 @@ import os
 import sys
 from pathlib import Path
 
-from srcnn.preparation import PrepConfig, prepare_folder
+from srcnn.config import PrepConfig
+from srcnn.preparation import prepare_folder
 
 DEFAULTS = PrepConfig()
 

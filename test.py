@@ -37,8 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from srcnn.checkpoints import CheckpointError, choose_weights, load_for_inference
     from srcnn.dataset import DataError
-    from srcnn.training import CheckpointError, choose_weights, load_for_inference
 
     try:
         weights_path = choose_weights(args.checkpoint, args.checkpoint_dir)

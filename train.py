@@ -14,55 +14,49 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import sys
+from dataclasses import Field, fields
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter out of the way.
+from srcnn.config import STRATEGIES, ModelConfig, TrainConfig
 
-DEMO_EPOCHS = 30  # Assumed: about two minutes on a 2-core CPU; enough to show the whole pipeline.
-TRAIN_FLAGS = (
-    "epochs",
-    "batch_size",
-    "learning_rate",
-    "seed",
-    "init",
-    "schedule",
-    "min_learning_rate",
-    "patch_size",
-    "repeat",
-    "augment",
-    "precision",
-    "jit",
-)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter out of the way.
+# TensorFlow is imported in main(), not here: `--help` answers at once, and prep's worker processes,
+# which re-import this file, stay free of it.
+
+FLAG_TYPES = {"int": int, "float": float, "str": str}
+
+
+def flag_fields(config_class: type) -> list[Field]:
+    """The fields of a config that are offered as flags: those with a help text."""
+    return [item for item in fields(config_class) if "help" in item.metadata]
+
+
+TRAIN_FLAGS = [item.name for item in flag_fields(TrainConfig)]
+MODEL_FLAGS = [item.name for item in flag_fields(ModelConfig)]
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config_class: type, title: str) -> None:
+    """One flag per config field that has a help text (`batch_size` -> `--batch-size`). Defaults stay
+    None, so a flag that is not given never hides a --config value or a resumed run's setting."""
+    group = parser.add_argument_group(title)
+    defaults = config_class()
+    for item in flag_fields(config_class):
+        flag, default = "--" + item.name.replace("_", "-"), getattr(defaults, item.name)
+        help_text = f"{item.metadata['help']} (default: {default})"
+        if item.type == "bool":
+            group.add_argument(flag, action="store_true", default=None, help=help_text)
+        else:
+            choices = item.metadata["choices"]
+            group.add_argument(flag, type=FLAG_TYPES[item.type], choices=choices, default=None, help=help_text)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from srcnn.distribution import STRATEGIES
-    from srcnn.precision import JIT_CHOICES, PRECISIONS
-    from srcnn.training import INITIALIZATIONS, SCHEDULES, TrainConfig
-
-    defaults = TrainConfig()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=None, help="prepared pairs from prep_images.py (default: data)")
     parser.add_argument("--config", type=Path, default=None, help="JSON file of training settings (keys as below)")
-    parser.add_argument("--epochs", type=int, help=f"total epochs (default: {defaults.epochs})")
-    parser.add_argument("--batch-size", type=int, help=f"default: {defaults.batch_size}")
-    parser.add_argument("--learning-rate", type=float, help=f"Adam step size (default: {defaults.learning_rate})")
-    parser.add_argument("--schedule", choices=SCHEDULES, help=f"learning rate per epoch (default: {defaults.schedule})")
-    parser.add_argument("--min-learning-rate", type=float, help=f"cosine's end (default: {defaults.min_learning_rate})")
-    parser.add_argument("--seed", type=int, help=f"default: {defaults.seed}")
-    parser.add_argument("--init", choices=INITIALIZATIONS, help=f"weight start (default: {defaults.init})")
-    parser.add_argument("--patch-size", type=int, help="train on random N x N crops of the pairs (default: 0, whole)")
-    parser.add_argument("--repeat", type=int, help="crops per pair per epoch (default: 1)")
-    parser.add_argument("--augment", action="store_true", default=None, help="random flips and quarter turns")
-    parser.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        help="number format: auto (default) = mixed_bfloat16 on CPUs with bfloat16 instructions,"
-        " mixed_float16 on CUDA GPUs, else float32",
-    )
-    parser.add_argument("--jit", choices=JIT_CHOICES, help="XLA: auto (default) = on with a GPU, off on a CPU")
     parser.add_argument(
         "--strategy",
         choices=STRATEGIES,
@@ -72,11 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--checkpoint-dir", type=Path, default=None, help="default: checkpoints")
     parser.add_argument("--results-dir", type=Path, default=None, help="default: results")
-    parser.add_argument("--resume", action="store_true", help="continue the run saved in --checkpoint-dir")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run saved in --checkpoint-dir, on its data and results"
+    )
     parser.add_argument("--overwrite", action="store_true", help="start over even if --checkpoint-dir holds a run")
-    parser.add_argument("--kernel-size", type=int, default=None, help="model kernel size (default: 3, assumed)")
-    parser.add_argument("--filters", type=int, default=None, help="filters per layer (default: 32, blog)")
-    parser.add_argument("--layers", type=int, default=None, help="layers (default: 7, blog)")
     parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of progress bars")
     parser.add_argument(
         "--demo",
@@ -84,18 +77,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="prepare scikit-image's sample photos into data/demo, train briefly into checkpoints/demo,"
         " and write comparisons to results/demo",
     )
+    add_config_flags(parser, TrainConfig, "training settings (also the keys of --config)")
+    add_config_flags(parser, ModelConfig, "the model (resumed runs keep theirs)")
     return parser
 
 
-def train_config_from(args: argparse.Namespace, checkpoint_dir: Path):
+def train_config_from(args: argparse.Namespace, checkpoint_dir: Path) -> TrainConfig:
     """Defaults < the resumed run's settings < --config file < flags given on the command line."""
-    from srcnn.training import TrainConfig, load_train_config, one_line
+    from srcnn.checkpoints import read_run_record
+    from srcnn.demo import EPOCHS as DEMO_EPOCHS
+    from srcnn.files import one_line
 
     values = {}
     if args.demo:
         values["epochs"] = DEMO_EPOCHS
     if args.resume:
-        values.update(load_train_config(checkpoint_dir))
+        values.update(read_run_record(checkpoint_dir).get("train", {}))
     if args.config is not None:
         try:
             values.update(json.loads(args.config.read_text(encoding="utf-8")))
@@ -107,11 +104,9 @@ def train_config_from(args: argparse.Namespace, checkpoint_dir: Path):
     return config
 
 
-def model_config_from(args: argparse.Namespace):
+def model_config_from(args: argparse.Namespace) -> ModelConfig | None:
     """The model config the flags ask for, or None to use the default (or the checkpoint's)."""
-    from srcnn.network import ModelConfig
-
-    given = {key: getattr(args, key) for key in ("kernel_size", "filters", "layers") if getattr(args, key) is not None}
+    given = {key: getattr(args, key) for key in MODEL_FLAGS if getattr(args, key) is not None}
     if not given:
         return None
     config = ModelConfig(**given)
@@ -125,19 +120,22 @@ def raise_keyboard_interrupt(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    demo = args.demo
-    data_dir = args.data or Path("data/demo" if demo else "data")
-    checkpoint_dir = args.checkpoint_dir or Path("checkpoints/demo" if demo else "checkpoints")
-    results_dir = args.results_dir or Path("results/demo" if demo else "results")
-
+    from srcnn import demo
+    from srcnn.checkpoints import CheckpointError
     from srcnn.dataset import DataError
-    from srcnn.training import CheckpointError, train
+    from srcnn.training import folders_for_resume, train
 
+    checkpoint_dir = args.checkpoint_dir or (demo.CHECKPOINT_DIR if args.demo else Path("checkpoints"))
     try:
+        if args.resume:  # the run's own folders, unless given
+            data_dir, results_dir = folders_for_resume(checkpoint_dir, args.data, args.results_dir)
+        else:
+            data_dir = args.data or (demo.DATA_DIR if args.demo else Path("data"))
+            results_dir = args.results_dir or (demo.RESULTS_DIR if args.demo else Path("results"))
         train_config = train_config_from(args, checkpoint_dir)
         model_config = model_config_from(args)
-        if demo:
-            prepare_demo(data_dir)
+        if args.demo:
+            demo.prepare_demo(data_dir)
         # A batch scheduler's SIGTERM saves like Ctrl-C does.
         signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
         result = train(
@@ -147,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             train_config,
             model_config,
             resume=args.resume,
-            overwrite=args.overwrite or (demo and not args.resume),
+            overwrite=args.overwrite or (args.demo and not args.resume),
             verbose=2 if args.quiet else 1,
             strategy=args.strategy,
         )
@@ -157,43 +155,50 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("train.py: interrupted before training started; nothing was saved", file=sys.stderr)
         return 130
+    status = report(result, checkpoint_dir, results_dir, train_config.batch_size)
+    if args.demo and result.status == "finished":
+        return test_demo(data_dir, checkpoint_dir, results_dir)
+    return status
 
+
+def report(result, checkpoint_dir: Path, results_dir: Path, batch_size: int) -> int:
+    """Print how the run ended, with the command that continues it; returns the exit status."""
     best = f"best validation PSNR {result.best_val_psnr:.2f} dB at epoch {result.best_epoch}"
+    resume = f"python train.py --resume --checkpoint-dir {shlex.quote(str(checkpoint_dir))}"
+    kept = (
+        f"the last good checkpoint (epoch {result.epochs_completed}) is kept in {checkpoint_dir}"
+        if result.epochs_completed
+        else "no epoch had finished, so nothing was saved"
+    )
     if result.status == "interrupted":
-        print(
-            f"interrupted: saved after epoch {result.epochs_completed}; continue with: python train.py --resume"
-            f" --checkpoint-dir {checkpoint_dir}"
-        )
+        print(f"interrupted: saved after epoch {result.epochs_completed}; continue with: {resume}")
         return 130
     if result.status == "diverged":
         print(
-            f"train.py: error: the loss became NaN or infinite after epoch {result.epochs_completed}; the last"
-            f" good checkpoint is kept in {checkpoint_dir} ({best}). Try a smaller --learning-rate.",
+            f"train.py: error: the loss became NaN or infinite after epoch {result.epochs_completed}; {kept}"
+            f" ({best}). Try a smaller --learning-rate.",
             file=sys.stderr,
         )
         return 1
+    if result.status == "out of memory":
+        smaller = max(1, batch_size // 4)
+        again = (
+            f"continue with a quarter of the batch (halve it again until it fits): {resume} --batch-size {smaller}"
+            if result.epochs_completed
+            else f"run it again with --batch-size {smaller}, a quarter (halve it again until it fits)"
+        )
+        message = f"out of memory with --batch-size {batch_size} (per replica); {kept}; {again}"
+        print(f"train.py: error: {message}", file=sys.stderr)
+        return 2
     if result.status == "finished":
         print(f"done: {result.epochs_completed} epochs, {best} (bicubic {result.bicubic_val_psnr:.2f} dB)")
         print(f"checkpoints: {checkpoint_dir}   history and curves: {results_dir}")
-    if demo:
-        return run_demo_test(data_dir, checkpoint_dir, results_dir)
     return 0
 
 
-def prepare_demo(data_dir: Path) -> None:
-    from srcnn.demo import write_demo_photos
-    from srcnn.preparation import PrepConfig, prepare_folder
-
-    raw_dir = data_dir / "raw"
-    count = write_demo_photos(raw_dir)
-    print(f"demo: {count} photos from scikit-image in {raw_dir}")
-    summary = prepare_folder(raw_dir, data_dir, PrepConfig(), workers=os.cpu_count() or 1)
-    print(f"demo: {summary.written} pairs written, {summary.up_to_date} up to date -> {data_dir}")
-
-
-def run_demo_test(data_dir: Path, checkpoint_dir: Path, results_dir: Path) -> int:
+def test_demo(data_dir: Path, checkpoint_dir: Path, results_dir: Path) -> int:
+    from srcnn.checkpoints import BEST_WEIGHTS_NAME, load_for_inference
     from srcnn.evaluation import format_table, test_split
-    from srcnn.training import BEST_WEIGHTS_NAME, load_for_inference
 
     model, _ = load_for_inference(checkpoint_dir / BEST_WEIGHTS_NAME)
     print(format_table(test_split(model, data_dir, results_dir)))

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch is not None and args.batch < 1:
         parser.error("--batch must be at least 1")
 
-    from srcnn.training import CheckpointError, choose_weights, load_for_inference
+    from srcnn.checkpoints import CheckpointError, choose_weights, load_for_inference
 
     try:
         model, config = load_for_inference(choose_weights(args.checkpoint, None, prefer_pretrained=True))

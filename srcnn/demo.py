@@ -1,17 +1,25 @@
-"""Built-in demo photos: scikit-image's sample images, which it ships offline.
+"""The built-in demo (`python train.py --demo`): scikit-image's sample photos, which it ships offline,
+prepared, trained on briefly, and tested, with the same code as a user's own photos.
 
 The photos are written as PNGs into raw/{train,val,test}/ (prep_images.py keeps a split given by
-such folders), so the demo runs the same prep, training and test code as a user's own photos.
+such folders). This module prepares and tests; train.py runs the training in between.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from srcnn.config import PrepConfig
 from srcnn.images import save_png_atomic
+from srcnn.preparation import prepare_folder
+
+# Where the demo works, unless --data, --checkpoint-dir or --results-dir say otherwise.
+DATA_DIR, CHECKPOINT_DIR, RESULTS_DIR = Path("data/demo"), Path("checkpoints/demo"), Path("results/demo")
+EPOCHS = 30  # Assumed: about two minutes on a 2-core CPU; enough to show the whole pipeline.
 
 # Photos that keep test and validation apart from training: no crop of them is trained on.
 TEST_PHOTOS = ("astronaut", "coffee")
@@ -74,3 +82,13 @@ def write_demo_photos(raw_dir: Path) -> int:
                     save_png_atomic(picture, path)
                 count += 1
     return count
+
+
+def prepare_demo(data_dir: Path, log: Callable[[str], None] = print) -> None:
+    """The demo photos as the blog's 128x128 pairs in data_dir (in this process: they are few and
+    small, and the caller may already run TensorFlow, which rules out forking workers)."""
+    raw_dir = data_dir / "raw"
+    count = write_demo_photos(raw_dir)
+    log(f"demo: {count} photos from scikit-image in {raw_dir}")
+    summary = prepare_folder(raw_dir, data_dir, PrepConfig(), workers=1, log=log)
+    log(f"demo: {summary.written} pairs written, {summary.up_to_date} up to date -> {data_dir}")

@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 
+import keras
 import tensorflow as tf
 
-STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+from srcnn.checkpoints import CheckpointError
+from srcnn.config import STRATEGIES
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -75,9 +77,8 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 
 def describe(strategy: tf.distribute.Strategy) -> str:
     """One line for the log: which strategy, this process's role among several workers, the replicas."""
-    name = type(strategy).__name__
-    if name.startswith("_Default"):
-        name = "default (one device)"
+    distributed = (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy)
+    name = type(strategy).__name__ if isinstance(strategy, distributed) else "default (one device)"
     if in_multi_worker_mode(strategy):
         task_type, index = task_of(strategy)
         name += " (chief)" if is_chief(strategy) else f" ({task_type} {index})"
@@ -105,10 +106,6 @@ def fit_across_workers(model, strategy, train_data, epochs: int, initial_epoch: 
     dataset, strategy.run, the loss averaged over the global batch, and Keras' optimizer (which
     sums the gradients of all replicas); the same callbacks run (validation is one of them).
     """
-    import keras
-
-    from srcnn.training import CheckpointError
-
     if not same_on_all_replicas(strategy, initial_epoch):
         raise CheckpointError(
             "the workers would start at different epochs (a restart or --resume without the checkpoint"

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from srcnn.dataset import DataError, list_pairs
 from srcnn.files import write_text_atomic
 from srcnn.images import make_whole_pair, save_png_atomic
 from srcnn.metrics import psnr, rgb_to_y, shave, ssim
@@ -83,7 +84,7 @@ def rgb_captions(score: PairScore) -> tuple[str, str, str]:
     return (
         f"{score.bicubic_psnr:.2f} dB  {score.bicubic_ssim:.3f}",
         f"{score.model_psnr:.2f} dB  {score.model_ssim:.3f}",
-        "PSNR (dB)  SSIM",
+        "RGB PSNR (dB)  SSIM",
     )
 
 
@@ -123,9 +124,12 @@ def scores_to_csv(scores: list[PairScore]) -> str:
 
 
 def format_table(scores: list[PairScore]) -> str:
-    """A plain-text table: per image and mean, bicubic against model."""
+    """A plain-text table: per image and mean, bicubic against model, under a line naming the metric."""
     width = max(12, *(len(s.name) for s in scores))
-    lines = [f"{'image':<{width}}  {'bicubic PSNR':>12}  {'SSIM':>6}  {'model PSNR':>10}  {'SSIM':>6}  {'gain':>6}"]
+    lines = [
+        "RGB PSNR (dB) and SSIM of the uint8 images, model output rounded, white padding included, peak 255:",
+        f"{'image':<{width}}  {'bicubic PSNR':>12}  {'SSIM':>6}  {'model PSNR':>10}  {'SSIM':>6}  {'gain':>6}",
+    ]
     for score in scores + [mean_score(scores)]:
         gain = score.model_psnr - score.bicubic_psnr
         lines.append(
@@ -137,8 +141,6 @@ def format_table(scores: list[PairScore]) -> str:
 
 def test_split(model: keras.Model, data_dir: Path, results_dir: Path, split: str = "test") -> list[PairScore]:
     """Score a prepared split: results_dir/compare/NAME.png per pair and results_dir/metrics.csv."""
-    from srcnn.dataset import DataError, list_pairs
-
     pairs = list_pairs(data_dir, split)
     if not pairs:
         raise DataError(
@@ -195,7 +197,8 @@ def format_benchmark_table(rows: list[dict]) -> str:
     width = max(10, *(len(row["name"]) for row in rows))
     header = f"{'image':<{width}}  {'bicubic Y-PSNR':>14}  {'SSIM':>6}  {'model Y-PSNR':>12}  {'SSIM':>6}  {'gain':>6}"
     header += f"  {'bicubic RGB':>11}  {'model RGB':>9}"
-    lines = [header]
+    lines = ["Y-PSNR (dB) and SSIM on BT.601 luma, RGB PSNR beside; borders shaved by the scale, peak 255:"]
+    lines.append(header)
     for row in rows + [{"name": "mean", **benchmark_mean(rows)}]:
         lines.append(
             f"{row['name']:<{width}}  {row['bicubic_psnr_y']:>14.2f}  {row['bicubic_ssim_y']:>6.4f}"

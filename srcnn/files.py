@@ -1,4 +1,5 @@
-"""Crash-safe file writing: a kill at any moment leaves either the old file or the new one."""
+"""Crash-safe file writing (a kill at any moment leaves either the old file or the new one), and
+errors reported in one line."""
 
 from __future__ import annotations
 
@@ -23,3 +24,9 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> No
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     write_atomic(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of an exception's message: errors are reported to users in one line."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

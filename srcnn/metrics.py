@@ -1,7 +1,13 @@
-"""Image quality metrics in NumPy: PSNR and SSIM on uint8 images, RGB or the Y channel.
+"""Image quality metrics on uint8 images (PSNR, SSIM, BT.601 luma), as test.py reports them.
 
-SSIM follows Wang et al. (2004) as the SR literature computes it: an 11x11 Gaussian window with
-sigma 1.5, K1 = 0.01, K2 = 0.03, 'valid' filtering, averaged over the map (and over channels).
+The project reports PSNR in three conventions, each where it has a reason, and names it there:
+- "val PSNR" (train.py, history.csv; callbacks.psnr_rgb_float): RGB, the network's float output
+  in [0, 1], not rounded. Computed in TensorFlow inside training, every epoch, cheaply.
+- "RGB PSNR" (test.py on prepared pairs): RGB uint8, the model's output rounded as the PNG you get,
+  over the whole 128x128 square, white padding included, peak 255: what a user of the blog's
+  pipeline sees.
+- "Y-PSNR" (test.py --benchmark): the SR literature's protocol: BT.601 luma, `scale` pixels shaved
+  from each border, peak 255; the only one comparable with published numbers.
 """
 
 from __future__ import annotations
@@ -34,38 +40,29 @@ def psnr(reference: np.ndarray, test: np.ndarray, peak: float = 255.0) -> float:
     return float("inf") if mse == 0 else float(10.0 * np.log10(peak**2 / mse))
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
-    offsets = np.arange(size, dtype=np.float64) - (size - 1) / 2
-    window = np.exp(-(offsets**2) / (2 * sigma**2))
-    return window / window.sum()
-
-
-def _filter_valid(image: np.ndarray, window: np.ndarray) -> np.ndarray:
-    """Separable 2D correlation of a (height, width) array, 'valid' region only."""
-    size = len(window)
-    rows = sum(window[k] * image[k : image.shape[0] - size + 1 + k, :] for k in range(size))
-    return sum(window[k] * rows[:, k : rows.shape[1] - size + 1 + k] for k in range(size))
-
-
-def _ssim_channel(reference: np.ndarray, test: np.ndarray, peak: float) -> float:
-    window = _gaussian_window()
-    c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
-    mu_x, mu_y = _filter_valid(reference, window), _filter_valid(test, window)
-    var_x = _filter_valid(reference * reference, window) - mu_x**2
-    var_y = _filter_valid(test * test, window) - mu_y**2
-    cov_xy = _filter_valid(reference * test, window) - mu_x * mu_y
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov_xy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-    return float(ssim_map.mean())
-
-
 def ssim(reference: np.ndarray, test: np.ndarray, peak: float = 255.0) -> float:
-    """Structural similarity of two (height, width) or (height, width, channels) images."""
+    """Structural similarity of two (height, width) or (height, width, channels) images.
+
+    scikit-image's SSIM with the literature's settings: a Gaussian window (sigma 1.5, 11x11),
+    population covariances, K1 = 0.01, K2 = 0.03; the map is averaged without its 5-pixel border
+    (the 'valid' region of the window) and then over channels.
+    """
+    from skimage.metrics import structural_similarity
+
     reference = np.asarray(reference, dtype=np.float64)
     test = np.asarray(test, dtype=np.float64)
     if reference.shape != test.shape:
         raise ValueError(f"shapes differ: {reference.shape} vs {test.shape}")
     if min(reference.shape[:2]) < 11:
         raise ValueError(f"SSIM needs images of at least 11x11 pixels, got {reference.shape[:2]}")
-    if reference.ndim == 2:
-        return _ssim_channel(reference, test, peak)
-    return float(np.mean([_ssim_channel(reference[..., c], test[..., c], peak) for c in range(reference.shape[2])]))
+    return float(
+        structural_similarity(
+            reference,
+            test,
+            data_range=peak,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            channel_axis=2 if reference.ndim == 3 else None,
+        )
+    )

@@ -2,52 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-
 import keras
 import numpy as np
 
-
-def config_from_dict(cls: type, values: dict, what: str):
-    """A config dataclass from a dict (JSON), refusing keys it does not know instead of ignoring them."""
-    known = {field.name for field in fields(cls)}
-    unknown = set(values) - known
-    if unknown:
-        raise ValueError(f"unknown {what}: {sorted(unknown)} (known: {sorted(known)})")
-    return cls(**values)
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    layers: int = 7  # blog: "a seven-layer DeconvNet"
-    filters: int = 32  # blog: "with 32 filters in each layer"
-    # Assumed: the blog does not give a kernel size. 3x3 keeps the net small and cheap
-    # (about 1.6 GFLOP per 128x128 forward pass) while seven layers still see a 15x15 window,
-    # a little more than the SRCNN paper's 9-1-5 network (13x13).
-    kernel_size: int = 3
-    # Assumed: the blog names Leaky ReLUs but no slope; 0.2 is the default of TF's
-    # tf.nn.leaky_relu, which the blog's TensorFlow code would have used (Keras' own is 0.3).
-    leaky_slope: float = 0.2
-    channels: int = 3  # blog: RGB in, RGB out
-
-    def validate(self) -> None:
-        if self.layers < 2 or self.filters < 1 or self.channels < 1:
-            raise ValueError(f"invalid model config {self}")
-        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
-            # An even kernel with 'same' padding shifts the image by half a pixel.
-            raise ValueError(f"kernel_size must be odd, got {self.kernel_size}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> ModelConfig:
-        return config_from_dict(cls, values, "model config keys")
-
-    @property
-    def receptive_field(self) -> int:
-        """Side of the input window that one output pixel depends on."""
-        return self.layers * (self.kernel_size - 1) + 1
+from srcnn.config import ModelConfig
 
 
 @keras.saving.register_keras_serializable(package="srcnn")

@@ -8,42 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
+from srcnn.config import SPLITS, PrepConfig
 from srcnn.files import write_text_atomic
 from srcnn.images import IMAGE_SUFFIXES, ImageReadError, load_rgb, make_pair, make_whole_pair, save_png_atomic
 
-SPLITS = ("train", "val", "test")
 MANIFEST_NAME = "manifest.json"
-
-
-@dataclass(frozen=True)
-class PrepConfig:
-    size: int = 128  # blog: "I decided a size of 128x128 for my network"
-    scale: int = 2  # blog: "scale the low-resolution images down by a factor of 2"
-    val_fraction: float = 0.1  # assumed: the blog does not describe a split
-    test_fraction: float = 0.1  # assumed
-    # "blog": pad onto a white square and resize to size x size. "whole": keep the photo's own size
-    # (cropped to a multiple of scale), as SR benchmarks do and as random crops for training need.
-    mode: str = "blog"
-    split: str = ""  # put every photo into this split instead of the hashed one
-
-    def validate(self) -> None:
-        if self.size < 2 or self.scale < 2:
-            raise ValueError(f"size ({self.size}) and scale ({self.scale}) must both be at least 2")
-        if self.size % self.scale:
-            raise ValueError(f"size {self.size} is not a multiple of scale {self.scale}")
-        if not (0 <= self.val_fraction and 0 <= self.test_fraction):
-            raise ValueError("split fractions cannot be negative")
-        if self.val_fraction + self.test_fraction >= 1:
-            raise ValueError("val and test fractions must leave some images for training")
-        if self.mode not in ("blog", "whole"):
-            raise ValueError(f"mode must be 'blog' or 'whole', got {self.mode!r}")
-        if self.split and self.split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
 
 
 @dataclass(frozen=True)
@@ -217,6 +193,20 @@ def make_output_folders(output_dir: Path) -> None:
             (output_dir / split / kind).mkdir(parents=True, exist_ok=True)
 
 
+def run_jobs(work: Callable[[Job], tuple[Job, str | None]], jobs: list[Job], workers: int) -> Iterator:
+    """work(job) for every job, as results come in: in this process for one worker, else in a pool.
+
+    The pool *spawns* fresh interpreters rather than forking this one: the caller may be train.py
+    --demo or a test that already runs TensorFlow's threads, and a fork copies a lock another
+    thread holds, which can deadlock the child at random.
+    """
+    if workers <= 1 or len(jobs) <= 1:
+        yield from map(work, jobs)
+        return
+    with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+        yield from pool.imap_unordered(work, jobs, chunksize=4)
+
+
 @dataclass
 class PrepSummary:
     written: int
@@ -237,8 +227,6 @@ def prepare_folder(
     prune: bool = False,
 ) -> PrepSummary:
     """Make the pairs for every image under input_dir; skip unusable files with one line each."""
-    from multiprocessing import Pool
-
     from tqdm import tqdm
 
     config.validate()
@@ -261,8 +249,8 @@ def prepare_folder(
     up_to_date, skipped = len(usable), len(problems)
 
     work = partial(prepare_one, output_dir=output_dir, config=config)
-    with Pool(max(1, workers)) as pool, tqdm(total=len(todo), unit="img", desc="prep", disable=not progress) as bar:
-        for job, reason in pool.imap_unordered(work, todo, chunksize=4):
+    with tqdm(total=len(todo), unit="img", desc="prep", disable=not progress) as bar:
+        for job, reason in run_jobs(work, todo, workers):
             if reason is None:
                 usable.append(job)
             else:

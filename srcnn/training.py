@@ -1,112 +1,47 @@
-"""Training with Keras fit: pixel MSE, Adam, per-epoch validation against bicubic, safe checkpoints.
+"""A training run, in a few named steps: find the data, start the model (new, resumed or restarted),
+make the datasets and callbacks, fit.
 
-Checkpoint folder:
-    config.json         model config (+ data and training settings) to rebuild the network
-    best.weights.h5     weights with the best validation PSNR so far
-    latest.keras        the whole training state (weights and optimizer) for --resume
-    state.json          epochs completed and the best validation PSNR, written after latest.keras
-Results folder:
-    history.csv, curves.png, tensorboard/
+Blog: pixel mean-squared error on images scaled to [-1, 1]. What the run writes is described in
+checkpoints.py (the checkpoint folder) and callbacks.py (history.csv, curves.png, tensorboard/).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
+import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from srcnn.files import write_atomic, write_text_atomic
-from srcnn.network import ModelConfig, build_model, config_from_dict, initialize_near_identity
-from srcnn.precision import JIT_CHOICES, PRECISIONS
-
-CONFIG_NAME = "config.json"
-BEST_WEIGHTS_NAME = "best.weights.h5"
-LATEST_NAME = "latest.keras"
-STATE_NAME = "state.json"
-# The model that ships with the project (trained on T91, see README), used when nothing else is given.
-PRETRAINED_WEIGHTS = Path(__file__).resolve().parent.parent / "checkpoints" / "pretrained" / BEST_WEIGHTS_NAME
-INITIALIZATIONS = ("near-identity", "glorot")
-SCHEDULES = ("constant", "cosine")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 100  # assumed: the blog trained "about 10 hours" on a GTX 1060 and gives no count
-    batch_size: int = 16  # assumed: not in the blog
-    # Assumed: Adam's step size; the blog names no optimizer. 1e-3 beat 3e-4 on the demo (README).
-    learning_rate: float = 1e-3
-    seed: int = 0
-    # Assumed: the blog does not say how the weights start. "near-identity" starts from a net that
-    # passes its input through (see network.initialize_near_identity); "glorot" is Keras' default.
-    init: str = "near-identity"
-    # "constant", or "cosine": per-epoch cosine decay from learning_rate to min_learning_rate.
-    schedule: str = "constant"
-    min_learning_rate: float = 1e-5
-    # 0 trains on the prepared pairs as they are (the blog's 128x128 squares); N > 0 trains on
-    # random N x N crops of them, `repeat` crops per pair per epoch (beyond the blog).
-    patch_size: int = 0
-    repeat: int = 1
-    augment: bool = False  # random flips and quarter turns (beyond the blog)
-    # Beyond the blog: the number format and XLA (srcnn/precision.py); "auto" picks per machine.
-    precision: str = "auto"
-    jit: str = "auto"
-
-    def validate(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.repeat < 1 or self.patch_size < 0:
-            raise ValueError("epochs, batch size and repeat must be at least 1, patch size at least 0")
-        if not self.learning_rate > 0 or not self.min_learning_rate > 0:
-            raise ValueError(f"learning rates must be positive, got {self.learning_rate}, {self.min_learning_rate}")
-        if self.init not in INITIALIZATIONS:
-            raise ValueError(f"init must be one of {INITIALIZATIONS}, got {self.init!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if self.jit not in JIT_CHOICES:
-            raise ValueError(f"jit must be one of {JIT_CHOICES}, got {self.jit!r}")
-        if self.augment and not self.patch_size:
-            # Quarter turns need square images; patches are square, prepared pairs may not be.
-            raise ValueError("augment needs a patch size (--patch-size)")
-
-    def learning_rate_at(self, epoch: int) -> float:
-        """The learning rate for a 0-based epoch under the schedule."""
-        if self.schedule == "constant":
-            return self.learning_rate
-        progress = min(epoch / max(self.epochs - 1, 1), 1.0)
-        return self.min_learning_rate + 0.5 * (self.learning_rate - self.min_learning_rate) * (
-            1 + math.cos(math.pi * progress)
-        )
-
-    @classmethod
-    def from_dict(cls, values: dict) -> TrainConfig:
-        return config_from_dict(cls, values, "training settings")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, unreadable or made for another model; the message says what to do."""
-
-
-# --- Metrics on the model's [-1, 1] range -------------------------------------------------------
-
-
-@keras.saving.register_keras_serializable(package="srcnn")
-def psnr(high_res: tf.Tensor, predicted: tf.Tensor) -> tf.Tensor:
-    """Per-image PSNR in dB, computed in [0, 1] so the peak is 1 (RGB, float, no rounding)."""
-    return tf.image.psnr((high_res + 1.0) / 2.0, (tf.cast(predicted, tf.float32) + 1.0) / 2.0, max_val=1.0)
-
-
-@keras.saving.register_keras_serializable(package="srcnn")
-def ssim(high_res: tf.Tensor, predicted: tf.Tensor) -> tf.Tensor:
-    """Per-image SSIM (11x11 Gaussian window, RGB channels averaged), computed in [0, 1]."""
-    return tf.image.ssim((high_res + 1.0) / 2.0, (tf.cast(predicted, tf.float32) + 1.0) / 2.0, max_val=1.0)
+from srcnn.callbacks import BestAndLatest, HistoryLog, Validation
+from srcnn.checkpoints import (
+    BEST_WEIGHTS_NAME,
+    CONFIG_NAME,
+    LATEST_NAME,
+    STATE_NAME,
+    CheckpointError,
+    check_writable,
+    has_training_state,
+    load_model_config,
+    load_training_state,
+    read_json,
+    read_run_record,
+    read_state,
+    transfer_training_state,
+    write_run_record,
+)
+from srcnn.config import ModelConfig, TrainConfig
+from srcnn.dataset import DataError, image_sizes, list_pairs, make_dataset, shard_by_data
+from srcnn.distribution import describe, fit_across_workers, in_multi_worker_mode, is_chief, make_strategy
+from srcnn.network import build_model, initialize_near_identity
+from srcnn.precision import resolve_jit, resolve_precision
+from srcnn.preparation import MANIFEST_NAME
 
 
 def compile_model(model: keras.Model, learning_rate: float, precision: str = "float32", jit: bool = False) -> None:
@@ -117,267 +52,53 @@ def compile_model(model: keras.Model, learning_rate: float, precision: str = "fl
         # float16 gradients of a small loss underflow; scale the loss up and the gradients back.
         # (bfloat16 has float32's exponent range and needs no scaling.)
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    # No metrics on training batches (see Validation): the loss says how training goes.
+    # No metrics on training batches (see callbacks.Validation): the loss says how training goes.
     model.compile(optimizer=optimizer, loss="mse", jit_compile=jit)
 
 
-# --- Safety checks ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunRequest:
+    """What the caller asked for; `model_config` None means the default, or the resumed run's."""
+
+    data_dir: Path
+    train_config: TrainConfig
+    model_config: ModelConfig | None = None
+    resume: bool = False
+    overwrite: bool = False
+    verbose: int = 1
+    log: Callable[[str], None] = print
 
 
-def check_writable(folder: Path) -> None:
-    """Fail now, not after hours of training, if a folder cannot be written."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
-            pass
-    except OSError as error:
-        raise CheckpointError(f"{folder}: cannot write there ({error.strerror or error})") from None
+@dataclass(frozen=True)
+class RunFolders:
+    checkpoints: Path
+    results: Path
+    backup: Path | None  # BackupAndRestore's folder with several workers, else None
 
 
-# --- Checkpoints -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainingData:
+    train_pairs: list[tuple[Path, Path]]
+    val_pairs: list[tuple[Path, Path]]
+    val_sizes: set[tuple[int, int]]
+    record: dict  # what config.json says the run trained and validated on
 
 
-def one_line(error: BaseException) -> str:
-    """The first line of an exception's message: errors are reported in one line."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+@dataclass(frozen=True)
+class Start:
+    """The compiled model and where it starts: epoch 0 for a new run."""
 
-
-def read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: not found") from None
-    except (OSError, ValueError) as error:
-        raise CheckpointError(f"{path}: unreadable ({one_line(error)})") from None
-
-
-def load_train_config(checkpoint_dir: Path) -> dict:
-    """The training settings stored next to a checkpoint, as a dict ({} when there are none)."""
-    path = checkpoint_dir / CONFIG_NAME
-    return read_json(path).get("train", {}) if path.is_file() else {}
-
-
-def load_model_config(checkpoint_dir: Path) -> ModelConfig:
-    """The model config stored next to a checkpoint."""
-    values = read_json(checkpoint_dir / CONFIG_NAME)
-    try:
-        return ModelConfig.from_dict(values["model"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{checkpoint_dir / CONFIG_NAME}: not a model config ({one_line(error)})") from None
-
-
-def load_for_inference(weights_path: Path) -> tuple[keras.Model, ModelConfig]:
-    """Rebuild the network from the config.json beside `weights_path` and load the weights."""
-    if not weights_path.is_file():
-        raise CheckpointError(f"{weights_path}: no such checkpoint; train one first with: python train.py")
-    config = load_model_config(weights_path.parent)
-    model = build_model(config)
-    try:
-        model.load_weights(weights_path)
-    except Exception as error:  # Keras raises ValueError, OSError or h5py errors for bad files.
-        raise CheckpointError(
-            f"{weights_path}: cannot load these weights into the model its config.json describes, {config}"
-            f" ({one_line(error)})"
-        ) from None
-    return model, config
-
-
-def choose_weights(checkpoint: Path | None, checkpoint_dir: Path | None, prefer_pretrained: bool = False) -> Path:
-    """--checkpoint if given; else the best weights in --checkpoint-dir (default: checkpoints);
-    else, when no folder was named and it holds none, the shipped pretrained model.
-
-    `prefer_pretrained` (upscale.py) turns the last two around when no folder was named.
-    """
-    if checkpoint is not None:
-        return checkpoint
-    own = (checkpoint_dir or Path("checkpoints")) / BEST_WEIGHTS_NAME
-    if checkpoint_dir is None and PRETRAINED_WEIGHTS.is_file() and (prefer_pretrained or not own.is_file()):
-        return PRETRAINED_WEIGHTS
-    return own
-
-
-def has_training_state(checkpoint_dir: Path) -> bool:
-    return (checkpoint_dir / STATE_NAME).is_file() and (checkpoint_dir / LATEST_NAME).is_file()
-
-
-def load_training_state(checkpoint_dir: Path) -> tuple[keras.Model, dict]:
-    """The compiled model with its optimizer state, and state.json, from the latest checkpoint."""
-    state = read_json(checkpoint_dir / STATE_NAME)
-    try:
-        model = keras.models.load_model(checkpoint_dir / LATEST_NAME, safe_mode=True, compile=True)
-    except Exception as error:  # A corrupt zip or h5 file surfaces as many exception types.
-        raise CheckpointError(f"{checkpoint_dir / LATEST_NAME}: cannot load ({one_line(error)})") from None
-    return model, state
-
-
-def adam_of(model: keras.Model) -> keras.optimizers.Optimizer:
-    """The Adam optimizer itself, also when a loss-scale optimizer wraps it."""
-    return getattr(model.optimizer, "inner_optimizer", model.optimizer)
-
-
-def transfer_training_state(saved: keras.Model, model: keras.Model) -> None:
-    """Weights and Adam's state (step count, moments) from a resumed model into a freshly built,
-    compiled one, which may compute in another precision: the variables are float32 in both."""
-    model.set_weights(saved.get_weights())
-    source, target = adam_of(saved), adam_of(model)
-    target.build(model.trainable_variables)
-    if len(source.variables) != len(target.variables):
-        raise CheckpointError("the saved optimizer state does not match this model")
-    for saved_variable, variable in zip(source.variables, target.variables, strict=True):
-        variable.assign(saved_variable)
-
-
-class CheckpointCallback(keras.callbacks.Callback):
-    """Saves the latest state every epoch and the best weights by validation PSNR.
-
-    Order of writes: latest.keras, then state.json; a kill between them leaves the previous
-    state.json pointing at an older epoch, and resuming simply repeats one epoch.
-    """
-
-    def __init__(self, checkpoint_dir: Path, best_psnr: float = -math.inf, best_epoch: int = 0) -> None:
-        super().__init__()
-        self.checkpoint_dir = checkpoint_dir
-        self.best_psnr = best_psnr
-        self.best_epoch = best_epoch
-        self.completed_epochs = 0
-        self.stopped_on_nan = False
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        if not all(math.isfinite(float(logs.get(key, 0.0))) for key in ("loss", "val_loss")):
-            # Never overwrite a good checkpoint with diverged weights.
-            self.stopped_on_nan = True
-            self.model.stop_training = True
-            return
-        self.completed_epochs = epoch + 1
-        val_psnr = float(logs.get("val_psnr", -math.inf))
-        if val_psnr > self.best_psnr:
-            self.best_psnr, self.best_epoch = val_psnr, epoch + 1
-            write_atomic(self.checkpoint_dir / BEST_WEIGHTS_NAME, self.model.save_weights)
-        self.save_latest()
-
-    def save_latest(self) -> None:
-        write_atomic(self.checkpoint_dir / LATEST_NAME, self.model.save)
-        state = {"epoch": self.completed_epochs, "best_val_psnr": self.best_psnr, "best_epoch": self.best_epoch}
-        write_text_atomic(self.checkpoint_dir / STATE_NAME, json.dumps(state, indent=1) + "\n")
-
-
-class Validation(keras.callbacks.Callback):
-    """Validation loss, PSNR and SSIM of the model each epoch, and of the bicubic input once.
-
-    In one pass over the validation pairs, on every worker alike. Training batches are not
-    scored: SSIM on every training batch cost about 6% of the training time (benchmarks/README.md).
-    """
-
-    def __init__(self, validation: tf.data.Dataset) -> None:
-        super().__init__()
-        self.validation = validation
-        bicubic = self.scores(lambda low_res: low_res)
-        self.baseline = {"val_bicubic_psnr": bicubic["val_psnr"], "val_bicubic_ssim": bicubic["val_ssim"]}
-        self._predict = None
-
-    def scores(self, predict) -> dict[str, float]:
-        losses, psnr_values, ssim_values = [], [], []
-        for low_res, high_res in self.validation:
-            predicted = tf.cast(predict(low_res), tf.float32)
-            losses.append(tf.reduce_mean(tf.square(high_res - predicted), axis=[1, 2, 3]).numpy())
-            psnr_values.append(psnr(high_res, predicted).numpy())
-            ssim_values.append(ssim(high_res, predicted).numpy())
-        return {
-            "val_loss": float(np.mean(np.concatenate(losses))),  # per-image means, as Keras averages
-            "val_psnr": float(np.mean(np.concatenate(psnr_values))),
-            "val_ssim": float(np.mean(np.concatenate(ssim_values))),
-        }
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if self._predict is None:  # one compiled graph, for validation images of any size
-            self._predict = tf.function(lambda low_res: self.model(low_res, training=False), reduce_retracing=True)
-        if logs is not None:
-            logs.update(self.scores(self._predict))
-            logs.update(self.baseline)
-
-
-class HistoryCallback(keras.callbacks.Callback):
-    """history.csv (one row per epoch, exactly once, also across resumes) and curves.png."""
-
-    def __init__(self, results_dir: Path, initial_epoch: int) -> None:
-        super().__init__()
-        self.csv_path = results_dir / "history.csv"
-        self.plot_path = results_dir / "curves.png"
-        self.rows = [row for row in read_history(self.csv_path) if int(row["epoch"]) <= initial_epoch]
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = dict(logs or {})
-        logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-        self.rows.append({"epoch": epoch + 1, **{key: float(value) for key, value in sorted(logs.items())}})
-        write_history(self.csv_path, self.rows)
-        plot_history(self.rows, self.plot_path)
-
-
-def read_history(path: Path) -> list[dict]:
-    try:
-        with open(path, newline="", encoding="utf-8") as file:
-            return list(csv.DictReader(file))
-    except FileNotFoundError:
-        return []
-
-
-def write_history(path: Path, rows: list[dict]) -> None:
-    columns = ["epoch"] + sorted({key for row in rows for key in row} - {"epoch"})
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(path, buffer.getvalue())
-
-
-def plot_history(rows: list[dict], path: Path) -> None:
-    """Loss and PSNR curves, model against bicubic, as a PNG (headless)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    def column(name: str) -> tuple[list[int], list[float]]:
-        pairs = [(int(row["epoch"]), float(row[name])) for row in rows if row.get(name) not in (None, "")]
-        return [epoch for epoch, _ in pairs], [value for _, value in pairs]
-
-    figure, (loss_axes, psnr_axes) = plt.subplots(1, 2, figsize=(10, 4))
-    for name, label in (("loss", "train"), ("val_loss", "validation")):
-        loss_axes.plot(*column(name), label=label)
-    loss_axes.set(title="MSE loss ([-1, 1] range)", xlabel="epoch", yscale="log")
-    for name, label in (("val_psnr", "model (validation)"), ("val_bicubic_psnr", "bicubic (validation)")):
-        psnr_axes.plot(*column(name), label=label)
-    psnr_axes.set(title="PSNR, RGB (dB)", xlabel="epoch")
-    for axes in (loss_axes, psnr_axes):
-        axes.grid(alpha=0.3)
-        axes.legend()
-    figure.tight_layout()
-    try:
-        write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=100))
-    finally:
-        plt.close(figure)
-
-
-def write_run_config(checkpoint_dir: Path, model_config: ModelConfig, train_config: TrainConfig, data: dict) -> None:
-    run_config = {"model": model_config.to_dict(), "train": asdict(train_config), "data": data}
-    write_text_atomic(checkpoint_dir / CONFIG_NAME, json.dumps(run_config, indent=1) + "\n")
-
-
-def describe_device() -> str:
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        return f"GPU ({', '.join(gpu.name for gpu in gpus)})"
-    return "CPU (no GPU visible)"
-
-
-# --- The whole run -------------------------------------------------------------------------------
+    model: keras.Model
+    model_config: ModelConfig
+    initial_epoch: int = 0
+    best_psnr: float = -math.inf
+    best_epoch: int = 0
 
 
 @dataclass
 class RunResult:
-    status: str  # "finished", "interrupted", "diverged" or "nothing to do"
+    # "finished", "interrupted", "diverged", "out of memory" or "nothing to do"
+    status: str
     epochs_completed: int
     best_val_psnr: float
     best_epoch: int
@@ -393,94 +114,109 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     verbose: int = 1,
-    log=print,
+    log: Callable[[str], None] = print,
     strategy: str = "default",
 ) -> RunResult:
     """Train (or resume) the blog's network on data_dir's train split, validating on its val split.
 
-    `model_config` None means the default for a new run, or whatever the checkpoint holds when
-    resuming; a given config that differs from the checkpoint's is refused. `strategy` is a
+    A given `model_config` that differs from a resumed checkpoint's is refused. `strategy` is a
     distribution.STRATEGIES name; `train_config.batch_size` is per replica. With several
-    workers only the chief writes to checkpoint_dir and results_dir; the others write to a
-    temporary folder, removed at the end, and read a run to resume from checkpoint_dir.
+    workers only the chief writes to checkpoint_dir and results_dir (see worker_folders).
     """
-    import shutil
-
-    from srcnn.distribution import describe, in_multi_worker_mode, is_chief, make_strategy
-
+    request = RunRequest(data_dir, train_config, model_config, resume, overwrite, verbose, log)
     # TensorFlow wants the multi-worker strategy made before any other TensorFlow work.
     distribution = make_strategy(strategy)
     log(describe(distribution))
-    backup_dir = None
-    if in_multi_worker_mode(distribution):
-        # Fault tolerance: the chief backs up the training state every epoch; after a crash, the same
-        # command run again on every worker restores it (all from the chief's copy, so all restart
-        # at the same epoch). The backup goes away when training ends normally.
-        backup_dir = checkpoint_dir / "backup"
-    arguments = (data_dir, train_config, model_config, resume, overwrite, verbose, log, distribution)
+    # Fault tolerance with several workers: the chief backs up the training state every epoch; after
+    # a crash, the same command run again on every worker restores it, so all restart at the same
+    # epoch. The backup goes away when training ends normally.
+    backup_dir = checkpoint_dir / "backup" if in_multi_worker_mode(distribution) else None
     if is_chief(distribution):
-        return _train(checkpoint_dir, results_dir, *arguments, backup_dir)
+        return run(RunFolders(checkpoint_dir, results_dir, backup_dir), request, distribution)
+    with worker_folders(checkpoint_dir, backup_dir, resume) as folders:
+        return run(folders, request, distribution)
+
+
+@contextmanager
+def worker_folders(checkpoint_dir: Path, backup_dir: Path | None, resume: bool) -> Iterator[RunFolders]:
+    """A non-chief worker's own folders, in a temporary directory removed at the end: it reads the
+    run to resume (or the chief's backup to restart from) from checkpoint_dir, and writes nothing there."""
     with tempfile.TemporaryDirectory(prefix="srcnn-worker-") as scratch:
         own_checkpoints = Path(scratch) / "checkpoints"
         own_checkpoints.mkdir()
-        if resume and has_training_state(checkpoint_dir):
-            for name in (CONFIG_NAME, LATEST_NAME, STATE_NAME):
-                shutil.copy2(checkpoint_dir / name, own_checkpoints / name)
+        names = (CONFIG_NAME, LATEST_NAME, STATE_NAME) if resume and has_training_state(checkpoint_dir) else ()
         own_backup = None
         if backup_dir is not None:
             own_backup = Path(scratch) / "backup"
             if backup_dir.is_dir():  # a restart: the chief's backup and the run's settings
                 shutil.copytree(backup_dir, own_backup)
-                for name in (CONFIG_NAME, STATE_NAME):
-                    if (checkpoint_dir / name).is_file():
-                        shutil.copy2(checkpoint_dir / name, own_checkpoints / name)
-        return _train(own_checkpoints, Path(scratch) / "results", *arguments, own_backup)
+                names = {*names, CONFIG_NAME, STATE_NAME}
+        for name in names:
+            if (checkpoint_dir / name).is_file():
+                shutil.copy2(checkpoint_dir / name, own_checkpoints / name)
+        yield RunFolders(own_checkpoints, Path(scratch) / "results", own_backup)
 
 
-def backup_epoch(backup_dir: Path | None) -> int | None:
-    """The epoch a worker's BackupAndRestore folder holds, or None when there is no backup."""
-    if backup_dir is None:
-        return None
-    try:
-        return int(json.loads((backup_dir / "training_metadata.json").read_text(encoding="utf-8"))["epoch"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _train(
-    checkpoint_dir: Path,
-    results_dir: Path,
-    data_dir: Path,
-    train_config: TrainConfig,
-    model_config: ModelConfig | None,
-    resume: bool,
-    overwrite: bool,
-    verbose: int,
-    log,
-    distribution: tf.distribute.Strategy,
-    backup_dir: Path | None,
-) -> RunResult:
-    from srcnn.dataset import DataError, image_sizes, list_pairs, make_dataset, shard_by_data
-    from srcnn.distribution import fit_across_workers, in_multi_worker_mode
-    from srcnn.precision import resolve_jit, resolve_precision
-
-    if resume and not has_training_state(checkpoint_dir):
+def run(folders: RunFolders, request: RunRequest, distribution: tf.distribute.Strategy) -> RunResult:
+    """One process's part of a run, in the folders it writes to."""
+    config, log = request.train_config, request.log
+    if request.resume and not has_training_state(folders.checkpoints):
         raise CheckpointError(
-            f"{checkpoint_dir}: no training state to resume; start a run with: python train.py"
-            f" --checkpoint-dir {checkpoint_dir}"
+            f"{folders.checkpoints}: no training state to resume; start a run with: python train.py"
+            f" --checkpoint-dir {folders.checkpoints}"
         )
-    train_config.validate()
+    config.validate()
+    data = find_data(request.data_dir, config, log)
+    clear_folders(folders)
+    precision, precision_reason = resolve_precision(config.precision)
+    jit = resolve_jit(config.jit)
+    # The model, its optimizer and its variables must be made under the strategy.
+    with distribution.scope():
+        start = start_model(folders, request, data, precision, jit)
+    if start.initial_epoch >= config.epochs:
+        log(f"already trained {start.initial_epoch} epochs; ask for more with --epochs")
+        return RunResult("nothing to do", start.initial_epoch, start.best_psnr, start.best_epoch, math.nan)
+
+    replicas = distribution.num_replicas_in_sync
+    log(f"training on {describe_device()}: {len(data.train_pairs)} training pairs, {len(data.val_pairs)} validation")
+    log(f"precision: {precision} ({precision_reason}); XLA: {'on' if jit else 'off'}")
+    if replicas > 1:
+        log(f"batch: {config.batch_size} per replica x {replicas} replicas = {config.batch_size * replicas}")
+    train_data, val_data = make_datasets(data, config, replicas, start.initial_epoch)
+    validation = Validation(val_data)
+    checkpoints = BestAndLatest(folders.checkpoints, start.initial_epoch, start.best_psnr, start.best_epoch)
+    callbacks = [
+        validation,  # first: the callbacks after it read val_psnr
+        keras.callbacks.LearningRateScheduler(config.learning_rate_at),
+        checkpoints,
+        HistoryLog(folders.results, start.initial_epoch),
+        keras.callbacks.TensorBoard(log_dir=str(folders.results / "tensorboard")),
+    ]
+    if folders.backup is not None:
+        callbacks.append(keras.callbacks.BackupAndRestore(str(folders.backup)))
+    status = fit(start, distribution, train_data, callbacks, config.epochs, request)
+    if status == "interrupted" and not diverged(start.model):
+        checkpoints.save_latest()
+    if checkpoints.stopped_on_nan or diverged(start.model):
+        status = "diverged"
+    bicubic_psnr = validation.baseline["val_bicubic_psnr"]
+    return RunResult(status, checkpoints.completed_epochs, checkpoints.best_psnr, checkpoints.best_epoch, bicubic_psnr)
+
+
+def find_data(data_dir: Path, config: TrainConfig, log: Callable[[str], None]) -> TrainingData:
+    """The prepared pairs of the train and val splits, checked against the settings that will use them."""
     train_pairs, val_pairs = list_pairs(data_dir, "train"), list_pairs(data_dir, "val")
     if not train_pairs:
         raise DataError(
             f"{data_dir / 'train'}: no prepared image pairs; make them with: "
             f"python prep_images.py --input YOUR_PHOTOS --output {data_dir}  (or try: python train.py --demo)"
         )
-    if not val_pairs:
+    validated_on_train = not val_pairs
+    if validated_on_train:
         log(f"warning: {data_dir / 'val'} has no pairs; validating on the training pairs instead")
         val_pairs = train_pairs
-    train_sizes, val_sizes = image_sizes(train_pairs), image_sizes(val_pairs)
-    patch = train_config.patch_size
+    train_sizes = image_sizes(train_pairs)
+    patch = config.patch_size
     if patch and min(min(size) for size in train_sizes) < patch:
         raise DataError(f"{data_dir / 'train'}: some pairs are smaller than --patch-size {patch}")
     if not patch and len(train_sizes) > 1:
@@ -488,138 +224,193 @@ def _train(
             f"{data_dir / 'train'}: pairs have several sizes {sorted(train_sizes)[:4]}; train on crops with"
             " --patch-size, or prepare them again with one --size"
         )
-    check_writable(checkpoint_dir)
-    check_writable(results_dir)
-    for folder in (checkpoint_dir, results_dir):
-        for leftover in folder.glob(".tmp-*"):  # half-written by a run that was killed
+    record = data_record(data_dir, train_pairs, val_pairs, validated_on_train)
+    return TrainingData(train_pairs, val_pairs, image_sizes(val_pairs), record)
+
+
+def data_record(data_dir: Path, train_pairs: list, val_pairs: list, validated_on_train: bool) -> dict:
+    """What the run trains and validates on, for config.json: the folder, the pair counts, the
+    source folders prep_images.py made them from (its manifest), and the validation images' names."""
+    manifest_path = data_dir / MANIFEST_NAME
+    manifest = read_json(manifest_path) if manifest_path.is_file() else {}
+    sources = {entry.get("name"): str(entry.get("source", "")) for entry in manifest.get("pairs", [])}
+
+    def split_record(pairs: list) -> dict:
+        names = [high_res.name for _, high_res in pairs]
+        folders = sorted({str(Path(sources[name]).parent) for name in names if sources.get(name)})
+        return {"pairs": len(pairs), "from": folders}
+
+    val = split_record(val_pairs) | {"names": [high_res.name for _, high_res in val_pairs]}
+    if validated_on_train:
+        val["note"] = "no val split: validated on the training pairs"
+    return {"dir": str(data_dir.resolve()), "train": split_record(train_pairs), "val": val}
+
+
+def clear_folders(folders: RunFolders) -> None:
+    """Check the run's folders can be written, and remove files half-written by a killed run."""
+    for folder in (folders.checkpoints, folders.results):
+        check_writable(folder)
+        for leftover in folder.glob(".tmp-*"):
             leftover.unlink(missing_ok=True)
 
-    precision, precision_reason = resolve_precision(train_config.precision)
-    jit = resolve_jit(train_config.jit)
-    best_psnr, best_epoch, initial_epoch = -math.inf, 0, 0
-    restart_epoch = backup_epoch(backup_dir)
-    # The model, its optimizer and metrics must be made under the strategy.
-    with distribution.scope():
-        if restart_epoch is not None:
-            # A restarted worker: BackupAndRestore brings back the weights, optimizer and epoch.
-            log(f"restarting from this worker's backup in {backup_dir} (epoch {restart_epoch})")
-            model_config = (
-                load_model_config(checkpoint_dir) if (checkpoint_dir / CONFIG_NAME).is_file() else model_config
-            )
-            model_config = model_config or ModelConfig()
-            model = build_model(model_config, precision)
-            compile_model(model, train_config.learning_rate, precision, jit)
-            # Adam's variables are made here, under the strategy, before the backup is loaded into them.
-            model.optimizer.build(model.trainable_variables)
-            if (checkpoint_dir / STATE_NAME).is_file():
-                state = read_json(checkpoint_dir / STATE_NAME)
-                best_psnr = float(state.get("best_val_psnr", -math.inf))
-                best_epoch = int(state.get("best_epoch", 0))
-            initial_epoch = restart_epoch
-            keras.utils.set_random_seed(train_config.seed + initial_epoch)
-        elif resume:
-            saved_config = load_model_config(checkpoint_dir)
-            if model_config is not None and model_config != saved_config:
-                raise CheckpointError(
-                    f"{checkpoint_dir} holds a model with {saved_config}, not the requested {model_config}"
-                )
-            saved_model, state = load_training_state(checkpoint_dir)
-            # Rebuilt rather than used as loaded: the run may go on in another precision (a CPU run
-            # resumed on a GPU) or with another XLA setting.
-            model = build_model(saved_config, precision)
-            compile_model(model, train_config.learning_rate, precision, jit)
-            transfer_training_state(saved_model, model)
-            initial_epoch = int(state.get("epoch", 0))
-            best_psnr = float(state.get("best_val_psnr", -math.inf))
-            best_epoch = int(state.get("best_epoch", 0))
-            model_config = saved_config
-            run_config = read_json(checkpoint_dir / CONFIG_NAME)
-            write_run_config(checkpoint_dir, model_config, train_config, run_config.get("data", {}))
-            log(f"resuming from epoch {initial_epoch} of {checkpoint_dir} (best validation PSNR {best_psnr:.2f} dB)")
-            if initial_epoch >= train_config.epochs:
-                log(f"already trained {initial_epoch} epochs; ask for more with --epochs")
-                return RunResult("nothing to do", initial_epoch, best_psnr, best_epoch, math.nan)
-            keras.utils.set_random_seed(train_config.seed + initial_epoch)
-        else:
-            if has_training_state(checkpoint_dir) and not overwrite:
-                epoch = read_json(checkpoint_dir / STATE_NAME).get("epoch", "?")
-                raise CheckpointError(
-                    f"{checkpoint_dir} already holds a training run (epoch {epoch}): continue it with --resume,"
-                    " or start over with --overwrite"
-                )
-            if (checkpoint_dir / BEST_WEIGHTS_NAME).is_file() and not overwrite:
-                raise CheckpointError(
-                    f"{checkpoint_dir / BEST_WEIGHTS_NAME} exists: choose another --checkpoint-dir,"
-                    " or replace it with --overwrite"
-                )
-            model_config = model_config or ModelConfig()
-            keras.utils.set_random_seed(train_config.seed)
-            model = build_model(model_config, precision)
-            if train_config.init == "near-identity":
-                initialize_near_identity(model, model_config)
-            compile_model(model, train_config.learning_rate, precision, jit)
-            manifest = read_json(data_dir / "manifest.json") if (data_dir / "manifest.json").is_file() else {}
-            write_run_config(checkpoint_dir, model_config, train_config, manifest.get("config", {}))
-            (checkpoint_dir / BEST_WEIGHTS_NAME).unlink(missing_ok=True)
 
-    log(f"training on {describe_device()}: {len(train_pairs)} training pairs, {len(val_pairs)} validation pairs")
-    log(f"precision: {precision} ({precision_reason}); XLA: {'on' if jit else 'off'}")
-    replicas = distribution.num_replicas_in_sync
-    if replicas > 1:
-        log(
-            f"batch: {train_config.batch_size} per replica x {replicas} replicas = {train_config.batch_size * replicas}"
+def start_model(folders: RunFolders, request: RunRequest, data: TrainingData, precision: str, jit: bool) -> Start:
+    """The compiled model a run starts from: a worker's backup, the saved run (--resume), or a new one."""
+    restart_epoch = backup_epoch(folders.backup)
+    if restart_epoch is not None:
+        start = restart_from_backup(folders, request, precision, jit, restart_epoch)
+    elif request.resume:
+        start = resume_run(folders.checkpoints, request, precision, jit)
+    else:
+        start = new_run(folders.checkpoints, request, precision, jit)
+    if restart_epoch is None and start.initial_epoch < request.train_config.epochs:
+        write_run_record(folders.checkpoints, start.model_config, request.train_config, data.record, folders.results)
+    # Each epoch's shuffling and crops depend on the seed and the epoch, not on how the run got there.
+    keras.utils.set_random_seed(request.train_config.seed + start.initial_epoch)
+    return start
+
+
+def compiled_model(model_config: ModelConfig, config: TrainConfig, precision: str, jit: bool) -> keras.Model:
+    model = build_model(model_config, precision)
+    compile_model(model, config.learning_rate, precision, jit)
+    return model
+
+
+def new_run(checkpoint_dir: Path, request: RunRequest, precision: str, jit: bool) -> Start:
+    """A fresh model, refusing to replace another run's checkpoints unless asked to."""
+    if has_training_state(checkpoint_dir) and not request.overwrite:
+        epoch, _, _ = read_state(checkpoint_dir)
+        raise CheckpointError(
+            f"{checkpoint_dir} already holds a training run (epoch {epoch}): continue it with --resume,"
+            " or start over with --overwrite"
         )
+    if (checkpoint_dir / BEST_WEIGHTS_NAME).is_file() and not request.overwrite:
+        raise CheckpointError(
+            f"{checkpoint_dir / BEST_WEIGHTS_NAME} exists: choose another --checkpoint-dir,"
+            " or replace it with --overwrite"
+        )
+    model_config = request.model_config or ModelConfig()
+    keras.utils.set_random_seed(request.train_config.seed)
+    model = compiled_model(model_config, request.train_config, precision, jit)
+    if request.train_config.init == "near-identity":
+        initialize_near_identity(model, model_config)
+    for name in (BEST_WEIGHTS_NAME, LATEST_NAME, STATE_NAME):  # the replaced run's (--overwrite)
+        (checkpoint_dir / name).unlink(missing_ok=True)
+    return Start(model, model_config)
+
+
+def resume_run(checkpoint_dir: Path, request: RunRequest, precision: str, jit: bool) -> Start:
+    """The saved run, rebuilt rather than used as loaded: it may go on in another precision (a CPU
+    run resumed on a GPU) or with another XLA setting; weights and Adam's state carry over."""
+    saved_config = load_model_config(checkpoint_dir)
+    if request.model_config is not None and request.model_config != saved_config:
+        raise CheckpointError(
+            f"{checkpoint_dir} holds a model with {saved_config}, not the requested {request.model_config}"
+        )
+    saved_model = load_training_state(checkpoint_dir)
+    model = compiled_model(saved_config, request.train_config, precision, jit)
+    transfer_training_state(saved_model, model)
+    epoch, best_psnr, best_epoch = read_state(checkpoint_dir)
+    request.log(f"resuming from epoch {epoch} of {checkpoint_dir} (best validation PSNR {best_psnr:.2f} dB)")
+    return Start(model, saved_config, epoch, best_psnr, best_epoch)
+
+
+def restart_from_backup(folders: RunFolders, request: RunRequest, precision: str, jit: bool, epoch: int) -> Start:
+    """A restarted worker: BackupAndRestore brings back the weights, optimizer and epoch in fit."""
+    request.log(f"restarting from this worker's backup in {folders.backup} (epoch {epoch})")
+    has_record = (folders.checkpoints / CONFIG_NAME).is_file()
+    model_config = load_model_config(folders.checkpoints) if has_record else request.model_config or ModelConfig()
+    model = compiled_model(model_config, request.train_config, precision, jit)
+    # Adam's variables are made here, under the strategy, before the backup is loaded into them.
+    model.optimizer.build(model.trainable_variables)
+    _, best_psnr, best_epoch = read_state(folders.checkpoints)
+    return Start(model, model_config, epoch, best_psnr, best_epoch)
+
+
+def backup_epoch(backup_dir: Path | None) -> int | None:
+    """The epoch a worker's BackupAndRestore folder holds, or None when there is no backup."""
+    if backup_dir is None:
+        return None
+    try:
+        return int(read_json(backup_dir / "training_metadata.json")["epoch"])
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        return None
+
+
+def make_datasets(
+    data: TrainingData, config: TrainConfig, replicas: int, initial_epoch: int
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """(training batches of the global batch size, sharded by data; validation batches, not distributed)."""
     train_data = make_dataset(
-        train_pairs,
-        train_config.batch_size * replicas,
+        data.train_pairs,
+        config.batch_size * replicas,
         shuffle=True,
-        seed=train_config.seed + initial_epoch,
-        patch_size=patch,
-        repeat=train_config.repeat,
-        augment=train_config.augment,
+        seed=config.seed + initial_epoch,
+        patch_size=config.patch_size,
+        repeat=config.repeat,
+        augment=config.augment,
     )
     # Whole validation images of several sizes (a benchmark set) go one at a time.
-    val_batch_size = train_config.batch_size if len(val_sizes) == 1 else 1
-    val_data = make_dataset(val_pairs, val_batch_size, shuffle=False)  # not distributed: see Validation
-    # Every worker reads all the files; each takes its own share of every batch.
-    train_data = shard_by_data(train_data)
+    val_batch_size = config.batch_size if len(data.val_sizes) == 1 else 1
+    # Validation runs the same on every worker (see callbacks.Validation), so it is not distributed.
+    val_data = make_dataset(data.val_pairs, val_batch_size, shuffle=False)
+    return shard_by_data(train_data), val_data
 
-    validation = Validation(val_data)
-    checkpoints = CheckpointCallback(checkpoint_dir, best_psnr, best_epoch)
-    checkpoints.completed_epochs = initial_epoch
-    callbacks = [
-        validation,  # first: the callbacks after it read val_psnr
-        keras.callbacks.TerminateOnNaN(),
-        keras.callbacks.LearningRateScheduler(train_config.learning_rate_at),
-        checkpoints,
-        HistoryCallback(results_dir, initial_epoch),
-        keras.callbacks.TensorBoard(log_dir=str(results_dir / "tensorboard")),
-    ]
-    if backup_dir is not None:
-        callbacks.append(keras.callbacks.BackupAndRestore(str(backup_dir)))
-    bicubic_psnr = validation.baseline["val_bicubic_psnr"]
-    status = "finished"
+
+def fit(
+    start: Start, distribution: tf.distribute.Strategy, train_data: tf.data.Dataset, callbacks: list,
+    epochs: int, request: RunRequest,
+) -> str:  # fmt: skip
+    """Train from start.initial_epoch to `epochs`; returns "finished", "interrupted" or "out of memory"."""
     try:
         if in_multi_worker_mode(distribution):
-            epochs, log_lines = train_config.epochs, (log if verbose else lambda line: None)
-            fit_across_workers(model, distribution, train_data, epochs, initial_epoch, callbacks, log_lines)
+            log = request.log if request.verbose else lambda line: None
+            fit_across_workers(start.model, distribution, train_data, epochs, start.initial_epoch, callbacks, log)
         else:
-            model.fit(
+            start.model.fit(
                 train_data,
-                epochs=train_config.epochs,
-                initial_epoch=initial_epoch,
+                epochs=epochs,
+                initial_epoch=start.initial_epoch,
                 callbacks=callbacks,
                 shuffle=False,  # The tf.data pipeline already shuffles, with a seed.
-                verbose=verbose,
+                verbose=request.verbose,
             )
     except KeyboardInterrupt:
-        status = "interrupted"
-        if not _diverged(model):
-            checkpoints.save_latest()
-    if checkpoints.stopped_on_nan or _diverged(model):
-        status = "diverged"
-    return RunResult(status, checkpoints.completed_epochs, checkpoints.best_psnr, checkpoints.best_epoch, bicubic_psnr)
+        return "interrupted"
+    except (tf.errors.ResourceExhaustedError, MemoryError):
+        return "out of memory"
+    return "finished"
 
 
-def _diverged(model: keras.Model) -> bool:
+def diverged(model: keras.Model) -> bool:
     return not all(np.all(np.isfinite(weight)) for weight in model.get_weights())
+
+
+def describe_device() -> str:
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return f"GPU ({', '.join(gpu.name for gpu in gpus)})"
+    return "CPU (no GPU visible)"
+
+
+def folders_for_resume(checkpoint_dir: Path, data_dir: Path | None, results_dir: Path | None) -> tuple[Path, Path]:
+    """The data and results folders of the run in checkpoint_dir, so `--resume` alone continues it
+    exactly. A folder given on the command line wins when it is the recorded one, or when the
+    recorded one is gone (the data moved); any other difference is refused, since it would mix two
+    runs' logs or train on other data."""
+    record = read_run_record(checkpoint_dir)
+    chosen = []
+    for given, recorded, flag, default in (
+        (data_dir, record.get("data", {}).get("dir"), "--data", Path("data")),
+        (results_dir, record.get("results_dir"), "--results-dir", Path("results")),
+    ):
+        if recorded is None:  # a run recorded before folders were: the flag, else the default
+            chosen.append(given or default)
+        elif given is None or given.resolve() == Path(recorded) or not Path(recorded).exists():
+            chosen.append(given or Path(recorded))
+        else:
+            raise CheckpointError(
+                f"{checkpoint_dir} is a run with {flag} {recorded}, not {given}; leave out {flag} to continue it,"
+                " or start a new run in another --checkpoint-dir"
+            )
+    return chosen[0], chosen[1]

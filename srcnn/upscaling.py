@@ -16,8 +16,10 @@ import keras
 import numpy as np
 from PIL import Image
 
+from srcnn.config import ModelConfig
+from srcnn.files import write_atomic
 from srcnn.images import HIGH_BIT_MODES, read_image, to_8bit
-from srcnn.network import ModelConfig, from_model_range, to_model_range
+from srcnn.network import from_model_range, to_model_range
 
 # Output tile side in pixels (before the halo). Chosen by measurement, see benchmarks in README.
 DEFAULT_TILE = 512
@@ -147,8 +149,6 @@ def upscale(
 
 def save_image(image: Image.Image, path: Path, icc_profile: bytes | None) -> None:
     """Save by the file's suffix; JPEG drops alpha. Writes a temporary file, then renames it."""
-    from srcnn.files import write_atomic
-
     options = {"icc_profile": icc_profile} if icc_profile else {}
     suffix = path.suffix.lower()
     if suffix in (".jpg", ".jpeg"):
@@ -169,7 +169,5 @@ def export_model(model: keras.Model, out_dir: Path) -> tuple[Path, Path]:
     model.export(str(saved_model), format="tf_saved_model", verbose=False)
     tflite_model = tf.lite.TFLiteConverter.from_saved_model(str(saved_model)).convert()
     tflite_path = out_dir / "srcnn.tflite"
-    from srcnn.files import write_atomic
-
     write_atomic(tflite_path, lambda temporary: temporary.write_bytes(tflite_model))
     return saved_model, tflite_path

@@ -77,14 +77,15 @@ def save_tiny_checkpoint(folder: Path, filters: int = 6, seed: int = 0) -> Path:
     """A small random network saved as train.py saves one: best.weights.h5 beside config.json."""
     import keras
 
-    from srcnn.network import ModelConfig, build_model
-    from srcnn.training import BEST_WEIGHTS_NAME, TrainConfig, write_run_config
+    from srcnn.checkpoints import BEST_WEIGHTS_NAME, write_run_record
+    from srcnn.config import ModelConfig, TrainConfig
+    from srcnn.network import build_model
 
     folder.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
     config = ModelConfig(filters=filters)
     build_model(config).save_weights(folder / BEST_WEIGHTS_NAME)
-    write_run_config(folder, config, TrainConfig(), {})
+    write_run_record(folder, config, TrainConfig(), {}, folder / "results")
     return folder / BEST_WEIGHTS_NAME
 
 

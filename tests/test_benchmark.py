@@ -12,7 +12,8 @@ from PIL import Image
 from srcnn.evaluation import benchmark_image, benchmark_mean
 from srcnn.images import bicubic_degrade
 from srcnn.metrics import psnr, rgb_to_y
-from srcnn.network import ModelConfig, build_model, initialize_near_identity
+from srcnn.config import ModelConfig
+from srcnn.network import build_model, initialize_near_identity
 
 SET5 = ROOT.parent / "shared" / "data" / "Set5"
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT, run_script
 
 from srcnn.distribution import check_tf_config
-from srcnn.training import BEST_WEIGHTS_NAME, LATEST_NAME, load_for_inference
+from srcnn.checkpoints import BEST_WEIGHTS_NAME, LATEST_NAME, load_for_inference
 
 # float32 and a fixed seed: the runs must be comparable number for number.
 COMMON = (

@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from srcnn.network import ModelConfig, build_model, from_model_range, to_model_range
+from srcnn.config import ModelConfig
+from srcnn.network import build_model, from_model_range, to_model_range
 
 
 def test_blog_architecture():

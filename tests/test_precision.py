@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from srcnn import network
-from srcnn.network import ModelConfig, build_model, forward_flops_per_pixel, training_flops_per_pixel
+from srcnn.config import ModelConfig
+from srcnn.network import build_model, forward_flops_per_pixel, training_flops_per_pixel
 from srcnn.precision import resolve_jit, resolve_precision
 
 

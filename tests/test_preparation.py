@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from srcnn.preparation import PrepConfig, assign_split, output_name, prepare_folder
+from srcnn.config import PrepConfig
+from srcnn.preparation import assign_split, output_name, prepare_folder
 
 
 def snapshot(folder: Path) -> dict[str, str]:

@@ -104,9 +104,9 @@ def test_kill_9_then_resume_loses_nothing(prepared_data, tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming from epoch {saved}" in resumed.stdout
     assert json.loads(state.read_text())["epoch"] == target
-    from srcnn.training import load_training_state
+    from srcnn.checkpoints import load_training_state
 
-    model, _ = load_training_state(tmp_path / "checkpoints")
+    model = load_training_state(tmp_path / "checkpoints")
     assert int(model.optimizer.iterations.numpy()) == target * 2  # 4 training pairs, batches of 2
     with open(tmp_path / "results" / "history.csv") as file:
         assert [int(row["epoch"]) for row in csv.DictReader(file)] == list(range(1, target + 1))

@@ -9,20 +9,19 @@ import keras
 import numpy as np
 import pytest
 
-from srcnn.dataset import DataError, list_pairs, make_dataset
-from srcnn.network import ModelConfig, build_model
-from srcnn.preparation import PrepConfig, prepare_folder
-from srcnn.training import (
+from srcnn.checkpoints import (
     BEST_WEIGHTS_NAME,
     CheckpointError,
-    TrainConfig,
     adam_of,
-    compile_model,
     load_for_inference,
     load_training_state,
-    train,
     transfer_training_state,
 )
+from srcnn.config import ModelConfig, PrepConfig, TrainConfig
+from srcnn.dataset import DataError, list_pairs, make_dataset
+from srcnn.network import build_model
+from srcnn.preparation import prepare_folder
+from srcnn.training import compile_model, train
 
 TINY = ModelConfig(filters=6)
 
@@ -77,14 +76,14 @@ def test_save_and_load_give_identical_predictions(data_dir, tmp_path):
     assert result.status == "finished"
     model, config = load_for_inference(tmp_path / "checkpoints" / BEST_WEIGHTS_NAME)
     assert config == TINY
-    latest, _ = load_training_state(tmp_path / "checkpoints")
+    latest = load_training_state(tmp_path / "checkpoints")
     inputs = np.random.default_rng(0).uniform(-1, 1, (1, 20, 28, 3)).astype(np.float32)
     np.testing.assert_array_equal(model.predict_on_batch(inputs), latest.predict_on_batch(inputs))
 
 
 def test_resume_continues_at_the_next_epoch(data_dir, tmp_path):
     run(data_dir, tmp_path, epochs=1)
-    first, _ = load_training_state(tmp_path / "checkpoints")
+    first = load_training_state(tmp_path / "checkpoints")
     iterations_after_one = int(first.optimizer.iterations.numpy())
     assert iterations_after_one == 2  # 4 pairs in batches of 2
 
@@ -102,7 +101,7 @@ def test_resume_continues_at_the_next_epoch(data_dir, tmp_path):
     assert any("resuming from epoch 1" in message for message in messages)
     state = json.loads((tmp_path / "checkpoints" / "state.json").read_text())
     assert state["epoch"] == 3
-    resumed, _ = load_training_state(tmp_path / "checkpoints")
+    resumed = load_training_state(tmp_path / "checkpoints")
     assert int(resumed.optimizer.iterations.numpy()) == 3 * iterations_after_one
     with open(tmp_path / "results" / "history.csv") as file:
         epochs = [int(row["epoch"]) for row in csv.DictReader(file)]
@@ -206,7 +205,7 @@ def test_validation_images_of_several_sizes(data_dir, tmp_path):
 def test_bfloat16_run_trains_and_resumes_in_float32(data_dir, tmp_path):
     result = run(data_dir, tmp_path, epochs=2, precision="mixed_bfloat16")
     assert result.status == "finished" and np.isfinite(result.best_val_psnr)
-    saved, _ = load_training_state(tmp_path / "checkpoints")
+    saved = load_training_state(tmp_path / "checkpoints")
     assert saved.get_layer("deconv1").compute_dtype == "bfloat16"
     # The best weights load into the plain float32 model that inference uses.
     model, _ = load_for_inference(tmp_path / "checkpoints" / BEST_WEIGHTS_NAME)
@@ -224,14 +223,14 @@ def test_bfloat16_run_trains_and_resumes_in_float32(data_dir, tmp_path):
     )
     assert result.status == "finished" and result.epochs_completed == 3
     assert any("precision: float32" in message for message in messages)
-    resumed, _ = load_training_state(tmp_path / "checkpoints")
+    resumed = load_training_state(tmp_path / "checkpoints")
     assert resumed.get_layer("deconv1").compute_dtype == "float32"
     assert int(resumed.optimizer.iterations.numpy()) == 3 * int(saved.optimizer.iterations.numpy()) // 2
 
 
 def test_resume_carries_adams_state_across_precisions(data_dir, tmp_path):
     run(data_dir, tmp_path, epochs=1, precision="mixed_bfloat16")
-    saved, _ = load_training_state(tmp_path / "checkpoints")
+    saved = load_training_state(tmp_path / "checkpoints")
     for precision in ("float32", "mixed_float16"):
         model = build_model(ModelConfig(filters=6), precision)
         compile_model(model, 1e-3, precision)
@@ -245,7 +244,7 @@ def test_resume_carries_adams_state_across_precisions(data_dir, tmp_path):
 def test_float16_uses_loss_scaling_and_trains(data_dir, tmp_path):
     result = run(data_dir, tmp_path, epochs=1, precision="mixed_float16")
     assert result.status == "finished" and np.isfinite(result.best_val_psnr)
-    saved, _ = load_training_state(tmp_path / "checkpoints")
+    saved = load_training_state(tmp_path / "checkpoints")
     assert isinstance(saved.optimizer, keras.optimizers.LossScaleOptimizer)
 
 

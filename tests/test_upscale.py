@@ -7,8 +7,9 @@ import pytest
 from conftest import gradient_image, run_script, save_tiny_checkpoint
 from PIL import Image, ImageCms
 
-from srcnn.network import ModelConfig, build_model, to_model_range
-from srcnn.training import load_for_inference
+from srcnn.checkpoints import load_for_inference
+from srcnn.config import ModelConfig
+from srcnn.network import build_model, to_model_range
 from srcnn.upscaling import export_model, run_tiled, split_modes, upscale
 
 

@@ -1,0 +1,166 @@
+"""The Keras callbacks of a training run: validation against bicubic, checkpoints, the history log.
+
+Keras' own callbacks are used where they do the job (LearningRateScheduler, TensorBoard,
+BackupAndRestore). These three exist because Keras' lack something train.py needs:
+- Validation: Keras validates through `evaluate`, with no bicubic baseline, and under
+  MultiWorkerMirroredStrategy through the distributed path train.py cannot use (see distribution.py).
+- BestAndLatest: ModelCheckpoint writes in place (a kill mid-write leaves a broken file) and keeps
+  no optimizer state that a run in another precision can resume from.
+- HistoryLog: CSVLogger appends, so a run resumed after a kill repeats the epochs it redoes.
+
+Validation PSNR here is the *training-time* convention: RGB, float images in [0, 1] as the
+network outputs them (no rounding), peak 1. metrics.py holds the conventions of test.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from srcnn.checkpoints import BEST_WEIGHTS_NAME, save_training_state
+from srcnn.files import write_atomic, write_text_atomic
+
+
+def psnr_rgb_float(high_res: tf.Tensor, predicted: tf.Tensor) -> tf.Tensor:
+    """Per-image PSNR in dB of [-1, 1] tensors, taken in [0, 1] with peak 1 (RGB, no rounding)."""
+    return tf.image.psnr((high_res + 1.0) / 2.0, (tf.cast(predicted, tf.float32) + 1.0) / 2.0, max_val=1.0)
+
+
+def ssim_rgb_float(high_res: tf.Tensor, predicted: tf.Tensor) -> tf.Tensor:
+    """Per-image SSIM (11x11 Gaussian window, RGB channels averaged) of [-1, 1] tensors, in [0, 1]."""
+    return tf.image.ssim((high_res + 1.0) / 2.0, (tf.cast(predicted, tf.float32) + 1.0) / 2.0, max_val=1.0)
+
+
+class Validation(keras.callbacks.Callback):
+    """Validation loss, PSNR and SSIM of the model each epoch, and of the bicubic input once.
+
+    In one pass over the validation pairs, on every worker alike. Training batches are not
+    scored: SSIM on every training batch cost about 6% of the training time (benchmarks/README.md).
+    """
+
+    def __init__(self, validation: tf.data.Dataset) -> None:
+        super().__init__()
+        self.validation = validation
+        bicubic = self.scores(lambda low_res: low_res)
+        self.baseline = {"val_bicubic_psnr": bicubic["val_psnr"], "val_bicubic_ssim": bicubic["val_ssim"]}
+        self._predict = None
+
+    def scores(self, predict) -> dict[str, float]:
+        losses, psnr_values, ssim_values = [], [], []
+        for low_res, high_res in self.validation:
+            predicted = tf.cast(predict(low_res), tf.float32)
+            losses.append(tf.reduce_mean(tf.square(high_res - predicted), axis=[1, 2, 3]).numpy())
+            psnr_values.append(psnr_rgb_float(high_res, predicted).numpy())
+            ssim_values.append(ssim_rgb_float(high_res, predicted).numpy())
+        return {
+            "val_loss": float(np.mean(np.concatenate(losses))),  # per-image means, as Keras averages
+            "val_psnr": float(np.mean(np.concatenate(psnr_values))),
+            "val_ssim": float(np.mean(np.concatenate(ssim_values))),
+        }
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self._predict is None:  # one compiled graph, for validation images of any size
+            self._predict = tf.function(lambda low_res: self.model(low_res, training=False), reduce_retracing=True)
+        if logs is not None:
+            logs.update(self.scores(self._predict))
+            logs.update(self.baseline)
+
+
+class BestAndLatest(keras.callbacks.Callback):
+    """Every epoch: the best weights by validation PSNR, and the whole training state for --resume.
+
+    A NaN or infinite loss stops training instead, so diverged weights never replace good ones
+    (this is also all Keras' TerminateOnNaN would do).
+    """
+
+    def __init__(self, checkpoint_dir: Path, completed_epochs: int, best_psnr: float, best_epoch: int) -> None:
+        super().__init__()
+        self.checkpoint_dir = checkpoint_dir
+        self.completed_epochs = completed_epochs
+        self.best_psnr = best_psnr
+        self.best_epoch = best_epoch
+        self.stopped_on_nan = False
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        if not all(math.isfinite(float(logs.get(key, 0.0))) for key in ("loss", "val_loss")):
+            self.stopped_on_nan = True
+            self.model.stop_training = True
+            return
+        self.completed_epochs = epoch + 1
+        val_psnr = float(logs.get("val_psnr", -math.inf))
+        if val_psnr > self.best_psnr:
+            self.best_psnr, self.best_epoch = val_psnr, epoch + 1
+            write_atomic(self.checkpoint_dir / BEST_WEIGHTS_NAME, self.model.save_weights)
+        self.save_latest()
+
+    def save_latest(self) -> None:
+        save_training_state(self.model, self.checkpoint_dir, self.completed_epochs, self.best_psnr, self.best_epoch)
+
+
+class HistoryLog(keras.callbacks.Callback):
+    """history.csv (one row per epoch, exactly once, also across resumes) and curves.png."""
+
+    def __init__(self, results_dir: Path, initial_epoch: int) -> None:
+        super().__init__()
+        self.csv_path = results_dir / "history.csv"
+        self.plot_path = results_dir / "curves.png"
+        self.rows = [row for row in read_history(self.csv_path) if int(row["epoch"]) <= initial_epoch]
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = dict(logs or {})
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        self.rows.append({"epoch": epoch + 1, **{key: float(value) for key, value in sorted(logs.items())}})
+        write_history(self.csv_path, self.rows)
+        plot_history(self.rows, self.plot_path)
+
+
+def read_history(path: Path) -> list[dict]:
+    try:
+        with open(path, newline="", encoding="utf-8") as file:
+            return list(csv.DictReader(file))
+    except FileNotFoundError:
+        return []
+
+
+def write_history(path: Path, rows: list[dict]) -> None:
+    columns = ["epoch"] + sorted({key for row in rows for key in row} - {"epoch"})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(path, buffer.getvalue())
+
+
+def plot_history(rows: list[dict], path: Path) -> None:
+    """Loss and PSNR curves, model against bicubic, as a PNG (headless)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def column(name: str) -> tuple[list[int], list[float]]:
+        pairs = [(int(row["epoch"]), float(row[name])) for row in rows if row.get(name) not in (None, "")]
+        return [epoch for epoch, _ in pairs], [value for _, value in pairs]
+
+    figure, (loss_axes, psnr_axes) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, label in (("loss", "train"), ("val_loss", "validation")):
+        loss_axes.plot(*column(name), label=label)
+    loss_axes.set(title="MSE loss ([-1, 1] range)", xlabel="epoch", yscale="log")
+    for name, label in (("val_psnr", "model (validation)"), ("val_bicubic_psnr", "bicubic (validation)")):
+        psnr_axes.plot(*column(name), label=label)
+    psnr_axes.set(title="PSNR, RGB (dB)", xlabel="epoch")
+    for axes in (loss_axes, psnr_axes):
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.tight_layout()
+    try:
+        write_atomic(path, lambda temporary: figure.savefig(temporary, format="png", dpi=100))
+    finally:
+        plt.close(figure)

@@ -1,0 +1,189 @@
+"""Checkpoint folders: what a run writes, how inference and --resume read it back, and clear errors.
+
+A checkpoint folder holds:
+    config.json         the run record: model config (to rebuild the network), training settings,
+                        the data it trained and validated on, and its results folder
+    best.weights.h5     weights with the best validation PSNR so far
+    latest.keras        the whole training state (weights and optimizer) for --resume
+    state.json          epochs completed and the best validation PSNR, written after latest.keras
+
+Inference (test.py, upscale.py) needs only this module and the network, never the training code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import zipfile
+from dataclasses import asdict
+from pathlib import Path
+
+import keras
+
+from srcnn.config import ModelConfig, TrainConfig
+from srcnn.files import one_line, write_atomic, write_text_atomic
+from srcnn.network import build_model
+
+CONFIG_NAME = "config.json"
+BEST_WEIGHTS_NAME = "best.weights.h5"
+LATEST_NAME = "latest.keras"
+STATE_NAME = "state.json"
+# The model that ships with the project (trained on T91, see README), used when nothing else is given.
+PRETRAINED_WEIGHTS = Path(__file__).resolve().parent.parent / "checkpoints" / "pretrained" / BEST_WEIGHTS_NAME
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable or made for another model; the message says what to do."""
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: not found") from None
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: unreadable ({one_line(error)})") from None
+
+
+def check_writable(folder: Path) -> None:
+    """Fail now, not after hours of training, if a folder cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        raise CheckpointError(f"{folder}: cannot write there ({error.strerror or error})") from None
+
+
+# --- The run record (config.json) -----------------------------------------------------------------
+
+
+def write_run_record(
+    checkpoint_dir: Path, model_config: ModelConfig, train_config: TrainConfig, data: dict, results_dir: Path
+) -> None:
+    """config.json: enough to rebuild the network, repeat the run, and resume it in the same folders."""
+    record = {
+        "model": model_config.to_dict(),
+        "train": asdict(train_config),
+        "data": data,
+        "results_dir": str(results_dir.resolve()),
+    }
+    write_text_atomic(checkpoint_dir / CONFIG_NAME, json.dumps(record, indent=1) + "\n")
+
+
+def read_run_record(checkpoint_dir: Path) -> dict:
+    """config.json as a dict ({} when there is none)."""
+    path = checkpoint_dir / CONFIG_NAME
+    return read_json(path) if path.is_file() else {}
+
+
+def load_model_config(checkpoint_dir: Path) -> ModelConfig:
+    """The model config stored next to a checkpoint."""
+    values = read_json(checkpoint_dir / CONFIG_NAME)
+    try:
+        return ModelConfig.from_dict(values["model"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{checkpoint_dir / CONFIG_NAME}: not a model config ({one_line(error)})") from None
+
+
+# --- Inference --------------------------------------------------------------------------------------
+
+
+def load_for_inference(weights_path: Path) -> tuple[keras.Model, ModelConfig]:
+    """Rebuild the network from the config.json beside `weights_path` and load the weights."""
+    if not weights_path.is_file():
+        raise CheckpointError(f"{weights_path}: no such checkpoint; train one first with: python train.py")
+    config = load_model_config(weights_path.parent)
+    model = build_model(config)
+    try:
+        model.load_weights(weights_path)
+    except Exception as error:  # Keras raises ValueError, OSError or h5py errors for bad files.
+        raise CheckpointError(
+            f"{weights_path}: cannot load these weights into the model its config.json describes, {config}"
+            f" ({one_line(error)})"
+        ) from None
+    return model, config
+
+
+def choose_weights(checkpoint: Path | None, checkpoint_dir: Path | None, prefer_pretrained: bool = False) -> Path:
+    """--checkpoint if given; else the best weights in --checkpoint-dir (default: checkpoints);
+    else, when no folder was named and it holds none, the shipped pretrained model.
+
+    `prefer_pretrained` (upscale.py) turns the last two around when no folder was named.
+    """
+    if checkpoint is not None:
+        return checkpoint
+    own = (checkpoint_dir or Path("checkpoints")) / BEST_WEIGHTS_NAME
+    if checkpoint_dir is None and PRETRAINED_WEIGHTS.is_file() and (prefer_pretrained or not own.is_file()):
+        return PRETRAINED_WEIGHTS
+    return own
+
+
+# --- Training state (--resume) ----------------------------------------------------------------------
+
+
+def has_training_state(checkpoint_dir: Path) -> bool:
+    return (checkpoint_dir / STATE_NAME).is_file() and (checkpoint_dir / LATEST_NAME).is_file()
+
+
+def read_state(checkpoint_dir: Path) -> tuple[int, float, int]:
+    """(epochs completed, best validation PSNR, its epoch) from state.json; (0, -inf, 0) without one."""
+    path = checkpoint_dir / STATE_NAME
+    state = read_json(path) if path.is_file() else {}
+    return int(state.get("epoch", 0)), float(state.get("best_val_psnr", -math.inf)), int(state.get("best_epoch", 0))
+
+
+def save_training_state(model: keras.Model, checkpoint_dir: Path, epoch: int, best_psnr: float, best_epoch: int):
+    """latest.keras, then state.json. A kill between the two leaves the previous state.json pointing
+    at an older epoch, and resuming simply repeats one epoch."""
+    write_atomic(checkpoint_dir / LATEST_NAME, model.save)
+    state = {"epoch": epoch, "best_val_psnr": best_psnr, "best_epoch": best_epoch}
+    write_text_atomic(checkpoint_dir / STATE_NAME, json.dumps(state, indent=1) + "\n")
+
+
+def load_training_state(checkpoint_dir: Path) -> keras.Model:
+    """The compiled model with its optimizer state from latest.keras, or a CheckpointError that
+    says whether best.weights.h5 is still there to fall back on."""
+    path = checkpoint_dir / LATEST_NAME
+    problem = None if zipfile.is_zipfile(path) else "corrupt: not a Keras archive"
+    if problem is None:
+        try:
+            return keras.models.load_model(path, safe_mode=True, compile=True)
+        except Exception as error:  # A damaged archive surfaces as many exception types.
+            problem = f"corrupt or unreadable ({one_line(error)})"
+    _, best_psnr, best_epoch = read_state(checkpoint_dir)
+    best = checkpoint_dir / BEST_WEIGHTS_NAME
+    fallback = (
+        f"; {best} (epoch {best_epoch}, {best_psnr:.2f} dB) is intact for test.py and upscale.py"
+        if best.is_file() and _loads(best)
+        else "; no usable best.weights.h5 either"
+    )
+    raise CheckpointError(
+        f"{path}: {problem}; the training state cannot be resumed{fallback}; start a new run with --overwrite"
+    )
+
+
+def _loads(weights_path: Path) -> bool:
+    try:
+        load_for_inference(weights_path)
+    except CheckpointError:
+        return False
+    return True
+
+
+def adam_of(model: keras.Model) -> keras.optimizers.Optimizer:
+    """The Adam optimizer itself, also when a loss-scale optimizer wraps it."""
+    return getattr(model.optimizer, "inner_optimizer", model.optimizer)
+
+
+def transfer_training_state(saved: keras.Model, model: keras.Model) -> None:
+    """Weights and Adam's state (step count, moments) from a resumed model into a freshly built,
+    compiled one, which may compute in another precision: the variables are float32 in both."""
+    model.set_weights(saved.get_weights())
+    source, target = adam_of(saved), adam_of(model)
+    target.build(model.trainable_variables)
+    if len(source.variables) != len(target.variables):
+        raise CheckpointError("the saved optimizer state does not match this model")
+    for saved_variable, variable in zip(source.variables, target.variables, strict=True):
+        variable.assign(saved_variable)

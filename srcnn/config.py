@@ -1,0 +1,150 @@
+"""Every setting in one place: the network, training and preparation configs, each a frozen dataclass.
+
+Each default carries its source: the blog's words, or `# Assumed:` where the blog is silent.
+Settings with a `help` in their field metadata become train.py flags (`--batch-size` for
+`batch_size`), so the flag list cannot drift from the config.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+from srcnn.precision import JIT_CHOICES, PRECISIONS
+
+INITIALIZATIONS = ("near-identity", "glorot")
+SCHEDULES = ("constant", "cosine")
+SPLITS = ("train", "val", "test")
+PREP_MODES = ("blog", "whole")
+STRATEGIES = ("auto", "default", "mirrored", "multiworker")  # tf.distribute, see distribution.py
+
+
+def setting(default, help: str, choices: tuple[str, ...] | None = None):
+    """A config field that train.py offers as a flag, with its help text and allowed values."""
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+def config_from_dict(cls: type, values: dict, what: str):
+    """A config dataclass from a dict (JSON), refusing keys it does not know instead of ignoring them."""
+    known = {item.name for item in fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown {what}: {sorted(unknown)} (known: {sorted(known)})")
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    layers: int = setting(7, "layers (blog: a seven-layer DeconvNet)")
+    # Assumed: the blog's "32 filters in each layer" is read as 32 in every layer but the last,
+    # which must give the 3 colour channels: six layers of 32 and one of 3 (48,003 weights).
+    filters: int = setting(32, "filters of every layer but the last (blog: 32)")
+    # Assumed: the blog does not give a kernel size. 3x3 keeps the net small and cheap
+    # (about 1.6 GFLOP per 128x128 forward pass) while seven layers still see a 15x15 window,
+    # a little more than the SRCNN paper's 9-1-5 network (13x13).
+    kernel_size: int = setting(3, "kernel side (assumed: 3)")
+    # Assumed: the blog names Leaky ReLUs but no slope; 0.2 is the default of TF's
+    # tf.nn.leaky_relu, which the blog's TensorFlow code would have used (Keras' own is 0.3).
+    leaky_slope: float = 0.2
+    channels: int = 3  # blog: RGB in, RGB out
+
+    def validate(self) -> None:
+        if self.layers < 2 or self.filters < 1 or self.channels < 1:
+            raise ValueError(f"invalid model config {self}")
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            # An even kernel with 'same' padding shifts the image by half a pixel.
+            raise ValueError(f"kernel_size must be odd, got {self.kernel_size}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> ModelConfig:
+        return config_from_dict(cls, values, "model config keys")
+
+    @property
+    def receptive_field(self) -> int:
+        """Side of the input window that one output pixel depends on."""
+        return self.layers * (self.kernel_size - 1) + 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # Assumed: the blog trained "about 10 hours" on a GTX 1060 and gives no count.
+    epochs: int = setting(100, "total epochs")
+    # Assumed: not in the blog. Per replica with several devices (see README, --strategy).
+    batch_size: int = setting(16, "images per step (per replica)")
+    # Assumed: Adam's step size; the blog names no optimizer. 1e-3 beat 3e-4 on the demo (README).
+    learning_rate: float = setting(1e-3, "Adam step size")
+    seed: int = setting(0, "seeds weights, shuffling and crops")
+    # Assumed: the blog does not say how the weights start. "near-identity" starts from a net that
+    # passes its input through (see network.initialize_near_identity); "glorot" is Keras' default.
+    init: str = setting("near-identity", "weight start", INITIALIZATIONS)
+    # "constant", or "cosine": per-epoch cosine decay from learning_rate to min_learning_rate.
+    schedule: str = setting("constant", "learning rate per epoch", SCHEDULES)
+    min_learning_rate: float = setting(1e-5, "where the cosine schedule ends")
+    # 0 trains on the prepared pairs as they are (the blog's 128x128 squares); N > 0 trains on
+    # random N x N crops of them, `repeat` crops per pair per epoch (beyond the blog).
+    patch_size: int = setting(0, "train on random N x N crops of the pairs (0: whole pairs)")
+    repeat: int = setting(1, "crops per pair per epoch")
+    augment: bool = setting(False, "random flips and quarter turns of the crops")  # beyond the blog
+    # Beyond the blog: the number format and XLA (srcnn/precision.py); "auto" picks per machine.
+    precision: str = setting(
+        "auto",
+        "number format: auto = mixed_bfloat16 on CPUs with bfloat16 instructions, mixed_float16 on"
+        " CUDA GPUs, else float32",
+        PRECISIONS,
+    )
+    jit: str = setting("auto", "XLA: auto = on with a GPU, off on a CPU", JIT_CHOICES)
+
+    def validate(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.repeat < 1 or self.patch_size < 0:
+            raise ValueError("epochs, batch size and repeat must be at least 1, patch size at least 0")
+        if not self.learning_rate > 0 or not self.min_learning_rate > 0:
+            raise ValueError(f"learning rates must be positive, got {self.learning_rate}, {self.min_learning_rate}")
+        for item in fields(self):
+            choices = item.metadata.get("choices")
+            if choices and getattr(self, item.name) not in choices:
+                raise ValueError(f"{item.name} must be one of {choices}, got {getattr(self, item.name)!r}")
+        if self.augment and not self.patch_size:
+            # Quarter turns need square images; patches are square, prepared pairs may not be.
+            raise ValueError("augment needs a patch size (--patch-size)")
+
+    def learning_rate_at(self, epoch: int) -> float:
+        """The learning rate for a 0-based epoch under the schedule."""
+        if self.schedule == "constant":
+            return self.learning_rate
+        progress = min(epoch / max(self.epochs - 1, 1), 1.0)
+        return self.min_learning_rate + 0.5 * (self.learning_rate - self.min_learning_rate) * (
+            1 + math.cos(math.pi * progress)
+        )
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        return config_from_dict(cls, values, "training settings")
+
+
+@dataclass(frozen=True)
+class PrepConfig:
+    size: int = 128  # blog: "I decided a size of 128x128 for my network"
+    scale: int = 2  # blog: "scale the low-resolution images down by a factor of 2"
+    val_fraction: float = 0.1  # Assumed: the blog does not describe a split.
+    test_fraction: float = 0.1  # Assumed: as above.
+    # "blog": pad onto a white square and resize to size x size. "whole": keep the photo's own size
+    # (cropped to a multiple of scale), as SR benchmarks do and as random crops for training need.
+    mode: str = "blog"
+    split: str = ""  # put every photo into this split instead of the hashed one
+
+    def validate(self) -> None:
+        if self.size < 2 or self.scale < 2:
+            raise ValueError(f"size ({self.size}) and scale ({self.scale}) must both be at least 2")
+        if self.size % self.scale:
+            raise ValueError(f"size {self.size} is not a multiple of scale {self.scale}")
+        if not (0 <= self.val_fraction and 0 <= self.test_fraction):
+            raise ValueError("split fractions cannot be negative")
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError("val and test fractions must leave some images for training")
+        if self.mode not in PREP_MODES:
+            raise ValueError(f"mode must be one of {PREP_MODES}, got {self.mode!r}")
+        if self.split and self.split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
