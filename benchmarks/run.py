@@ -1,7 +1,7 @@
 """Throughput of training, upscaling and preparation on this machine, as ratios measured in one run.
 
-Usage:
-    python benchmarks/run.py [--quick] [--json FILE]
+Usage, from the project's root folder:
+    python -m benchmarks.run [--quick] [--json FILE] [--only bound train infer prep]
 
 Everything runs on synthetic data made here (nothing is downloaded). Training goes through
 train.py's own pieces: prepared PNG pairs on disk, its tf.data pipeline, its model, its compile
@@ -20,34 +20,66 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+# Before TensorFlow loads, which the imports below do: keep its start-up chatter out of the report.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from PIL import Image, ImageFilter  # noqa: E402
+
+from srcnn.checkpoints import PRETRAINED_WEIGHTS, load_for_inference  # noqa: E402
+from srcnn.config import ModelConfig  # noqa: E402
+from srcnn.dataset import list_pairs, make_dataset  # noqa: E402
+from srcnn.images import make_pair  # noqa: E402
+from srcnn.network import (  # noqa: E402
+    build_model,
+    forward_flops_per_pixel,
+    initialize_near_identity,
+    training_flops_per_pixel,
+)
+from srcnn.precision import resolve_precision  # noqa: E402
+from srcnn.training import compile_model  # noqa: E402
+from srcnn.upscaling import split_modes, upscale  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+PARTS = ("bound", "train", "infer", "prep")
 SIZE = 128  # the blog's training images: 128x128
 BATCH_SIZE = 16  # train.py's default
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much of each part runs."""
+
+    repeats: int  # rounds of training epochs; timings of the matmul
+    train_images: int  # images per training epoch
+    matmul_size: int  # side of the square matrices of the bound
+    infer_repeats: int  # timed upscales
+    prep_photos: int  # JPEGs prepared per worker count
+    xla: bool  # also train each precision with XLA
+
+
+FULL = Plan(repeats=7, train_images=192, matmul_size=4096, infer_repeats=7, prep_photos=300, xla=True)
+QUICK = Plan(repeats=5, train_images=96, matmul_size=2048, infer_repeats=2, prep_photos=120, xla=False)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer and shorter repeats (about 3 minutes on 2 cores)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
-    parser.add_argument(
-        "--only", nargs="+", choices=("bound", "train", "infer", "prep"), default=None, help="run only these parts"
-    )
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=None, help="run only these parts")
     return parser.parse_args(argv)
 
 
 # --- Synthetic data ------------------------------------------------------------------------------
 
 
-def synthetic_photo(height: int, width: int, seed: int):
+def synthetic_photo(height: int, width: int, seed: int) -> Image.Image:
     """A smooth random picture with edges (JPEG and bicubic behave as on photos, not as on noise)."""
-    import numpy as np
-    from PIL import Image, ImageFilter
-
     rng = np.random.default_rng(seed)
     coarse = rng.integers(0, 256, (max(2, height // 16), max(2, width // 16), 3), dtype=np.uint8)
     image = Image.fromarray(coarse).resize((width, height), Image.Resampling.BICUBIC)
@@ -58,8 +90,6 @@ def synthetic_photo(height: int, width: int, seed: int):
 
 def write_pairs(folder: Path, count: int) -> None:
     """`count` prepared 128x128 pairs in the layout prep_images.py writes (train/hr, train/lr)."""
-    from srcnn.images import make_pair
-
     for kind in ("hr", "lr"):
         (folder / "train" / kind).mkdir(parents=True, exist_ok=True)
     for index in range(count):
@@ -68,13 +98,31 @@ def write_pairs(folder: Path, count: int) -> None:
         low_res.save(folder / "train" / "lr" / f"{index:04d}.png")
 
 
+def write_photos(folder: Path, count: int) -> Path:
+    """`count` JPEGs from 120 to 900 pixels a side, in `folder`, which must not exist yet."""
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(count):
+        height, width = (int(side) for side in rng.integers(120, 900, 2))
+        synthetic_photo(height, width, index).save(folder / f"{index:04d}.jpg", quality=90)
+    return folder
+
+
+def run_probe(*arguments: str) -> dict:
+    """`python -m benchmarks.probes ARGUMENTS` in a fresh interpreter, free of this one's TensorFlow: its JSON line."""
+    command = [sys.executable, "-m", "benchmarks.probes", *arguments]
+    completed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if completed.returncode != 0:
+        last_lines = completed.stderr.strip().splitlines()[-5:]
+        raise RuntimeError(f"probe {arguments[0]} exited with {completed.returncode}: " + "\n".join(last_lines))
+    return json.loads(completed.stdout.splitlines()[-1])
+
+
 # --- The bound -----------------------------------------------------------------------------------
 
 
 def matmul_gflops(dtype_name: str, size: int, repeats: int) -> float:
     """Best of `repeats` timings of a square matmul, in GFLOP/s (2 n^3 per product)."""
-    import tensorflow as tf
-
     dtype = tf.as_dtype(dtype_name)
     left = tf.cast(tf.random.stateless_normal((size, size), seed=(1, 2)), dtype)
     right = tf.cast(tf.random.stateless_normal((size, size), seed=(3, 4)), dtype)
@@ -93,23 +141,19 @@ def matmul_gflops(dtype_name: str, size: int, repeats: int) -> float:
 # --- Training ------------------------------------------------------------------------------------
 
 
-def epoch_timer():
-    """A Keras callback that appends each epoch's seconds to its `seconds` list."""
-    import keras
+class EpochTimer(keras.callbacks.Callback):
+    """Appends each epoch's seconds to its `seconds` list."""
 
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.seconds: list[float] = []
-            self.start = 0.0
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+        self.start = 0.0
 
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
 
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self.start)
-
-    return EpochTimer()
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self.start)
 
 
 def fit_epoch(data_dir: Path, images: int, precision: str, jit: bool = False):
@@ -120,13 +164,7 @@ def fit_epoch(data_dir: Path, images: int, precision: str, jit: bool = False):
     time per epoch of train.py's single long fit call; what a separate fit call adds on top
     (about 2 s here, once per call, as fit winds down) would not be training speed.
     """
-    timer = epoch_timer()
-    import keras
-
-    from srcnn.dataset import list_pairs, make_dataset
-    from srcnn.network import ModelConfig, build_model, initialize_near_identity
-    from srcnn.training import compile_model
-
+    timer = EpochTimer()
     keras.utils.set_random_seed(0)
     model = build_model(precision=precision)
     initialize_near_identity(model, ModelConfig())
@@ -142,8 +180,6 @@ def fit_epoch(data_dir: Path, images: int, precision: str, jit: bool = False):
 
 def pipeline_epoch(data_dir: Path, images: int):
     """One-epoch runner of the training tf.data pipeline alone (decoded and cached, as after epoch 1)."""
-    from srcnn.dataset import list_pairs, make_dataset
-
     dataset = make_dataset(list_pairs(data_dir, "train")[:images], BATCH_SIZE, shuffle=True, seed=0)
 
     def one_epoch() -> float:
@@ -158,12 +194,6 @@ def pipeline_epoch(data_dir: Path, images: int):
 def naive_epoch(images: int):
     """One-epoch runner of what a beginner writes: eager GradientTape steps on batches sliced from
     NumPy arrays, float32, no tf.function."""
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    from srcnn.network import build_model
-
     keras.utils.set_random_seed(0)
     model = build_model()
     optimizer = keras.optimizers.Adam(1e-3)
@@ -185,6 +215,27 @@ def naive_epoch(images: int):
     return one_epoch
 
 
+def training_precisions(auto_precision: str, gpus: int) -> list[str]:
+    """float32, what `auto` picks here, and bfloat16 on any GPU too."""
+    precisions = ["float32"]
+    if auto_precision == "mixed_float16":
+        precisions.append("mixed_float16")
+    if gpus or auto_precision == "mixed_bfloat16":
+        precisions.append("mixed_bfloat16")
+    return precisions
+
+
+def training_runners(data_dir: Path, plan: Plan, precisions: list[str]) -> dict:
+    """The one-epoch runners that take turns: each precision (and with XLA), the naive loop, the pipeline."""
+    runners = {precision: fit_epoch(data_dir, plan.train_images, precision) for precision in precisions}
+    if plan.xla:
+        for precision in precisions:
+            runners[f"{precision}_xla"] = fit_epoch(data_dir, plan.train_images, precision, jit=True)
+    runners["naive"] = naive_epoch(plan.train_images)
+    runners["pipeline"] = pipeline_epoch(data_dir, plan.train_images)
+    return runners
+
+
 def interleaved(runners: dict, images: int, repeats: int) -> tuple[dict[str, float], list[dict[str, float]]]:
     """Images/s of each runner: a warm-up epoch each, then `repeats` rounds of one epoch each, in turn.
 
@@ -201,14 +252,26 @@ def median_ratio(rounds: list[dict[str, float]], numerator: str, denominator: st
     return statistics.median(row[numerator] / row[denominator] for row in rounds)
 
 
+def training_results(rates: dict[str, float], rounds: list[dict[str, float]], precisions: list[str]) -> dict:
+    """The JSON entries of the training rounds: rates of every fit runner, the naive loop and the pipeline, ratios."""
+    results = {f"train_{name}_images_per_s": rate for name, rate in rates.items() if name not in ("naive", "pipeline")}
+    fastest = max(precisions, key=rates.get)
+    results["train_fastest_precision"] = fastest
+    results["train_images_per_s"] = rates[fastest]
+    results["train_fp32_images_per_s"] = rates["float32"]
+    results["naive_images_per_s"] = rates["naive"]
+    results["input_pipeline_images_per_s"] = rates["pipeline"]
+    results["fastest_over_naive"] = median_ratio(rounds, fastest, "naive")
+    results["fp32_over_naive"] = median_ratio(rounds, "float32", "naive")
+    results["input_pipeline_share"] = median_ratio(rounds, fastest, "pipeline")
+    return results
+
+
 # --- Upscaling -----------------------------------------------------------------------------------
 
 
 def infer_rate(repeats: int) -> float:
     """Output megapixels/s of upscale.py's path (bicubic, then the network in tiles) on a 1024x1024 photo."""
-    from srcnn.training import PRETRAINED_WEIGHTS, load_for_inference
-    from srcnn.upscaling import split_modes, upscale
-
     model, config = load_for_inference(PRETRAINED_WEIGHTS)
     photo = split_modes(synthetic_photo(1024, 1024, 7))
     upscale(model, config, photo)  # warm-up: traces the graph for each tile shape
@@ -221,21 +284,15 @@ def infer_rate(repeats: int) -> float:
 
 
 def upscale_peak_rss_mb(folder: Path) -> float:
-    """Peak resident memory (MiB) of `python upscale.py` turning a 2048x2048 photo into 4096x4096."""
+    """Peak resident memory (MiB) of `python upscale.py` turning a 2048x2048 photo into 4096x4096.
+
+    Measured by a fresh probe process whose only child is upscale.py, so the children's peak is upscale.py's own.
+    """
     source = folder / "big.png"
     synthetic_photo(2048, 2048, 8).save(source)
     command = [sys.executable, str(ROOT / "upscale.py"), str(source), "-o", str(folder / "big_x2.png"), "--overwrite"]
-    # A fresh parent whose only child is upscale.py, so the children's peak is upscale.py's own.
-    probe = (
-        "import resource, subprocess, sys; completed = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
-        " print(completed.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss);"
-        " sys.stderr.write(completed.stderr)"
-    )
-    completed = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True, text=True, cwd=folder)
-    returncode, peak = (int(item) for item in completed.stdout.split())
-    if returncode != 0:
-        raise RuntimeError(f"upscale.py failed: {completed.stderr.strip().splitlines()[-1:]}")
-    return peak / 1024  # Linux reports KiB
+    answer = run_probe("peak-rss", "--", *command)
+    return answer["peak_rss_kib"] / 1024
 
 
 # --- Preparation ---------------------------------------------------------------------------------
@@ -247,120 +304,100 @@ def prep_rates(folder: Path, count: int) -> tuple[float, float, int]:
     Each run is a fresh Python process, as prep_images.py is: forking this process, which holds
     TensorFlow and its threads, would measure something no user runs.
     """
-    import numpy as np
-
-    photos = folder / "photos"
-    photos.mkdir()
-    rng = np.random.default_rng(0)
-    for index in range(count):
-        height, width = (int(side) for side in rng.integers(120, 900, 2))
-        synthetic_photo(height, width, index).save(photos / f"{index:04d}.jpg", quality=90)
+    photos = write_photos(folder / "photos", count)
     cores = os.cpu_count() or 1
-    probe = (
-        "import sys, time; from pathlib import Path; sys.path.insert(0, sys.argv[1]);"
-        " from srcnn.preparation import PrepConfig, prepare_folder; start = time.perf_counter();"
-        " summary = prepare_folder(Path(sys.argv[2]), Path(sys.argv[3]), PrepConfig(), workers=int(sys.argv[4]),"
-        " progress=False, log=lambda line: None); print(summary.written / (time.perf_counter() - start))"
-    )
     rates = []
     for workers in (1, cores):
-        output = folder / f"prepared-{workers}"
-        arguments = [str(ROOT), str(photos), str(output), str(workers)]
-        completed = subprocess.run(
-            [sys.executable, "-c", probe, *arguments], capture_output=True, text=True, check=True
-        )
-        rates.append(float(completed.stdout.split()[-1]))
+        answer = run_probe("prep", str(photos), str(folder / f"prepared-{workers}"), str(workers))
+        rates.append(answer["images_per_s"])
     return rates[0], rates[1], cores
 
 
-# --- Report --------------------------------------------------------------------------------------
+# --- The steps of a run --------------------------------------------------------------------------
+
+
+def describe_setup(gpus: int) -> dict:
+    """The machine, the precision `--precision auto` picks on it, and the model's FLOPs per 128x128 image."""
+    config = ModelConfig()
+    auto_precision, why = resolve_precision("auto")
+    results = {
+        "device": f"GPU x{gpus}" if gpus else f"CPU x{os.cpu_count()}",
+        "auto_precision": auto_precision,
+        "batch_size": BATCH_SIZE,
+        "forward_gflop_per_image": forward_flops_per_pixel(config) * SIZE * SIZE / 1e9,
+        "train_gflop_per_image": training_flops_per_pixel(config) * SIZE * SIZE / 1e9,
+    }
+    print(f"device: {results['device']}; auto precision: {auto_precision} ({why})")
+    print(
+        f"model: {results['forward_gflop_per_image']:.3f} GFLOP forward, {results['train_gflop_per_image']:.3f}"
+        f" GFLOP per training image ({SIZE}x{SIZE}); batch {BATCH_SIZE}"
+    )
+    return results
+
+
+def measure_bound(train_gflop_per_image: float, plan: Plan, gpus: int) -> dict:
+    """Peak matmul speed in float32 and bfloat16 (and float16 on a GPU), and the training bound it sets."""
+    results = {}
+    dtypes = [("float32", "fp32"), ("bfloat16", "bf16")] + ([("float16", "fp16")] if gpus else [])
+    for dtype_name, key in dtypes:
+        gflops = matmul_gflops(dtype_name, plan.matmul_size, plan.repeats)
+        bound = gflops / train_gflop_per_image
+        results[f"matmul_{key}_gflops"], results[f"bound_{key}_images_per_s"] = gflops, bound
+        print(f"matmul {dtype_name}: {gflops:.0f} GFLOP/s -> bound {bound:.1f} images/s")
+    return results
+
+
+def measure_training(data_dir: Path, plan: Plan, auto_precision: str, gpus: int) -> dict:
+    """Training images/s in each precision, the naive loop and the input pipeline, taking turns epoch by epoch."""
+    write_pairs(data_dir, plan.train_images)
+    precisions = training_precisions(auto_precision, gpus)
+    rates, rounds = interleaved(training_runners(data_dir, plan, precisions), plan.train_images, plan.repeats)
+    for name, rate in rates.items():
+        print(f"{name}: {rate:.1f} images/s")
+    return training_results(rates, rounds, precisions)
+
+
+def measure_upscaling(folder: Path, plan: Plan) -> dict:
+    """Upscaling speed in this process, and the peak memory of a whole upscale.py run."""
+    results = {"infer_megapixels_per_s": infer_rate(plan.infer_repeats)}
+    print(f"upscale 1024x1024 -> 2048x2048: {results['infer_megapixels_per_s']:.2f} output MP/s")
+    results["infer_peak_rss_mb_4096"] = upscale_peak_rss_mb(folder)
+    print(f"upscale.py 2048x2048 -> 4096x4096: peak RSS {results['infer_peak_rss_mb_4096']:.0f} MiB")
+    return results
+
+
+def measure_prep(folder: Path, plan: Plan) -> dict:
+    """prep_images.py's images/s with 1 worker and with all cores."""
+    one, everyone, cores = prep_rates(folder, plan.prep_photos)
+    print(f"prep: {one:.1f} images/s with 1 worker, {everyone:.1f} with {cores}")
+    return {"prep_images_per_s_1": one, "prep_images_per_s_all": everyone, "prep_workers_all": cores}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    parts = set(args.only or ("bound", "train", "infer", "prep"))
-    repeats = 5 if args.quick else 7
-    train_images = 96 if args.quick else 192
-    results: dict[str, float | int | str] = {}
-
-    import tensorflow as tf
-
-    from srcnn.network import ModelConfig, forward_flops_per_pixel, training_flops_per_pixel
-    from srcnn.precision import resolve_precision
-
-    config = ModelConfig()
-    gpus = tf.config.list_physical_devices("GPU")
-    auto_precision, why = resolve_precision("auto")
-    results["device"] = f"GPU x{len(gpus)}" if gpus else f"CPU x{os.cpu_count()}"
-    results["auto_precision"] = auto_precision
-    results["batch_size"] = BATCH_SIZE
-    results["forward_gflop_per_image"] = forward_flops_per_pixel(config) * SIZE * SIZE / 1e9
-    results["train_gflop_per_image"] = train_flops = training_flops_per_pixel(config) * SIZE * SIZE / 1e9
-    print(f"device: {results['device']}; auto precision: {auto_precision} ({why})")
-    print(
-        f"model: {results['forward_gflop_per_image']:.3f} GFLOP forward, {train_flops:.3f} GFLOP per training"
-        f" image ({SIZE}x{SIZE}); batch {BATCH_SIZE}"
-    )
-
+    parts = set(args.only or PARTS)
+    plan = QUICK if args.quick else FULL
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    results = describe_setup(gpus)
     if "bound" in parts:
-        size = 2048 if args.quick else 4096
-        for dtype_name, key in (("float32", "fp32"), ("bfloat16", "bf16")):
-            gflops = matmul_gflops(dtype_name, size, repeats)
-            results[f"matmul_{key}_gflops"] = gflops
-            results[f"bound_{key}_images_per_s"] = gflops / train_flops
-            print(f"matmul {dtype_name}: {gflops:.0f} GFLOP/s -> bound {gflops / train_flops:.1f} images/s")
-        if gpus:
-            gflops = matmul_gflops("float16", size, repeats)
-            results["matmul_fp16_gflops"] = gflops
-            results["bound_fp16_images_per_s"] = gflops / train_flops
-
+        results |= measure_bound(results["train_gflop_per_image"], plan, gpus)
     with tempfile.TemporaryDirectory(prefix="srcnn-bench-") as temporary:
         folder = Path(temporary)
         if "train" in parts:
-            write_pairs(folder / "data", train_images)
-            # float32, what `auto` picks here, and bfloat16 on any GPU too.
-            precisions = ["float32"]
-            if auto_precision == "mixed_float16":
-                precisions.append("mixed_float16")
-            if gpus or auto_precision == "mixed_bfloat16":
-                precisions.append("mixed_bfloat16")
-            runners = {precision: fit_epoch(folder / "data", train_images, precision) for precision in precisions}
-            if not args.quick:
-                for precision in precisions:
-                    runners[f"{precision}_xla"] = fit_epoch(folder / "data", train_images, precision, jit=True)
-            runners["naive"] = naive_epoch(train_images)
-            runners["pipeline"] = pipeline_epoch(folder / "data", train_images)
-            rates, rounds = interleaved(runners, train_images, repeats)
-            for name, rate in rates.items():
-                print(f"{name}: {rate:.1f} images/s")
-                if name not in ("naive", "pipeline"):
-                    results[f"train_{name}_images_per_s"] = rate
-            fastest = max(precisions, key=rates.get)
-            results["train_fastest_precision"] = fastest
-            results["train_images_per_s"] = rates[fastest]
-            results["train_fp32_images_per_s"] = rates["float32"]
-            results["naive_images_per_s"] = rates["naive"]
-            results["input_pipeline_images_per_s"] = rates["pipeline"]
-            results["fastest_over_naive"] = median_ratio(rounds, fastest, "naive")
-            results["fp32_over_naive"] = median_ratio(rounds, "float32", "naive")
-            results["input_pipeline_share"] = median_ratio(rounds, fastest, "pipeline")
+            results |= measure_training(folder / "data", plan, results["auto_precision"], gpus)
         if "infer" in parts:
-            results["infer_megapixels_per_s"] = infer_rate(2 if args.quick else repeats)
-            print(f"upscale 1024x1024 -> 2048x2048: {results['infer_megapixels_per_s']:.2f} output MP/s")
-            results["infer_peak_rss_mb_4096"] = upscale_peak_rss_mb(folder)
-            print(f"upscale.py 2048x2048 -> 4096x4096: peak RSS {results['infer_peak_rss_mb_4096']:.0f} MiB")
+            results |= measure_upscaling(folder, plan)
         if "prep" in parts:
-            one, everyone, cores = prep_rates(folder, 120 if args.quick else 300)
-            results["prep_images_per_s_1"], results["prep_images_per_s_all"] = one, everyone
-            results["prep_workers_all"] = cores
-            print(f"prep: {one:.1f} images/s with 1 worker, {everyone:.1f} with {cores}")
-
+            results |= measure_prep(folder, plan)
     print()
     print(format_ratios(results))
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         print(f"wrote {args.json}")
     return 0
+
+
+# --- Report --------------------------------------------------------------------------------------
 
 
 def format_ratios(results: dict) -> str:

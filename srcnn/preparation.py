@@ -222,13 +222,15 @@ def prepare_folder(
     config: PrepConfig,
     workers: int = 1,
     force: bool = False,
-    log=print,
+    log: Callable[[str], None] | None = None,
     progress: bool = True,
     prune: bool = False,
 ) -> PrepSummary:
-    """Make the pairs for every image under input_dir; skip unusable files with one line each."""
+    """Make the pairs for every image under input_dir; skip unusable files with one line each, sent to
+    `log` (default: printed above the progress bar)."""
     from tqdm import tqdm
 
+    log = log or tqdm.write
     config.validate()
     if not input_dir.is_dir():
         raise ValueError(f"{input_dir}: no such folder")
@@ -255,7 +257,7 @@ def prepare_folder(
                 usable.append(job)
             else:
                 skipped += 1
-                tqdm.write(f"skipped {job.source}: {reason}")
+                log(f"skipped {job.source}: {reason}")
             bar.update()
 
     if prune:

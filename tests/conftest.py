@@ -30,8 +30,10 @@ def run_script(name: str, *args: str, cwd: Path, timeout: int = 300) -> subproce
 
 @pytest.fixture(autouse=True)
 def seeded():
-    """Every test starts from the same random state."""
-    np.random.seed(0)
+    """Every test starts from the same random state: Python's, NumPy's and TensorFlow's."""
+    import keras
+
+    keras.utils.set_random_seed(0)
     yield
 
 

@@ -9,10 +9,10 @@ import pytest
 from conftest import ROOT, gradient_image, run_script, save_tiny_checkpoint
 from PIL import Image
 
+from srcnn.config import ModelConfig
 from srcnn.evaluation import benchmark_image, benchmark_mean
 from srcnn.images import bicubic_degrade
 from srcnn.metrics import psnr, rgb_to_y
-from srcnn.config import ModelConfig
 from srcnn.network import build_model, initialize_near_identity
 
 SET5 = ROOT.parent / "shared" / "data" / "Set5"
@@ -49,6 +49,7 @@ def test_set5_bicubic_matches_the_paper():
     assert benchmark_mean(rows)["bicubic_psnr_y"] == pytest.approx(33.66, abs=0.1)
 
 
+@pytest.mark.slow
 def test_benchmark_command_writes_json(tmp_path):
     checkpoints = tmp_path / "checkpoints"
     save_tiny_checkpoint(checkpoints)
@@ -73,3 +74,17 @@ def test_benchmark_command_writes_json(tmp_path):
         "bicubic_ssim_y",
         "bicubic_psnr_rgb",
     }
+
+
+def test_the_shipped_model_beats_bicubic_on_a_built_in_photo():
+    """The pretrained model (checkpoints/pretrained/) on a crop of scikit-image's astronaut, never trained on."""
+    import skimage.data
+
+    from srcnn.checkpoints import PRETRAINED_WEIGHTS, load_for_inference
+
+    model, config = load_for_inference(PRETRAINED_WEIGHTS)
+    assert config == ModelConfig() and model.count_params() == 48_003
+    face = Image.fromarray(skimage.data.astronaut()[40:200, 160:320])
+    scores = benchmark_image(model, face, scale=2)
+    assert scores["psnr_y"] > scores["bicubic_psnr_y"] + 1.0
+    assert scores["ssim_y"] > scores["bicubic_ssim_y"]

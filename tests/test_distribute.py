@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from conftest import ROOT, run_script
 
-from srcnn.distribution import check_tf_config
 from srcnn.checkpoints import BEST_WEIGHTS_NAME, LATEST_NAME, load_for_inference
+from srcnn.distribution import check_tf_config
 
 # float32 and a fixed seed: the runs must be comparable number for number.
 COMMON = (
@@ -77,6 +77,7 @@ def finish(processes: list[subprocess.Popen], timeout: int = 240) -> list[str]:
                 process.wait()
 
 
+@pytest.mark.slow
 def test_two_workers_on_loopback_match_one_process(prepared_data, tmp_path):
     shared = tmp_path / "multi"
     # 1 per replica x 2 replicas = a global batch of 2.
@@ -127,6 +128,7 @@ def test_bad_tf_config_is_one_clear_line(text, message):
         check_tf_config(text)
 
 
+@pytest.mark.slow
 def test_multiworker_without_tf_config_is_refused(prepared_data, tmp_path):
     environment_free = run_script(
         "train.py", "--data", str(prepared_data), "--strategy", "multiworker", "--epochs", "1", cwd=tmp_path
@@ -135,6 +137,7 @@ def test_multiworker_without_tf_config_is_refused(prepared_data, tmp_path):
     assert "TF_CONFIG" in environment_free.stderr and "Traceback" not in environment_free.stderr
 
 
+@pytest.mark.slow
 def test_a_killed_job_run_again_restarts_from_the_backup(prepared_data, tmp_path):
     shared = tmp_path / "multi"
     # Mixed precision under the strategy, too.

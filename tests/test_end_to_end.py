@@ -10,11 +10,13 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import ROOT
 from conftest import run_script as script
 from PIL import Image
 
 
+@pytest.mark.slow
 def test_prep_train_test(prepared_data, tmp_path):
     train = script("train.py", "--epochs", "2", "--batch-size", "2", "--filters", "6", "--quiet", cwd=tmp_path)
     assert train.returncode == 0, train.stderr
@@ -40,6 +42,7 @@ def test_prep_train_test(prepared_data, tmp_path):
     assert "resuming from epoch 2" in resume.stdout
 
 
+@pytest.mark.slow
 def test_user_mistakes_give_one_line_not_a_traceback(tmp_path):
     for name, args, hint in (
         ("train.py", (), "prep_images.py"),
@@ -54,6 +57,7 @@ def test_user_mistakes_give_one_line_not_a_traceback(tmp_path):
         assert len(errors) == 1 and hint in errors[0], result.stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_and_resume_continues(prepared_data, tmp_path):
     """SIGINT during training saves the state; --resume picks it up."""
     environment = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}

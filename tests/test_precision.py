@@ -70,8 +70,10 @@ def test_flop_count_matches_the_models_kernels():
     assert forward_flops_per_pixel(config) == sum(2 * int(np.prod(kernel.shape)) for kernel in kernels)
     # The blog's model: about 1.57 GFLOP forward and 4.7 GFLOP per training image at 128x128.
     assert forward_flops_per_pixel(config) * 128 * 128 == pytest.approx(1.567e9, rel=1e-3)
-    first = 2 * int(np.prod(kernels[0].shape))
-    assert training_flops_per_pixel(config) == 3 * forward_flops_per_pixel(config) - first
+    # By hand: forward 2 * 9 * (3*32 + 5 * 32*32 + 32*3) = 95,616 per pixel; training adds the input
+    # gradient of layers 2-7 and the kernel gradient of all seven: 3 * 95,616 - 2 * 9 * 3*32 = 285,120.
+    assert forward_flops_per_pixel(config) == 95_616
+    assert training_flops_per_pixel(config) == 285_120
 
 
 def test_auto_precision_follows_the_cpu():

@@ -88,6 +88,26 @@ def test_unreadable_files_are_skipped(photo_folder, tmp_path):
     messages = []
     summary = prepare_folder(photo_folder, tmp_path / "data", PrepConfig(size=16), log=messages.append, progress=False)
     assert summary.skipped == 2 and summary.written == 6
+    assert sorted(message.split(": ", 1)[0] for message in messages) == [
+        f"skipped {photo_folder / 'empty.jpg'}",
+        f"skipped {photo_folder / 'notes.png'}",
+    ]
+    assert all("not an image" in message or "cannot" in message for message in messages), messages
+
+
+def test_workers_are_spawned_not_forked(photo_folder, tmp_path, monkeypatch):
+    """A fork of a process running TensorFlow's threads can deadlock; prep's pool must spawn."""
+    import multiprocessing
+
+    methods = []
+    real_get_context = multiprocessing.get_context
+    monkeypatch.setattr(
+        multiprocessing, "get_context", lambda method=None: methods.append(method) or real_get_context(method)
+    )
+    summary = prepare_folder(photo_folder, tmp_path / "data", PrepConfig(size=16), workers=2, progress=False)
+    assert summary.written == 6 and methods == ["spawn"]
+    prepare_folder(photo_folder, tmp_path / "again", PrepConfig(size=16), workers=1, progress=False)
+    assert methods == ["spawn"]  # one worker: no pool at all
 
 
 def test_output_inside_input_is_not_rescanned(photo_folder):

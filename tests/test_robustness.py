@@ -28,6 +28,7 @@ def bad_names(usable: dict[str, bool]) -> list[str]:
     return [Path(name).name for name, good in usable.items() if not good]
 
 
+@pytest.mark.slow
 def test_prep_skips_each_bad_file_with_its_reason(corpus, tmp_path):
     folder, usable = corpus
     started = time.monotonic()
@@ -46,6 +47,7 @@ def test_prep_skips_each_bad_file_with_its_reason(corpus, tmp_path):
     assert (rotated[:, :3] == 255).all() and not (rotated[:3, 8:24] == 255).all()
 
 
+@pytest.mark.slow
 def test_prep_with_nothing_usable_fails(tmp_path):
     folder = tmp_path / "junk"
     folder.mkdir()
@@ -54,6 +56,7 @@ def test_prep_with_nothing_usable_fails(tmp_path):
     assert result.returncode == 1 and "no usable images" in result.stderr
 
 
+@pytest.mark.slow
 def test_upscale_enlarges_the_good_files_and_names_the_bad(corpus, tmp_path):
     folder, usable = corpus
     weights = save_tiny_checkpoint(tmp_path / "checkpoint")
@@ -74,6 +77,7 @@ def test_upscale_enlarges_the_good_files_and_names_the_bad(corpus, tmp_path):
     assert "Fotos del año/café crème_x2.png" in made
 
 
+@pytest.mark.slow
 def test_benchmark_skips_what_it_cannot_score(corpus, tmp_path):
     folder, _ = corpus
     weights = save_tiny_checkpoint(tmp_path / "checkpoint")
@@ -83,6 +87,7 @@ def test_benchmark_skips_what_it_cannot_score(corpus, tmp_path):
     assert "rotated" in result.stdout and "mean" in result.stdout
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_loses_nothing(prepared_data, tmp_path):
     environment = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
     command = [sys.executable, str(ROOT / "train.py"), "--batch-size", "2", "--filters", "6", "--quiet"]
@@ -115,6 +120,7 @@ def test_kill_9_then_resume_loses_nothing(prepared_data, tmp_path):
     assert tested.returncode == 0, tested.stderr
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(prepared_data, tmp_path):
     common = ("--batch-size", "2", "--filters", "6", "--quiet")
     first = script("train.py", *common, "--epochs", "1", cwd=tmp_path)
@@ -128,6 +134,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(prepared_data, tmp_pa
     assert script("test.py", cwd=tmp_path).returncode == 0
 
 
+@pytest.mark.slow
 def test_unwritable_checkpoint_folder_is_refused_before_training(prepared_data, tmp_path):
     (tmp_path / "a file").write_text("not a folder")
     result = script("train.py", "--checkpoint-dir", str(tmp_path / "a file" / "checkpoints"), cwd=tmp_path)
@@ -136,6 +143,7 @@ def test_unwritable_checkpoint_folder_is_refused_before_training(prepared_data, 
     assert not (tmp_path / "results" / "history.csv").exists()
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_config_is_refused_in_one_line(prepared_data, tmp_path):
     weights = save_tiny_checkpoint(tmp_path / "checkpoints", filters=6)
     config_path = tmp_path / "checkpoints" / "config.json"

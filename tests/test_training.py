@@ -188,15 +188,107 @@ def test_settings_merge_defaults_resumed_run_file_and_flags(data_dir, tmp_path):
         train_script.train_config_from(train_script.build_parser().parse_args(["--config", str(settings)]), tmp_path)
 
 
-def test_validation_images_of_several_sizes(data_dir, tmp_path):
+def test_validation_psnr_is_the_per_image_psnr_of_the_evaluation_metric(data_dir, tmp_path):
+    """Validation images of two sizes; val_psnr equals metrics.psnr on the float outputs, averaged."""
     from conftest import gradient_image
-    from PIL import Image
+
+    from srcnn.metrics import psnr
 
     for kind in ("hr", "lr"):
-        gradient_image(30, 20).save(data_dir / "val" / kind / "odd_size.png")
+        gradient_image(30, 20, seed=kind == "lr").save(data_dir / "val" / kind / "odd_size.png")
     result = run(data_dir, tmp_path, epochs=1)
-    assert result.status == "finished"
-    assert Image.open(data_dir / "val" / "hr" / "odd_size.png").size == (30, 20)
+    model, _ = load_for_inference(tmp_path / "checkpoints" / BEST_WEIGHTS_NAME)  # epoch 1, the only one
+    values = []
+    for low_res, high_res in make_dataset(list_pairs(data_dir, "val"), batch_size=1, shuffle=False):
+        predicted = model.predict_on_batch(low_res.numpy())
+        values.append(psnr(high_res.numpy(), predicted, peak=2.0))  # [-1, 1]: the same as [0, 1] with peak 1
+    assert len(values) == 2
+    assert result.best_val_psnr == pytest.approx(np.mean(values), abs=1e-3)
+
+
+def test_the_same_seed_gives_the_same_weights(data_dir, tmp_path):
+    weights = []
+    for seed, folder in ((3, "a"), (3, "b"), (4, "c")):
+        config = TrainConfig(epochs=2, batch_size=2, seed=seed, precision="float32")
+        train(data_dir, tmp_path / folder, tmp_path / folder, config, TINY, verbose=0, log=lambda line: None)
+        weights.append(load_training_state(tmp_path / folder).get_weights())
+    for first, second in zip(weights[0], weights[1], strict=True):
+        np.testing.assert_array_equal(first, second)
+    assert not np.array_equal(weights[0][0], weights[2][0])
+
+
+def test_the_cosine_schedule_is_what_the_optimizer_used(data_dir, tmp_path):
+    config = TrainConfig(epochs=4, batch_size=2, schedule="cosine", learning_rate=1e-3, min_learning_rate=1e-4)
+    train(data_dir, tmp_path / "checkpoints", tmp_path / "results", config, TINY, verbose=0, log=lambda line: None)
+    with open(tmp_path / "results" / "history.csv") as file:
+        used = [float(row["learning_rate"]) for row in csv.DictReader(file)]
+    assert used == pytest.approx([config.learning_rate_at(epoch) for epoch in range(4)], rel=1e-6)
+    assert used[0] == pytest.approx(1e-3) and used[-1] == pytest.approx(1e-4)
+    saved = load_training_state(tmp_path / "checkpoints")
+    assert float(saved.optimizer.learning_rate.numpy()) == pytest.approx(1e-4, rel=1e-6)
+
+
+def test_config_json_records_what_the_run_trained_and_validated_on(data_dir, photo_folder, tmp_path):
+    run(data_dir, tmp_path, epochs=1)
+    record = json.loads((tmp_path / "checkpoints" / "config.json").read_text())
+    assert record["data"]["dir"] == str(data_dir.resolve())
+    assert record["data"]["train"] == {"pairs": 4, "from": [str(photo_folder.resolve() / "train")]}
+    assert record["data"]["val"]["pairs"] == 1 and record["data"]["val"]["from"] == [str(photo_folder / "val")]
+    assert record["data"]["val"]["names"] == [path.name for path in (data_dir / "val" / "hr").glob("*.png")]
+    assert record["results_dir"] == str((tmp_path / "results").resolve())
+    assert record["train"]["epochs"] == 1 and record["model"]["filters"] == 6
+
+
+def test_resume_alone_continues_in_the_runs_own_folders(data_dir, tmp_path, monkeypatch, capsys):
+    import train as train_script
+
+    elsewhere = tmp_path / "elsewhere"  # a working folder without data/ or results/
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    run_dir, results = tmp_path / "run", tmp_path / "my results"
+    common = ["--checkpoint-dir", str(run_dir), "--batch-size", "2", "--filters", "6", "--quiet"]
+    assert train_script.main([*common, "--data", str(data_dir), "--results-dir", str(results), "--epochs", "1"]) == 0
+    assert train_script.main(["--resume", *common[:2], "--epochs", "2"]) == 0
+    with open(results / "history.csv") as file:
+        assert [int(row["epoch"]) for row in csv.DictReader(file)] == [1, 2]
+    assert not (elsewhere / "results").exists()
+    assert "4 training pairs" in capsys.readouterr().out
+    capsys.readouterr()
+    other = tmp_path / "other data"
+    other.mkdir()
+    assert train_script.main(["--resume", *common[:2], "--epochs", "3", "--data", str(other)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "leave out --data" in error and str(data_dir.resolve()) in error
+
+
+def test_out_of_memory_is_one_line_and_keeps_the_checkpoint(data_dir, tmp_path, monkeypatch, capsys):
+    import tensorflow as tf
+
+    import train as train_script
+
+    common = ["--data", str(data_dir), "--checkpoint-dir", str(tmp_path / "run"), "--results-dir", str(tmp_path)]
+    assert train_script.main([*common, "--epochs", "1", "--batch-size", "2", "--filters", "6", "--quiet"]) == 0
+    saved = (tmp_path / "run" / BEST_WEIGHTS_NAME).read_bytes()
+
+    def out_of_memory(*args, **kwargs):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[100000,24,24,6]")
+
+    monkeypatch.setattr(keras.Model, "fit", out_of_memory)
+    capsys.readouterr()
+    assert train_script.main(["--resume", *common[2:4], "--epochs", "3", "--batch-size", "100000"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "out of memory with --batch-size 100000" in error
+    assert "epoch 1" in error and "--resume" in error and "--batch-size 25000" in error
+    assert (tmp_path / "run" / BEST_WEIGHTS_NAME).read_bytes() == saved
+    assert json.loads((tmp_path / "run" / "state.json").read_text())["epoch"] == 1
+
+
+def test_a_corrupt_training_state_says_so_and_what_is_left(data_dir, tmp_path):
+    run(data_dir, tmp_path, epochs=1)
+    (tmp_path / "checkpoints" / "latest.keras").write_bytes(b"not a zip")
+    with pytest.raises(CheckpointError, match="corrupt") as caught:
+        run(data_dir, tmp_path, epochs=2, resume=True)
+    assert "best.weights.h5 (epoch 1" in str(caught.value) and "intact" in str(caught.value)
 
 
 # --- Mixed precision ---
@@ -250,6 +342,8 @@ def test_float16_uses_loss_scaling_and_trains(data_dir, tmp_path):
 
 def test_mirrored_strategy_trains_with_fit(data_dir, tmp_path):
     messages = []
-    result = run(data_dir, tmp_path, epochs=2, strategy="mirrored", log=messages.append)
-    assert result.status == "finished" and np.isfinite(result.best_val_psnr)
+    run(data_dir, tmp_path, epochs=4, strategy="mirrored", log=messages.append)
     assert any("MirroredStrategy" in message and "replicas: 1" in message for message in messages)
+    with open(tmp_path / "results" / "history.csv") as file:
+        losses = [float(row["loss"]) for row in csv.DictReader(file)]
+    assert len(losses) == 4 and losses[-1] < 0.8 * losses[0]

@@ -68,6 +68,7 @@ def test_transparent_corner_stays_transparent(tiny):
     assert (alpha[:12, :12] == 0).all() and (alpha[24:, 24:] == 255).all()
 
 
+@pytest.mark.slow
 def test_command_errors_and_safety(tiny, tmp_path):
     _, _, weights = tiny
     photos = tmp_path / "photos"
