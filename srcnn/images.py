@@ -93,6 +93,8 @@ def pad_to_square(image: Image.Image, fill: tuple[int, int, int] = WHITE) -> Ima
     width, height = image.size
     side = max(width, height)
     canvas = Image.new("RGB", (side, side), fill)
+    # Assumed: centred (the blog does not say where on the square the photo goes); an odd margin
+    # puts the extra pixel on the right or bottom.
     canvas.paste(image.convert("RGB"), ((side - width) // 2, (side - height) // 2))
     return canvas
 

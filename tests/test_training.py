@@ -19,7 +19,7 @@ from srcnn.checkpoints import (
 )
 from srcnn.config import ModelConfig, PrepConfig, TrainConfig
 from srcnn.dataset import DataError, list_pairs, make_dataset
-from srcnn.network import build_model
+from srcnn.network import build_model, initialize_near_identity
 from srcnn.preparation import prepare_folder
 from srcnn.training import compile_model, train
 
@@ -208,13 +208,16 @@ def test_validation_psnr_is_the_per_image_psnr_of_the_evaluation_metric(data_dir
 
 def test_the_same_seed_gives_the_same_weights(data_dir, tmp_path):
     weights = []
-    for seed, folder in ((3, "a"), (3, "b"), (4, "c")):
-        config = TrainConfig(epochs=2, batch_size=2, seed=seed, precision="float32")
+    for folder in ("a", "b"):
+        config = TrainConfig(epochs=2, batch_size=2, seed=3, precision="float32")
         train(data_dir, tmp_path / folder, tmp_path / folder, config, TINY, verbose=0, log=lambda line: None)
         weights.append(load_training_state(tmp_path / folder).get_weights())
     for first, second in zip(weights[0], weights[1], strict=True):
         np.testing.assert_array_equal(first, second)
-    assert not np.array_equal(weights[0][0], weights[2][0])
+    keras.utils.set_random_seed(3)  # and they trained: they are not the start any more
+    start = build_model(TINY)
+    initialize_near_identity(start, TINY)
+    assert not np.allclose(start.get_weights()[0], weights[0][0])
 
 
 def test_the_cosine_schedule_is_what_the_optimizer_used(data_dir, tmp_path):

@@ -1,0 +1,44 @@
+"""The package's shape: no import circle, and inference never pulls in the training code."""
+
+from __future__ import annotations
+
+import ast
+
+from conftest import ROOT
+
+
+def srcnn_imports(path) -> set[str]:
+    """The srcnn modules a file imports, anywhere in it (also inside functions)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module.startswith("srcnn."):
+                found.add(node.module.split(".")[1])
+            elif node.module == "srcnn":
+                found.update(alias.name for alias in node.names)
+    return found
+
+
+GRAPH = {path.stem: srcnn_imports(path) for path in (ROOT / "srcnn").glob("*.py")}
+
+
+def reachable(start: set[str]) -> set[str]:
+    seen, todo = set(), list(start)
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo.extend(GRAPH.get(module, ()))
+    return seen
+
+
+def test_no_module_of_the_package_imports_itself_back():
+    for module, imports in GRAPH.items():
+        assert module not in reachable(imports), f"srcnn.{module} is part of an import circle"
+
+
+def test_inference_does_not_import_the_training_code():
+    for script in ("test.py", "upscale.py"):
+        modules = reachable(srcnn_imports(ROOT / script))
+        assert {"checkpoints", "network"} <= modules, script  # the test sees the real imports
+        assert not modules & {"training", "callbacks", "distribution"}, f"{script} imports {modules}"
