@@ -19,12 +19,15 @@ import signal
 import sys
 from dataclasses import Field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from srcnn.config import STRATEGIES, ModelConfig, TrainConfig
 
+if TYPE_CHECKING:
+    from srcnn.training import RunResult
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter out of the way.
-# TensorFlow is imported in main(), not here: `--help` answers at once, and prep's worker processes,
-# which re-import this file, stay free of it.
+# TensorFlow is imported in main(), not here, so that `--help` answers at once.
 
 FLAG_TYPES = {"int": int, "float": float, "str": str}
 
@@ -136,35 +139,40 @@ def main(argv: list[str] | None = None) -> int:
         model_config = model_config_from(args)
         if args.demo:
             demo.prepare_demo(data_dir)
-        # A batch scheduler's SIGTERM saves like Ctrl-C does.
-        signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
-        result = train(
-            data_dir,
-            checkpoint_dir,
-            results_dir,
-            train_config,
-            model_config,
-            resume=args.resume,
-            overwrite=args.overwrite or (args.demo and not args.resume),
-            verbose=2 if args.quiet else 1,
-            strategy=args.strategy,
-        )
+        # A batch scheduler's SIGTERM saves like Ctrl-C does (until training ends).
+        previous_handler = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
+        try:
+            result = train(
+                data_dir,
+                checkpoint_dir,
+                results_dir,
+                train_config,
+                model_config,
+                resume=args.resume,
+                overwrite=args.overwrite or (args.demo and not args.resume),
+                verbose=2 if args.quiet else 1,
+                strategy=args.strategy,
+            )
+        finally:
+            signal.signal(signal.SIGTERM, previous_handler)
     except (DataError, CheckpointError, ValueError) as error:
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("train.py: interrupted before training started; nothing was saved", file=sys.stderr)
         return 130
-    status = report(result, checkpoint_dir, results_dir, train_config.batch_size)
-    if args.demo and result.status == "finished":
-        return test_demo(data_dir, checkpoint_dir, results_dir)
+    resume = f"python train.py --resume --checkpoint-dir {shlex.quote(str(checkpoint_dir.resolve()))}"
+    if args.strategy != "auto":
+        resume += f" --strategy {args.strategy}"
+    status = report(result, resume, checkpoint_dir, results_dir, train_config.batch_size)
+    if args.demo and result.status in ("finished", "nothing to do"):
+        return score_demo(data_dir, checkpoint_dir, results_dir)
     return status
 
 
-def report(result, checkpoint_dir: Path, results_dir: Path, batch_size: int) -> int:
-    """Print how the run ended, with the command that continues it; returns the exit status."""
+def report(result: RunResult, resume: str, checkpoint_dir: Path, results_dir: Path, batch_size: int) -> int:
+    """Print how the run ended, with the command that continues it (`resume`); returns the exit status."""
     best = f"best validation PSNR {result.best_val_psnr:.2f} dB at epoch {result.best_epoch}"
-    resume = f"python train.py --resume --checkpoint-dir {shlex.quote(str(checkpoint_dir))}"
     kept = (
         f"the last good checkpoint (epoch {result.epochs_completed}) is kept in {checkpoint_dir}"
         if result.epochs_completed
@@ -196,7 +204,7 @@ def report(result, checkpoint_dir: Path, results_dir: Path, batch_size: int) -> 
     return 0
 
 
-def test_demo(data_dir: Path, checkpoint_dir: Path, results_dir: Path) -> int:
+def score_demo(data_dir: Path, checkpoint_dir: Path, results_dir: Path) -> int:
     from srcnn.checkpoints import BEST_WEIGHTS_NAME, load_for_inference
     from srcnn.evaluation import format_table, test_split
 

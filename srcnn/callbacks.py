@@ -4,8 +4,8 @@ Keras' own callbacks are used where they do the job (LearningRateScheduler, Tens
 BackupAndRestore). These three exist because Keras' lack something train.py needs:
 - Validation: Keras validates through `evaluate`, with no bicubic baseline, and under
   MultiWorkerMirroredStrategy through the distributed path train.py cannot use (see distribution.py).
-- BestAndLatest: ModelCheckpoint writes in place (a kill mid-write leaves a broken file) and keeps
-  no optimizer state that a run in another precision can resume from.
+- BestAndLatest: ModelCheckpoint writes in place (a kill mid-write leaves a broken file), keeps no
+  state.json (epoch, best PSNR) beside the model, and would save diverged weights.
 - HistoryLog: CSVLogger appends, so a run resumed after a kill repeats the epochs it redoes.
 
 Validation PSNR here is the *training-time* convention: RGB, float images in [0, 1] as the
@@ -75,8 +75,8 @@ class Validation(keras.callbacks.Callback):
 class BestAndLatest(keras.callbacks.Callback):
     """Every epoch: the best weights by validation PSNR, and the whole training state for --resume.
 
-    A NaN or infinite loss stops training instead, so diverged weights never replace good ones
-    (this is also all Keras' TerminateOnNaN would do).
+    A NaN or infinite loss stops training at once, at the batch where it appears (as Keras'
+    TerminateOnNaN would), and nothing is saved after it: diverged weights never replace good ones.
     """
 
     def __init__(self, checkpoint_dir: Path, completed_epochs: int, best_psnr: float, best_epoch: int) -> None:
@@ -87,9 +87,14 @@ class BestAndLatest(keras.callbacks.Callback):
         self.best_epoch = best_epoch
         self.stopped_on_nan = False
 
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if not math.isfinite(float((logs or {}).get("loss", 0.0))):
+            self.stopped_on_nan = True
+            self.model.stop_training = True
+
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
-        if not all(math.isfinite(float(logs.get(key, 0.0))) for key in ("loss", "val_loss")):
+        if self.stopped_on_nan or not all(math.isfinite(float(logs.get(key, 0.0))) for key in ("loss", "val_loss")):
             self.stopped_on_nan = True
             self.model.stop_training = True
             return

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+import warnings
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
@@ -97,7 +98,11 @@ def load_for_inference(weights_path: Path) -> tuple[keras.Model, ModelConfig]:
     config = load_model_config(weights_path.parent)
     model = build_model(config)
     try:
-        model.load_weights(weights_path)
+        with warnings.catch_warnings():
+            # Keras only warns when some layers find no weights and keep their random start: for
+            # inference that is a wrong model, so it is an error here.
+            warnings.simplefilter("error")
+            model.load_weights(weights_path)
     except Exception as error:  # Keras raises ValueError, OSError or h5py errors for bad files.
         raise CheckpointError(
             f"{weights_path}: cannot load these weights into the model its config.json describes, {config}"
@@ -134,7 +139,9 @@ def read_state(checkpoint_dir: Path) -> tuple[int, float, int]:
     return int(state.get("epoch", 0)), float(state.get("best_val_psnr", -math.inf)), int(state.get("best_epoch", 0))
 
 
-def save_training_state(model: keras.Model, checkpoint_dir: Path, epoch: int, best_psnr: float, best_epoch: int):
+def save_training_state(
+    model: keras.Model, checkpoint_dir: Path, epoch: int, best_psnr: float, best_epoch: int
+) -> None:
     """latest.keras, then state.json. A kill between the two leaves the previous state.json pointing
     at an older epoch, and resuming simply repeats one epoch."""
     write_atomic(checkpoint_dir / LATEST_NAME, model.save)

@@ -127,7 +127,7 @@ def format_table(scores: list[PairScore]) -> str:
     """A plain-text table: per image and mean, bicubic against model, under a line naming the metric."""
     width = max(12, *(len(s.name) for s in scores))
     lines = [
-        "RGB PSNR (dB) and SSIM of the uint8 images, model output rounded, white padding included, peak 255:",
+        "RGB PSNR (dB) and SSIM of the whole uint8 images (any white padding too), model output rounded, peak 255:",
         f"{'image':<{width}}  {'bicubic PSNR':>12}  {'SSIM':>6}  {'model PSNR':>10}  {'SSIM':>6}  {'gain':>6}",
     ]
     for score in scores + [mean_score(scores)]:

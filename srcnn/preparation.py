@@ -176,6 +176,7 @@ def write_manifest(
             "split": job.split,
             "hr": high_res_path.relative_to(output_dir).as_posix(),
             "lr": low_res_path.relative_to(output_dir).as_posix(),
+            "prep": pair_recipe(config),
         }
     manifest = {
         "config": asdict(config),
@@ -187,13 +188,21 @@ def write_manifest(
     return path
 
 
+def pair_recipe(config: PrepConfig) -> dict:
+    """How a pair was made, as recorded with it (the size matters only for the blog's squares)."""
+    recipe = {"mode": config.mode, "scale": config.scale}
+    return recipe | {"size": config.size} if config.mode == "blog" else recipe
+
+
 def make_output_folders(output_dir: Path) -> None:
     for split in SPLITS:
         for kind in ("hr", "lr"):
             (output_dir / split / kind).mkdir(parents=True, exist_ok=True)
 
 
-def run_jobs(work: Callable[[Job], tuple[Job, str | None]], jobs: list[Job], workers: int) -> Iterator:
+def run_jobs(
+    work: Callable[[Job], tuple[Job, str | None]], jobs: list[Job], workers: int
+) -> Iterator[tuple[Job, str | None]]:
     """work(job) for every job, as results come in: in this process for one worker, else in a pool.
 
     The pool *spawns* fresh interpreters rather than forking this one: the caller may be train.py

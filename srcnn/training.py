@@ -7,6 +7,7 @@ checkpoints.py (the checkpoint folder) and callbacks.py (history.csv, curves.png
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import tempfile
@@ -131,10 +132,15 @@ def train(
     # a crash, the same command run again on every worker restores it, so all restart at the same
     # epoch. The backup goes away when training ends normally.
     backup_dir = checkpoint_dir / "backup" if in_multi_worker_mode(distribution) else None
-    if is_chief(distribution):
-        return run(RunFolders(checkpoint_dir, results_dir, backup_dir), request, distribution)
-    with worker_folders(checkpoint_dir, backup_dir, resume) as folders:
-        return run(folders, request, distribution)
+    try:
+        if is_chief(distribution):
+            return run(RunFolders(checkpoint_dir, results_dir, backup_dir), request, distribution)
+        with worker_folders(checkpoint_dir, backup_dir, resume) as folders:
+            return run(folders, request, distribution)
+    except (tf.errors.ResourceExhaustedError, MemoryError):
+        # Out of memory before or after fit (the model, the bicubic baseline): what is saved is kept.
+        epoch, best_psnr, best_epoch = read_state(checkpoint_dir)
+        return RunResult("out of memory", epoch, best_psnr, best_epoch, math.nan)
 
 
 @contextmanager
@@ -173,7 +179,7 @@ def run(folders: RunFolders, request: RunRequest, distribution: tf.distribute.St
     # The model, its optimizer and its variables must be made under the strategy.
     with distribution.scope():
         start = start_model(folders, request, data, precision, jit)
-    if start.initial_epoch >= config.epochs:
+    if start.initial_epoch >= config.epochs and folders.backup is None:
         log(f"already trained {start.initial_epoch} epochs; ask for more with --epochs")
         return RunResult("nothing to do", start.initial_epoch, start.best_psnr, start.best_epoch, math.nan)
 
@@ -233,12 +239,15 @@ def data_record(data_dir: Path, train_pairs: list, val_pairs: list, validated_on
     source folders prep_images.py made them from (its manifest), and the validation images' names."""
     manifest_path = data_dir / MANIFEST_NAME
     manifest = read_json(manifest_path) if manifest_path.is_file() else {}
-    sources = {entry.get("name"): str(entry.get("source", "")) for entry in manifest.get("pairs", [])}
+    entries = {entry.get("name"): entry for entry in manifest.get("pairs", []) if isinstance(entry, dict)}
 
     def split_record(pairs: list) -> dict:
-        names = [high_res.name for _, high_res in pairs]
-        folders = sorted({str(Path(sources[name]).parent) for name in names if sources.get(name)})
-        return {"pairs": len(pairs), "from": folders}
+        made = [entries[high_res.name] for _, high_res in pairs if high_res.name in entries]
+        folders = sorted({str(Path(entry["source"]).parent) for entry in made if entry.get("source")})
+        recipes = [
+            json.loads(text) for text in sorted({json.dumps(entry.get("prep"), sort_keys=True) for entry in made})
+        ]
+        return {"pairs": len(pairs), "from": folders, "prep": [recipe for recipe in recipes if recipe]}
 
     val = split_record(val_pairs) | {"names": [high_res.name for _, high_res in val_pairs]}
     if validated_on_train:
@@ -358,9 +367,13 @@ def make_datasets(
 
 
 def fit(
-    start: Start, distribution: tf.distribute.Strategy, train_data: tf.data.Dataset, callbacks: list,
-    epochs: int, request: RunRequest,
-) -> str:  # fmt: skip
+    start: Start,
+    distribution: tf.distribute.Strategy,
+    train_data: tf.data.Dataset,
+    callbacks: list,
+    epochs: int,
+    request: RunRequest,
+) -> str:
     """Train from start.initial_epoch to `epochs`; returns "finished", "interrupted" or "out of memory"."""
     try:
         if in_multi_worker_mode(distribution):
@@ -406,7 +419,11 @@ def folders_for_resume(checkpoint_dir: Path, data_dir: Path | None, results_dir:
     ):
         if recorded is None:  # a run recorded before folders were: the flag, else the default
             chosen.append(given or default)
-        elif given is None or given.resolve() == Path(recorded) or not Path(recorded).exists():
+        elif given is None and flag == "--data" and not Path(recorded).exists():
+            raise CheckpointError(
+                f"{checkpoint_dir} is a run on {recorded}, which is gone; if the data moved, say where: --data FOLDER"
+            )
+        elif given is None or given.resolve() == Path(recorded).resolve() or not Path(recorded).exists():
             chosen.append(given or Path(recorded))
         else:
             raise CheckpointError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import keras
 import numpy as np
@@ -235,7 +236,8 @@ def test_config_json_records_what_the_run_trained_and_validated_on(data_dir, pho
     run(data_dir, tmp_path, epochs=1)
     record = json.loads((tmp_path / "checkpoints" / "config.json").read_text())
     assert record["data"]["dir"] == str(data_dir.resolve())
-    assert record["data"]["train"] == {"pairs": 4, "from": [str(photo_folder.resolve() / "train")]}
+    recipe = [{"mode": "blog", "scale": 2, "size": 24}]
+    assert record["data"]["train"] == {"pairs": 4, "from": [str(photo_folder.resolve() / "train")], "prep": recipe}
     assert record["data"]["val"]["pairs"] == 1 and record["data"]["val"]["from"] == [str(photo_folder / "val")]
     assert record["data"]["val"]["names"] == [path.name for path in (data_dir / "val" / "hr").glob("*.png")]
     assert record["results_dir"] == str((tmp_path / "results").resolve())
@@ -251,17 +253,26 @@ def test_resume_alone_continues_in_the_runs_own_folders(data_dir, tmp_path, monk
     run_dir, results = tmp_path / "run", tmp_path / "my results"
     common = ["--checkpoint-dir", str(run_dir), "--batch-size", "2", "--filters", "6", "--quiet"]
     assert train_script.main([*common, "--data", str(data_dir), "--results-dir", str(results), "--epochs", "1"]) == 0
+    capsys.readouterr()
     assert train_script.main(["--resume", *common[:2], "--epochs", "2"]) == 0
     with open(results / "history.csv") as file:
         assert [int(row["epoch"]) for row in csv.DictReader(file)] == [1, 2]
     assert not (elsewhere / "results").exists()
-    assert "4 training pairs" in capsys.readouterr().out
+    assert "4 training pairs" in capsys.readouterr().out  # the resumed run's own data
+    # Given the recorded folder itself (relative to here), the run goes on; a gone one must be named.
+    assert train_script.main(["--resume", *common[:2], "--epochs", "3", "--data", os.path.relpath(data_dir)]) == 0
+    moved = tmp_path / "moved"
+    data_dir.rename(moved)
+    capsys.readouterr()
+    assert train_script.main(["--resume", *common[:2], "--epochs", "4"]) == 2
+    assert "is gone" in capsys.readouterr().err
+    assert train_script.main(["--resume", *common[:2], "--epochs", "4", "--data", str(moved)]) == 0
     capsys.readouterr()
     other = tmp_path / "other data"
     other.mkdir()
     assert train_script.main(["--resume", *common[:2], "--epochs", "3", "--data", str(other)]) == 2
     error = capsys.readouterr().err.strip()
-    assert error.count("\n") == 0 and "leave out --data" in error and str(data_dir.resolve()) in error
+    assert error.count("\n") == 0 and "leave out --data" in error and str(moved.resolve()) in error
 
 
 def test_out_of_memory_is_one_line_and_keeps_the_checkpoint(data_dir, tmp_path, monkeypatch, capsys):
@@ -284,6 +295,12 @@ def test_out_of_memory_is_one_line_and_keeps_the_checkpoint(data_dir, tmp_path, 
     assert "epoch 1" in error and "--resume" in error and "--batch-size 25000" in error
     assert (tmp_path / "run" / BEST_WEIGHTS_NAME).read_bytes() == saved
     assert json.loads((tmp_path / "run" / "state.json").read_text())["epoch"] == 1
+    # Out of memory before fit (scoring bicubic on the validation images) is the same one line.
+    import srcnn.training
+
+    monkeypatch.setattr(srcnn.training, "Validation", out_of_memory)
+    assert train_script.main(["--resume", *common[2:4], "--epochs", "3"]) == 2
+    assert "out of memory" in capsys.readouterr().err
 
 
 def test_a_corrupt_training_state_says_so_and_what_is_left(data_dir, tmp_path):
