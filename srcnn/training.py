@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import keras
 import numpy as np
 import tensorflow as tf
@@ -199,7 +200,9 @@ def run(folders: RunFolders, request: RunRequest, distribution: tf.distribute.St
         keras.callbacks.TensorBoard(log_dir=str(folders.results / "tensorboard")),
     ]
     if folders.backup is not None:
-        callbacks.append(keras.callbacks.BackupAndRestore(str(folders.backup)))
+        # double_checkpoint: Keras writes the backup in place; a kill mid-write leaves the copy of the
+        # epoch before, which Keras (and backup_epoch) fall back to.
+        callbacks.append(keras.callbacks.BackupAndRestore(str(folders.backup), double_checkpoint=True))
     status = fit(start, distribution, train_data, callbacks, config.epochs, request)
     if status == "interrupted" and not diverged(start.model):
         checkpoints.save_latest()
@@ -337,11 +340,21 @@ def restart_from_backup(folders: RunFolders, request: RunRequest, precision: str
 
 
 def backup_epoch(backup_dir: Path | None) -> int | None:
-    """The epoch a worker's BackupAndRestore folder holds, or None when there is no backup."""
+    """The epoch a worker's BackupAndRestore folder holds, or None when there is no backup.
+
+    When the weights were being written as the job died, Keras restores its copy of the epoch
+    before (double_checkpoint), and so the epoch is that copy's."""
     if backup_dir is None:
         return None
+    metadata = backup_dir / "training_metadata.json"
+    weights = backup_dir / "latest.weights.h5"
+    if weights.is_file():
+        try:
+            h5py.File(weights, "r").close()
+        except OSError:
+            metadata = backup_dir / "training_metadata.json.bkp"
     try:
-        return int(read_json(backup_dir / "training_metadata.json")["epoch"])
+        return int(read_json(metadata)["epoch"])
     except (CheckpointError, KeyError, TypeError, ValueError):
         return None
 

@@ -367,3 +367,18 @@ def test_mirrored_strategy_trains_with_fit(data_dir, tmp_path):
     with open(tmp_path / "results" / "history.csv") as file:
         losses = [float(row["loss"]) for row in csv.DictReader(file)]
     assert len(losses) == 4 and losses[-1] < 0.8 * losses[0]
+
+
+def test_a_backup_killed_mid_write_falls_back_to_the_epoch_before(tmp_path):
+    from srcnn.training import backup_epoch
+
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    build_model(TINY).save_weights(backup / "latest.weights.h5.bkp")
+    (backup / "training_metadata.json.bkp").write_text('{"epoch": 4, "batch": 0}')
+    (backup / "training_metadata.json").write_text('{"epoch": 5, "batch": 0}')
+    build_model(TINY).save_weights(backup / "latest.weights.h5")
+    assert backup_epoch(backup) == 5
+    (backup / "latest.weights.h5").write_bytes((backup / "latest.weights.h5").read_bytes()[:900])  # cut short
+    assert backup_epoch(backup) == 4
+    assert backup_epoch(None) is None and backup_epoch(tmp_path / "none") is None
