@@ -374,7 +374,6 @@ def test_a_backup_killed_mid_write_falls_back_to_the_epoch_before(tmp_path):
 
     backup = tmp_path / "backup"
     backup.mkdir()
-    build_model(TINY).save_weights(backup / "latest.weights.h5.bkp")
     (backup / "training_metadata.json.bkp").write_text('{"epoch": 4, "batch": 0}')
     (backup / "training_metadata.json").write_text('{"epoch": 5, "batch": 0}')
     build_model(TINY).save_weights(backup / "latest.weights.h5")
