@@ -23,10 +23,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path("data"), help="prepared pairs (default: data)")
+    parser.add_argument(
+        "--data", type=Path, default=None, help="prepared pairs (default: the named run's own data, else data)"
+    )
     parser.add_argument("--checkpoint-dir", type=Path, default=None, help="default: checkpoints")
     parser.add_argument("--checkpoint", type=Path, default=None, help="a .weights.h5 file beside its config.json")
-    parser.add_argument("--results-dir", type=Path, default=Path("results"), help="default: results")
+    parser.add_argument(
+        "--results-dir", type=Path, default=None, help="default: the named run's own results folder, else results"
+    )
     parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="default: test")
     parser.add_argument("--benchmark", type=Path, default=None, help="folder of original images to score")
     parser.add_argument("--json", type=Path, default=None, help="with --benchmark: write the scores here")
@@ -48,13 +52,27 @@ def main(argv: list[str] | None = None) -> int:
             return run_benchmark(model, args)
         from srcnn.evaluation import format_table, test_split
 
-        scores = test_split(model, args.data, args.results_dir, args.split)
+        data_dir, results_dir = run_folders(args, weights_path)
+        scores = test_split(model, data_dir, results_dir, args.split)
     except (CheckpointError, DataError, ValueError, OSError) as error:
         print(f"test.py: error: {error}", file=sys.stderr)
         return 2
     print(format_table(scores))
-    print(f"comparisons: {args.results_dir / 'compare'}   metrics: {args.results_dir / 'metrics.csv'}")
+    print(f"comparisons: {results_dir / 'compare'}   metrics: {results_dir / 'metrics.csv'}")
     return 0
+
+
+def run_folders(args: argparse.Namespace, weights_path: Path) -> tuple[Path, Path]:
+    """--data and --results-dir; when not given and a run was named (--checkpoint-dir or --checkpoint),
+    that run's own folders from its config.json (so `--checkpoint-dir checkpoints/demo` tests the
+    demo), else data/ and results/."""
+    from srcnn.checkpoints import read_run_record
+
+    record = read_run_record(weights_path.parent) if args.checkpoint_dir or args.checkpoint else {}
+    recorded_data, recorded_results = record.get("data", {}).get("dir"), record.get("results_dir")
+    data_dir = args.data or (Path(recorded_data) if recorded_data and Path(recorded_data).is_dir() else Path("data"))
+    results_dir = args.results_dir or (Path(recorded_results) if recorded_results else Path("results"))
+    return data_dir, results_dir
 
 
 def run_benchmark(model, args: argparse.Namespace) -> int:

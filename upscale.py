@@ -19,8 +19,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter out of the way.
 
-WRITABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
-
 
 def build_parser() -> argparse.ArgumentParser:
     from srcnn.upscaling import DEFAULT_TILE
@@ -42,7 +40,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="a .weights.h5 file (default: the shipped model, else checkpoints/best.weights.h5)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    parser.add_argument("--export", type=Path, metavar="DIR", help="write a SavedModel and a TFLite model to DIR")
+    parser.add_argument(
+        "--runtime",
+        default="auto",
+        choices=("auto", "keras", "keras-bfloat16", "onnxruntime", "litert", "litert-int8"),
+        help="what runs the network: auto (default) = the fastest here that matches Keras float32 to 0.05 dB"
+        " on Set5 (benchmarks/README.md)",
+    )
+    parser.add_argument(
+        "--export",
+        type=Path,
+        metavar="DIR",
+        help="write the model as SavedModel, TFLite (float32, int8) and ONNX to DIR",
+    )
     return parser
 
 
@@ -81,19 +91,24 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--batch must be at least 1")
 
     from srcnn.checkpoints import CheckpointError, choose_weights, load_for_inference
+    from srcnn.runtimes import make_runtime, resolve_runtime
 
+    weights = choose_weights(args.checkpoint, None, prefer_pretrained=True)
     try:
-        model, config = load_for_inference(choose_weights(args.checkpoint, None, prefer_pretrained=True))
-    except CheckpointError as error:
+        model, config = load_for_inference(weights)
+        if args.export is not None:
+            from srcnn.upscaling import export_model
+
+            for path, what in export_model(model, config, args.export):
+                print(f"exported: {path} ({what})")
+            if not args.inputs:
+                return 0
+        runtime_name, why = resolve_runtime(args.runtime)
+        runtime = make_runtime(runtime_name, model, config)
+    except (CheckpointError, ValueError) as error:
         print(f"upscale.py: error: {error}", file=sys.stderr)
         return 2
-    if args.export is not None:
-        from srcnn.upscaling import export_model
-
-        saved_model, tflite = export_model(model, args.export)
-        print(f"exported: {saved_model} (SavedModel) and {tflite} (TFLite)")
-        if not args.inputs:
-            return 0
+    print(f"runtime: {runtime_name} ({why}); model: {weights}")
 
     if args.batch is None:
         import tensorflow as tf
@@ -103,45 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     jobs, errors = plan(args)
     for error in errors:
         print(f"upscale.py: error: {error}", file=sys.stderr)
-    failed = len(errors)
-    for source, target in jobs:
-        try:
-            note = enlarge(model, config, source, target, args)
-        except (ValueError, OSError) as error:
-            print(f"upscale.py: error: {source}: {error}", file=sys.stderr)
-            failed += 1
-            continue
-        print(f"{source} -> {target}{note}")
     if not jobs and not errors:
         print("upscale.py: error: no images found in the inputs", file=sys.stderr)
         return 1
+    from srcnn.upscaling import enlarge_all
+
+    failed = len(errors) + enlarge_all(jobs, runtime.predict, config, args.tile, args.batch, args.overwrite)
     return 1 if failed else 0
-
-
-def enlarge(model, config, source: Path, target: Path, args: argparse.Namespace) -> str:
-    """Upscale one file into `target`; returns a note for the user ('' if none)."""
-    from tqdm import tqdm
-
-    from srcnn.images import ImageReadError
-    from srcnn.upscaling import count_tiles, open_photo, save_image, upscale
-
-    if target.suffix.lower() not in WRITABLE_SUFFIXES:
-        raise ValueError(f"cannot write {target.suffix or 'files without a suffix'}; use one of {WRITABLE_SUFFIXES}")
-    if os.path.realpath(target) == os.path.realpath(source):  # realpath: no error on symlink loops
-        raise ValueError("the output would replace the input; choose another name")
-    if target.exists() and not args.overwrite:
-        raise ValueError(f"{target} exists; pass --overwrite to replace it")
-    try:
-        photo = open_photo(source)
-    except ImageReadError as error:
-        raise ValueError(str(error)) from None
-    width, height = photo.colour.size
-    tiles = count_tiles(2 * height, 2 * width, args.tile)
-    with tqdm(total=tiles, unit="tile", desc=source.name, leave=False, disable=tiles < 2) as bar:
-        result = upscale(model, config, photo, tile=args.tile, on_tile=bar.update, batch_size=args.batch)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    save_image(result, target, photo.icc_profile)
-    return f" ({'; '.join(photo.notes)})" if photo.notes else ""
 
 
 if __name__ == "__main__":

@@ -146,6 +146,7 @@ def test_split(model: keras.Model, data_dir: Path, results_dir: Path, split: str
         raise DataError(
             f"{data_dir / split}: no prepared image pairs; make them with: "
             f"python prep_images.py --input YOUR_PHOTOS --output {data_dir}"
+            " (to test a run, name it: --checkpoint-dir checkpoints/demo tests the demo on its own data)"
         )
     scores = evaluate_pairs(model, pairs, results_dir / "compare")
     write_text_atomic(results_dir / "metrics.csv", scores_to_csv(scores))

@@ -40,19 +40,24 @@ def conv2d_kernel(transpose_kernel):
     return keras.ops.flip(keras.ops.transpose(transpose_kernel, (0, 1, 3, 2)), axis=(0, 1))
 
 
-def build_model(config: ModelConfig | None = None, precision: str = "float32") -> keras.Model:
+def build_model(
+    config: ModelConfig | None = None, precision: str = "float32", conv2d_form: bool | None = None
+) -> keras.Model:
     """The blog's network: stride-1, 'same'-padded Conv2DTranspose layers, LeakyReLU, tanh output.
 
     Input and output are (batch, height, width, 3) in [-1, 1]; any height and width work
     because the network has no pooling and no dense layer. `precision` is a Keras dtype policy
     ("float32", "mixed_bfloat16", "mixed_float16"): mixed ones compute in 16 bits and keep the
-    weights, the tanh output and so the loss in float32. Under bfloat16 the transposed layers
-    run in their Conv2D form (network.Conv2DTranspose); weights are the same either way.
+    weights, the tanh output and so the loss in float32. Under bfloat16 (or with `conv2d_form`)
+    the transposed layers run in their Conv2D form (network.Conv2DTranspose); weights are the
+    same either way.
     """
     config = config or ModelConfig()
     config.validate()
     policy = keras.DTypePolicy(precision)
-    convolution = Conv2DTranspose if policy.compute_dtype == "bfloat16" else keras.layers.Conv2DTranspose
+    if conv2d_form is None:  # by default only under bfloat16, where it trains faster
+        conv2d_form = policy.compute_dtype == "bfloat16"
+    convolution = Conv2DTranspose if conv2d_form else keras.layers.Conv2DTranspose
     low_res = keras.Input(shape=(None, None, config.channels), name="low_res")
     x = low_res
     for index in range(1, config.layers + 1):

@@ -8,19 +8,25 @@ radius (the halo), so every output pixel sees exactly the context it would see i
 from __future__ import annotations
 
 import math
+import os
+import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
 from srcnn.config import ModelConfig
 from srcnn.files import write_atomic
-from srcnn.images import HIGH_BIT_MODES, read_image, to_8bit
+from srcnn.images import HIGH_BIT_MODES, ImageReadError, read_image, to_8bit
 from srcnn.network import from_model_range, to_model_range
 
+# The suffixes upscale.py writes (Pillow picks the format by them).
+WRITABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 # Output tile side in pixels (before the halo). Chosen by measurement, see benchmarks in README.
 DEFAULT_TILE = 512
 
@@ -79,8 +85,11 @@ def count_tiles(height: int, width: int, tile: int) -> int:
     return math.ceil(height / tile) * math.ceil(width / tile)
 
 
+Predict = Callable[[np.ndarray], np.ndarray]  # float32 (batch, height, width, 3) in [-1, 1] -> the same
+
+
 def run_tiled(
-    model: keras.Model,
+    predict: Predict,
     low_res: np.ndarray,
     halo: int,
     tile: int = DEFAULT_TILE,
@@ -99,9 +108,7 @@ def run_tiled(
 
     def flush() -> None:
         windows = np.stack([to_model_range(low_res[ot:ob, ol:or_]) for _, (ot, ol, ob, or_) in pending])
-        # predict_on_batch runs one compiled graph, 1.25x faster here than calling the model
-        # eagerly layer by layer; it retraces only for the first few window shapes.
-        predicted = model.predict_on_batch(windows)  # (batch, window height, window width, 3)
+        predicted = predict(windows)  # (batch, window height, window width, 3)
         for ((top, left, bottom, right), (outer_top, outer_left, _, _)), result in zip(pending, predicted, strict=True):
             inner = result[top - outer_top : bottom - outer_top, left - outer_left : right - outer_left]
             output[top:bottom, left:right] = from_model_range(inner)
@@ -126,7 +133,7 @@ def _window_shape(outer: tuple[int, int, int, int]) -> tuple[int, int]:
 
 
 def upscale(
-    model: keras.Model,
+    predict: Predict,
     config: ModelConfig,
     photo: Prepared,
     scale: int = 2,
@@ -139,12 +146,96 @@ def upscale(
     size = (width * scale, height * scale)
     bicubic = np.asarray(photo.colour.resize(size, Image.Resampling.BICUBIC))
     halo = config.receptive_field // 2
-    result = Image.fromarray(run_tiled(model, bicubic, halo, tile, on_tile, batch_size))
+    result = Image.fromarray(run_tiled(predict, bicubic, halo, tile, on_tile, batch_size))
     if photo.grey:
         result = result.convert("L")
     if photo.alpha is not None:
         result.putalpha(photo.alpha.resize(size, Image.Resampling.BICUBIC))
     return result
+
+
+@dataclass
+class Loaded:
+    """A job's photo, read ahead of its turn, or why it cannot be done."""
+
+    source: Path
+    target: Path
+    photo: Prepared | None = None
+    error: str = ""
+
+
+def load(source: Path, target: Path, overwrite: bool) -> Loaded:
+    """Check where the result goes and read the photo (in a reader thread, ahead of the model)."""
+    if target.suffix.lower() not in WRITABLE_SUFFIXES:
+        return Loaded(source, target, error=f"cannot write {target.suffix or 'files without a suffix'};"
+                      f" use one of {WRITABLE_SUFFIXES}")  # fmt: skip
+    if os.path.realpath(target) == os.path.realpath(source):  # realpath: no error on symlink loops
+        return Loaded(source, target, error="the output would replace the input; choose another name")
+    if target.exists() and not overwrite:
+        return Loaded(source, target, error=f"{target} exists; pass --overwrite to replace it")
+    try:
+        return Loaded(source, target, open_photo(source))
+    except (ImageReadError, OSError) as error:
+        return Loaded(source, target, error=str(error))
+
+
+def save(loaded: Loaded, result: Image.Image) -> str:
+    """Write one result (in a writer thread, while the model works on the next photo); returns a note."""
+    loaded.target.parent.mkdir(parents=True, exist_ok=True)
+    save_image(result, loaded.target, loaded.photo.icc_profile)
+    return f" ({'; '.join(loaded.photo.notes)})" if loaded.photo.notes else ""
+
+
+def enlarge_all(
+    jobs: list[tuple[Path, Path]], predict: Predict, config: ModelConfig, tile: int, batch_size: int, overwrite: bool
+) -> int:
+    """Upscale every job; returns how many failed. Reading the next photo, running the model and
+    encoding the previous result overlap (one reader and one writer thread beside the model), so
+    a folder goes at the model's pace. Each result is written once, under a temporary name first."""
+    failed = 0
+    one_photo = len(jobs) == 1
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="read") as reader,
+        ThreadPoolExecutor(1, thread_name_prefix="write") as writer,
+        tqdm(total=len(jobs), unit="photo", desc="upscale", disable=one_photo) as bar,
+    ):
+        ahead = reader.submit(load, *jobs[0], overwrite) if jobs else None
+        writes = []
+        for index in range(len(jobs)):
+            loaded = ahead.result()
+            if index + 1 < len(jobs):
+                ahead = reader.submit(load, *jobs[index + 1], overwrite)
+            if loaded.error:
+                tqdm.write(f"upscale.py: error: {loaded.source}: {loaded.error}", file=sys.stderr)
+                failed += 1
+                bar.update()
+                continue
+            width, height = loaded.photo.colour.size
+            tiles = count_tiles(2 * height, 2 * width, tile)
+            with tqdm(
+                total=tiles, unit="tile", desc=loaded.source.name, leave=False, disable=not one_photo or tiles < 2
+            ) as tile_bar:
+                result = upscale(
+                    predict, config, loaded.photo, tile=tile, on_tile=tile_bar.update, batch_size=batch_size
+                )
+            writes.append((loaded, writer.submit(save, loaded, result)))
+            failed += report_writes(writes, bar, wait=False)
+        failed += report_writes(writes, bar, wait=True)
+    return failed
+
+
+def report_writes(writes: list, bar: tqdm, wait: bool) -> int:
+    """Say which results were written (all of them with `wait`, else those done); returns the failures."""
+    failed = 0
+    while writes and (wait or writes[0][1].done()):
+        loaded, future = writes.pop(0)
+        try:
+            tqdm.write(f"{loaded.source} -> {loaded.target}{future.result()}")
+        except (ValueError, OSError) as error:
+            tqdm.write(f"upscale.py: error: {loaded.source}: {error}", file=sys.stderr)
+            failed += 1
+        bar.update()
+    return failed
 
 
 def save_image(image: Image.Image, path: Path, icc_profile: bytes | None) -> None:
@@ -157,17 +248,23 @@ def save_image(image: Image.Image, path: Path, icc_profile: bytes | None) -> Non
     write_atomic(path, lambda temporary: image.save(temporary, format=Image.registered_extensions()[suffix], **options))
 
 
-def export_model(model: keras.Model, out_dir: Path) -> tuple[Path, Path]:
-    """A TensorFlow SavedModel and a TFLite model of the network, both for any image size.
-
-    Both take and return float32 (batch, height, width, 3) in [-1, 1], like the Keras model.
-    """
-    import tensorflow as tf
+def export_model(model: keras.Model, config: ModelConfig, out_dir: Path) -> list[tuple[Path, str]]:
+    """The network as files other runtimes load, each for any batch and image size; returns
+    (path, description) of each. All take and return float32 (batch, height, width, 3) in [-1, 1],
+    like the Keras model; TFLite and ONNX hold the Conv2D form (same weights, see runtimes.py)."""
+    from srcnn.runtimes import conv2d_form, onnx_bytes, tflite_bytes
 
     out_dir.mkdir(parents=True, exist_ok=True)
     saved_model = out_dir / "saved_model"
     model.export(str(saved_model), format="tf_saved_model", verbose=False)
-    tflite_model = tf.lite.TFLiteConverter.from_saved_model(str(saved_model)).convert()
-    tflite_path = out_dir / "srcnn.tflite"
-    write_atomic(tflite_path, lambda temporary: temporary.write_bytes(tflite_model))
-    return saved_model, tflite_path
+    written = [(saved_model, "TensorFlow SavedModel")]
+    convolutions = conv2d_form(model, config)
+    for name, make, what in (
+        ("srcnn.tflite", lambda: tflite_bytes(convolutions), "TFLite / LiteRT, float32"),
+        ("srcnn-int8.tflite", lambda: tflite_bytes(convolutions, int8=True), "TFLite / LiteRT, int8 weights"),
+        ("srcnn.onnx", lambda: onnx_bytes(convolutions), "ONNX, opset 15"),
+    ):
+        content = make()
+        write_atomic(out_dir / name, lambda temporary, content=content: temporary.write_bytes(content))
+        written.append((out_dir / name, what))
+    return written

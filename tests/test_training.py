@@ -381,3 +381,13 @@ def test_a_backup_killed_mid_write_falls_back_to_the_epoch_before(tmp_path):
     (backup / "latest.weights.h5").write_bytes((backup / "latest.weights.h5").read_bytes()[:900])  # cut short
     assert backup_epoch(backup) == 4
     assert backup_epoch(None) is None and backup_epoch(tmp_path / "none") is None
+
+
+def test_test_py_on_a_named_run_uses_its_own_data_and_results(data_dir, tmp_path, run_main):
+    run(data_dir, tmp_path, epochs=1)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = run_main("test.py", "--checkpoint-dir", str(tmp_path / "checkpoints"), cwd=elsewhere)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("\n") >= 4 and "RGB PSNR" in result.stdout
+    assert (tmp_path / "results" / "metrics.csv").is_file() and not (elsewhere / "results").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from conftest import gradient_image, run_script, save_tiny_checkpoint
@@ -24,10 +26,10 @@ def test_tiles_give_exactly_the_one_pass_result(tiny):
     model, config, _ = tiny
     image = np.asarray(gradient_image(37, 23, seed=3))  # odd, non-square
     halo = config.receptive_field // 2
-    one_pass = run_tiled(model, image, halo, tile=10_000)
+    one_pass = run_tiled(model.predict_on_batch, image, halo, tile=10_000)
     for tile in (16, 10):
-        np.testing.assert_array_equal(run_tiled(model, image, halo, tile=tile), one_pass)
-        np.testing.assert_array_equal(run_tiled(model, image, halo, tile=tile, batch_size=3), one_pass)
+        np.testing.assert_array_equal(run_tiled(model.predict_on_batch, image, halo, tile=tile), one_pass)
+        np.testing.assert_array_equal(run_tiled(model.predict_on_batch, image, halo, tile=tile, batch_size=3), one_pass)
     direct = np.asarray(model(to_model_range(image)[np.newaxis], training=False))[0]
     assert np.abs((direct + 1) * 127.5 - one_pass).max() <= 0.5 + 1e-3  # rounded, not truncated
 
@@ -46,7 +48,7 @@ def test_tiles_give_exactly_the_one_pass_result(tiny):
 )
 def test_output_is_exactly_twice_the_size_in_the_expected_mode(tiny, mode, make):
     model, config, _ = tiny
-    result = upscale(model, config, split_modes(make()), tile=16)
+    result = upscale(model.predict_on_batch, config, split_modes(make()), tile=16)
     assert result.size == (42, 26)
     assert result.mode == mode
 
@@ -63,7 +65,7 @@ def test_transparent_corner_stays_transparent(tiny):
     rgba[..., :3] = np.asarray(gradient_image(30, 20))
     rgba[..., 3] = 255
     rgba[:8, :8, 3] = 0
-    result = upscale(model, config, split_modes(Image.fromarray(rgba, "RGBA")), tile=16)
+    result = upscale(model.predict_on_batch, config, split_modes(Image.fromarray(rgba, "RGBA")), tile=16)
     alpha = np.asarray(result.getchannel("A"))
     assert (alpha[:12, :12] == 0).all() and (alpha[24:, 24:] == 255).all()
 
@@ -106,26 +108,108 @@ def test_command_errors_and_safety(tiny, tmp_path):
     assert not [path for path in (tmp_path / "out").iterdir() if path.name.startswith(".tmp")]
 
 
-def test_export_matches_keras(tiny, tmp_path):
+def test_every_export_matches_keras_in_its_own_runtime(tiny, tmp_path):
+    """SavedModel, TFLite (LiteRT and tf.lite, resized to an odd size) and ONNX (onnxruntime)."""
+    import onnxruntime
     import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
 
-    model, _, _ = tiny
-    saved_model, tflite_path = export_model(model, tmp_path / "export")
-    inputs = np.random.default_rng(0).uniform(-1, 1, (1, 19, 26, 3)).astype(np.float32)
+    model, config, _ = tiny
+    written = dict((path.name, path) for path, _ in export_model(model, config, tmp_path / "export"))
+    assert set(written) == {"saved_model", "srcnn.tflite", "srcnn-int8.tflite", "srcnn.onnx"}
+    inputs = np.random.default_rng(0).uniform(-1, 1, (2, 19, 26, 3)).astype(np.float32)
     expected = model.predict_on_batch(inputs)
 
-    loaded = tf.saved_model.load(str(saved_model))  # Keep a reference: it owns the variables.
-    served = loaded.serve(tf.constant(inputs))
-    assert np.abs(np.asarray(served) - expected).max() <= 1e-4
+    loaded = tf.saved_model.load(str(written["saved_model"]))  # Keep a reference: it owns the variables.
+    assert np.abs(np.asarray(loaded.serve(tf.constant(inputs))) - expected).max() <= 1e-4
 
-    interpreter = tf.lite.Interpreter(model_path=str(tflite_path))
-    input_details = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(input_details["index"], inputs.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(input_details["index"], inputs)
-    interpreter.invoke()
-    lite = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-    assert np.abs(lite - expected).max() <= 1e-4
+    session = onnxruntime.InferenceSession(str(written["srcnn.onnx"]), providers=["CPUExecutionProvider"])
+    onnx_output = session.run(None, {session.get_inputs()[0].name: inputs})[0]
+    assert np.abs(onnx_output - expected).max() <= 1e-4
+
+    for name, bound in (("srcnn.tflite", 1e-4), ("srcnn-int8.tflite", 0.05)):  # int8 weights: coarser
+        for interpreter in (Interpreter(model_path=str(written[name])), tf.lite.Interpreter(str(written[name]))):
+            index = interpreter.get_input_details()[0]["index"]
+            interpreter.resize_tensor_input(index, inputs.shape)
+            interpreter.allocate_tensors()
+            interpreter.set_tensor(index, inputs)
+            interpreter.invoke()
+            lite = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+            assert np.abs(lite - expected).max() <= bound, (name, type(interpreter))
+
+
+# The most each runtime may differ from Keras float32, in 8-bit levels, on the shipped model: float32
+# runtimes only in rounding; bfloat16 keeps 8 bits of mantissa through seven layers; int8 weights more.
+RUNTIME_BOUNDS = {"onnxruntime": (1, 0.01), "litert": (1, 0.01), "keras-bfloat16": (4, 0.5), "litert-int8": (12, 1.5)}
+
+
+@pytest.mark.parametrize("name", sorted(RUNTIME_BOUNDS))
+def test_each_runtime_matches_keras_float32_within_its_precision(name):
+    import skimage.data
+
+    from srcnn.checkpoints import PRETRAINED_WEIGHTS
+    from srcnn.runtimes import available, make_runtime
+
+    if not available(name):
+        pytest.skip(f"{name} cannot run on this machine")
+    model, config = load_for_inference(PRETRAINED_WEIGHTS)
+    photo = np.asarray(Image.fromarray(skimage.data.astronaut()[:96, :80]).resize((160, 192), Image.BICUBIC))
+    halo = config.receptive_field // 2
+    expected = run_tiled(model.predict_on_batch, photo, halo, tile=64).astype(int)
+    output = run_tiled(make_runtime(name, model, config).predict, photo, halo, tile=64).astype(int)
+    most, mean = RUNTIME_BOUNDS[name]
+    assert np.abs(output - expected).max() <= most and np.abs(output - expected).mean() <= mean
+
+
+def test_auto_picks_a_runtime_this_machine_has_and_refuses_a_missing_one(monkeypatch):
+    from srcnn import runtimes
+
+    name, why = runtimes.resolve_runtime("auto")
+    assert name in runtimes.AUTO_ORDER and runtimes.available(name) and why.startswith("auto")
+    monkeypatch.setattr(runtimes, "available", lambda name: name == "keras")
+    assert runtimes.resolve_runtime("auto")[0] == "keras"
+    with pytest.raises(ValueError, match="onnxruntime cannot run here"):
+        runtimes.resolve_runtime("onnxruntime")
+
+
+def test_a_folder_overlaps_reading_and_writing_and_writes_each_output_once(tiny, tmp_path, monkeypatch):
+    from srcnn import upscaling
+
+    model, config, _ = tiny
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    jobs = []
+    for index in range(4):
+        gradient_image(30 + index, 20, seed=index).save(folder / f"{index}.jpg")
+        jobs.append((folder / f"{index}.jpg", tmp_path / "out" / f"{index}_x2.png"))
+    (folder / "broken.png").write_bytes(b"not a picture")
+    jobs.insert(2, (folder / "broken.png", tmp_path / "out" / "broken_x2.png"))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "3_x2.png").write_bytes(b"the user's own file")
+    written, threads = [], set()
+    real_save, real_open = upscaling.save_image, upscaling.open_photo
+
+    def save_image(image, path, icc):
+        written.append(path)
+        threads.add(("save", threading.current_thread().name.split("_")[0]))
+        real_save(image, path, icc)
+
+    def open_photo(path):
+        threads.add(("read", threading.current_thread().name.split("_")[0]))
+        return real_open(path)
+
+    monkeypatch.setattr(upscaling, "save_image", save_image)
+    monkeypatch.setattr(upscaling, "open_photo", open_photo)
+
+    failed = upscaling.enlarge_all(jobs, model.predict_on_batch, config, tile=16, batch_size=1, overwrite=False)
+    assert failed == 2  # the broken file, and the output that exists
+    assert sorted(path.name for path in written) == ["0_x2.png", "1_x2.png", "2_x2.png"]
+    assert (tmp_path / "out" / "3_x2.png").read_bytes() == b"the user's own file"
+    for index in range(3):
+        with Image.open(tmp_path / "out" / f"{index}_x2.png") as result:
+            assert result.size == (2 * (30 + index), 40)
+    assert not list((tmp_path / "out").glob(".tmp-*"))
+    assert threads == {("read", "read"), ("save", "write")}  # beside the model, not in its way
 
 
 def test_a_model_of_another_size_still_tiles_exactly():
@@ -133,4 +217,6 @@ def test_a_model_of_another_size_still_tiles_exactly():
     model = build_model(config)
     image = np.asarray(gradient_image(29, 18))
     halo = config.receptive_field // 2
-    np.testing.assert_array_equal(run_tiled(model, image, halo, 12), run_tiled(model, image, halo, 1000))
+    np.testing.assert_array_equal(
+        run_tiled(model.predict_on_batch, image, halo, 12), run_tiled(model.predict_on_batch, image, halo, 1000)
+    )

@@ -1,0 +1,149 @@
+"""Where upscale.py runs the network: Keras (float32 or bfloat16), ONNX Runtime, or LiteRT (XNNPACK).
+
+Every runtime computes the same network with the same weights; each is a `predict` function from
+float32 (batch, height, width, 3) in [-1, 1] to the same, for any height and width. The exported
+and converted graphs use the network's Conv2D form (network.Conv2DTranspose: a stride-1 transposed
+convolution is the convolution with the kernel flipped), since ONNX Runtime's and XNNPACK's Conv
+kernels are much faster than their transposed ones; the output is the same to float32 rounding.
+
+`auto` takes the first of AUTO_ORDER that this machine can run: the order is the measured speed on
+the project's CPU, among the runtimes whose Set5 Y-PSNR is within 0.05 dB of Keras float32
+(`python -m benchmarks.run --only infer`, benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from srcnn.config import ModelConfig
+from srcnn.network import build_model
+from srcnn.precision import BFLOAT16_CPU_FLAGS, cpu_flags
+
+RUNTIMES = ("auto", "keras", "keras-bfloat16", "onnxruntime", "litert", "litert-int8")
+# Fastest first, all within 0.05 dB of Keras float32 on Set5 (benchmarks/README.md).
+AUTO_ORDER = ("onnxruntime", "litert", "keras")
+# Python packages each runtime needs beyond TensorFlow.
+PACKAGES = {
+    "onnxruntime": ("onnxruntime", "tf2onnx", "onnx"),
+    "litert": ("ai_edge_litert",),
+    "litert-int8": ("ai_edge_litert",),
+}
+
+
+@dataclass(frozen=True)
+class Runtime:
+    name: str
+    predict: Callable[[np.ndarray], np.ndarray]
+
+
+def available(name: str) -> bool:
+    """Whether this machine can run `name`: its packages are installed (and, for bfloat16, the CPU
+    computes in bfloat16; elsewhere it would be emulated, slowly)."""
+    if name == "keras-bfloat16":
+        return bool(set(BFLOAT16_CPU_FLAGS) & cpu_flags()) and not tf.config.list_physical_devices("GPU")
+    return all(importlib.util.find_spec(package) is not None for package in PACKAGES.get(name, ()))
+
+
+def resolve_runtime(requested: str) -> tuple[str, str]:
+    """(the runtime to use, why) for a --runtime choice."""
+    if requested not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {RUNTIMES}, got {requested!r}")
+    if requested != "auto":
+        if not available(requested):
+            raise ValueError(f"runtime {requested} cannot run here (missing {PACKAGES.get(requested, 'bfloat16 CPU')})")
+        return requested, "asked for"
+    if tf.config.list_physical_devices("GPU"):
+        return "keras", "auto: a GPU, which Keras uses"
+    for name in AUTO_ORDER:
+        if available(name):
+            return name, "auto: the fastest here within 0.05 dB of Keras float32 (benchmarks/README.md)"
+    return "keras", "auto"
+
+
+def conv2d_form(model: keras.Model, config: ModelConfig, precision: str = "float32") -> keras.Model:
+    """The same network and weights, its transposed layers computed as the Conv2D they equal."""
+    converted = build_model(config, precision, conv2d_form=True)
+    converted.set_weights(model.get_weights())
+    return converted
+
+
+def make_runtime(name: str, model: keras.Model, config: ModelConfig) -> Runtime:
+    """A predict function for `name` (not "auto": resolve it first)."""
+    if name == "keras":
+        return Runtime(name, model.predict_on_batch)
+    if name == "keras-bfloat16":
+        return Runtime(name, conv2d_form(model, config, "mixed_bfloat16").predict_on_batch)
+    if name == "onnxruntime":
+        return Runtime(name, onnxruntime_predict(onnx_bytes(conv2d_form(model, config))))
+    if name in ("litert", "litert-int8"):
+        return Runtime(name, litert_predict(tflite_bytes(conv2d_form(model, config), int8=name == "litert-int8")))
+    raise ValueError(f"unknown runtime {name!r}")
+
+
+def traced(model: keras.Model) -> keras.Model:
+    """Keras exports only a model that has run once; run it on a tiny image."""
+    model.predict_on_batch(np.zeros((1, 8, 8, model.input_shape[-1]), np.float32))
+    return model
+
+
+def onnx_bytes(model: keras.Model) -> bytes:
+    """The model as ONNX (Keras' own export, through tf2onnx), for any batch, height and width."""
+    with tempfile.TemporaryDirectory(prefix="srcnn-onnx-") as folder:
+        path = Path(folder) / "model.onnx"
+        traced(model).export(str(path), format="onnx", verbose=False)
+        return path.read_bytes()
+
+
+def tflite_bytes(model: keras.Model, int8: bool = False) -> bytes:
+    """The model as a TFLite flatbuffer, for any batch, height and width (resize before running).
+
+    `int8`: weights stored as int8 and activations quantized on the fly (TFLite's dynamic-range
+    quantization): a quarter of the size, faster with XNNPACK, and less exact (its Set5 cost is in
+    benchmarks/README.md). Converted from a SavedModel: converting the traced function directly
+    gave NaNs in TF 2.21."""
+    with tempfile.TemporaryDirectory(prefix="srcnn-tflite-") as folder:
+        traced(model).export(folder, format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+        if int8:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        return converter.convert()
+
+
+def onnxruntime_predict(model: bytes) -> Callable[[np.ndarray], np.ndarray]:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # errors only
+    session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    return lambda batch: session.run(None, {input_name: np.ascontiguousarray(batch, np.float32)})[0]
+
+
+def litert_predict(model: bytes) -> Callable[[np.ndarray], np.ndarray]:
+    """LiteRT's interpreter (XNNPACK for float32), resized whenever the input shape changes."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model, num_threads=os.cpu_count() or 1)
+    input_index = interpreter.get_input_details()[0]["index"]
+    output_index = interpreter.get_output_details()[0]["index"]
+    shape: list[tuple[int, ...]] = [()]
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        if batch.shape != shape[0]:
+            interpreter.resize_tensor_input(input_index, batch.shape)
+            interpreter.allocate_tensors()
+            shape[0] = batch.shape
+        interpreter.set_tensor(input_index, np.ascontiguousarray(batch, np.float32))
+        interpreter.invoke()
+        return interpreter.get_tensor(output_index)
+
+    return predict
