@@ -1,20 +1,27 @@
 """Throughput of training, upscaling and preparation on this machine, as ratios measured in one run.
 
 Usage, from the project's root folder:
-    python -m benchmarks.run [--quick] [--json FILE] [--only bound train infer prep]
+    python -m benchmarks.run [--quick] [--json FILE] [--only bound train infer prep] [--set5 DIR]
 
-Everything runs on synthetic data made here (nothing is downloaded). Training goes through
-train.py's own pieces: prepared PNG pairs on disk, its tf.data pipeline, its model, its compile
-settings and Keras fit; the time of each epoch after a warm-up epoch is taken, and the median
-of the repeats is reported. The bound is this machine's measured matmul speed divided by the
-model's training FLOPs per image: no real training step can beat it.
+Everything runs on synthetic data made here (nothing is downloaded), except the optional Set5
+quality check of the upscaling runtimes. Training goes through train.py's own pieces: prepared PNG
+pairs on disk, its tf.data pipeline, its model, its compile settings and Keras fit; the time of
+each epoch after a warm-up epoch is taken, and the median of the repeats is reported. The bound is
+this machine's measured matmul speed divided by the model's training FLOPs per image: no real
+training step can beat it. Upscaling runs every runtime this machine can (srcnn.runtimes) on the
+same photo, taking turns, with its Set5 Y-PSNR against Keras float32; a folder of JPEGs goes
+through enlarge_all (upscale.py's path) and, for comparison, one photo after another with Keras
+float32.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -34,7 +41,9 @@ from PIL import Image, ImageFilter  # noqa: E402
 from srcnn.checkpoints import PRETRAINED_WEIGHTS, load_for_inference  # noqa: E402
 from srcnn.config import ModelConfig  # noqa: E402
 from srcnn.dataset import list_pairs, make_dataset  # noqa: E402
-from srcnn.images import make_pair  # noqa: E402
+from srcnn.evaluation import benchmark_metrics  # noqa: E402
+from srcnn.files import one_line  # noqa: E402
+from srcnn.images import IMAGE_SUFFIXES, load_rgb, make_pair, make_whole_pair  # noqa: E402
 from srcnn.network import (  # noqa: E402
     build_model,
     forward_flops_per_pixel,
@@ -42,13 +51,23 @@ from srcnn.network import (  # noqa: E402
     training_flops_per_pixel,
 )
 from srcnn.precision import resolve_precision  # noqa: E402
+from srcnn.runtimes import RUNTIMES, Runtime, available, make_runtime, resolve_runtime  # noqa: E402
 from srcnn.training import compile_model  # noqa: E402
-from srcnn.upscaling import split_modes, upscale  # noqa: E402
+from srcnn.upscaling import (  # noqa: E402
+    DEFAULT_TILE,
+    enlarge_all,
+    open_photo,
+    run_tiled,
+    save_image,
+    split_modes,
+    upscale,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTS = ("bound", "train", "infer", "prep")
 SIZE = 128  # the blog's training images: 128x128
 BATCH_SIZE = 16  # train.py's default
+FOLDER_PHOTOS = 20  # 800x600 JPEGs of the folder measurement
 
 
 @dataclass(frozen=True)
@@ -58,13 +77,16 @@ class Plan:
     repeats: int  # rounds of training epochs; timings of the matmul
     train_images: int  # images per training epoch
     matmul_size: int  # side of the square matrices of the bound
-    infer_repeats: int  # timed upscales
+    infer_repeats: int  # rounds of timed upscales, one per runtime each
+    folder_repeats: int  # rounds of the folder, one pass each way
     prep_photos: int  # JPEGs prepared per worker count
     xla: bool  # also train each precision with XLA
 
 
-FULL = Plan(repeats=7, train_images=192, matmul_size=4096, infer_repeats=7, prep_photos=300, xla=True)
-QUICK = Plan(repeats=5, train_images=96, matmul_size=2048, infer_repeats=2, prep_photos=120, xla=False)
+FULL = Plan(repeats=7, train_images=192, matmul_size=4096, infer_repeats=7, folder_repeats=3, prep_photos=300, xla=True)
+QUICK = Plan(
+    repeats=5, train_images=96, matmul_size=2048, infer_repeats=2, folder_repeats=1, prep_photos=120, xla=False
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -72,6 +94,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer and shorter repeats (about 3 minutes on 2 cores)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     parser.add_argument("--only", nargs="+", choices=PARTS, default=None, help="run only these parts")
+    parser.add_argument(
+        "--set5",
+        type=Path,
+        default=ROOT.parent / "shared" / "data" / "Set5",
+        help="Set5 images: each runtime's Y-PSNR against Keras float32 (skipped if missing; default: %(default)s)",
+    )
     return parser.parse_args(argv)
 
 
@@ -236,14 +264,18 @@ def training_runners(data_dir: Path, plan: Plan, precisions: list[str]) -> dict:
     return runners
 
 
-def interleaved(runners: dict, images: int, repeats: int) -> tuple[dict[str, float], list[dict[str, float]]]:
+def interleaved(
+    runners: dict, images: float, repeats: int, warm_up: bool = True
+) -> tuple[dict[str, float], list[dict[str, float]]]:
     """Images/s of each runner: a warm-up epoch each, then `repeats` rounds of one epoch each, in turn.
 
     Taking turns spreads any slow spell of a shared machine over all of them; the medians are
-    reported, and the per-round rates are kept for ratios within a round.
+    reported, and the per-round rates are kept for ratios within a round. Without `warm_up`, the
+    caller has warmed them up some cheaper way.
     """
-    for one_epoch in runners.values():
-        one_epoch()
+    if warm_up:
+        for one_epoch in runners.values():
+            one_epoch()
     rounds = [{name: images / one_epoch() for name, one_epoch in runners.items()} for _ in range(repeats)]
     return {name: statistics.median(row[name] for row in rounds) for name in runners}, rounds
 
@@ -270,17 +302,152 @@ def training_results(rates: dict[str, float], rounds: list[dict[str, float]], pr
 # --- Upscaling -----------------------------------------------------------------------------------
 
 
-def infer_rate(repeats: int) -> float:
-    """Output megapixels/s of upscale.py's path (bicubic, then the network in tiles) on a 1024x1024 photo."""
-    model, config = load_for_inference(PRETRAINED_WEIGHTS)
-    photo = split_modes(synthetic_photo(1024, 1024, 7))
-    upscale(model, config, photo)  # warm-up: traces the graph for each tile shape
-    seconds = []
-    for _ in range(repeats):
+def runtime_key(name: str) -> str:
+    """A runtime's name as it appears in the JSON keys: keras-bfloat16 -> keras_bfloat16."""
+    return name.replace("-", "_")
+
+
+def build_runtimes(model: keras.Model, config: ModelConfig) -> tuple[dict[str, Runtime], dict[str, str]]:
+    """Every runtime but auto that this machine can run, each checked on a small image; and why any failed."""
+    runtimes, failed = {}, {}
+    for name in RUNTIMES:
+        if name == "auto" or not available(name):
+            continue
+        try:
+            runtime = make_runtime(name, model, config)
+            runtime.predict(np.zeros((1, 32, 32, 3), np.float32))
+        except Exception as error:  # one broken runtime must not end the benchmark: it is reported instead
+            failed[name] = one_line(error)
+            print(f"runtime {name} failed: {failed[name]}")
+            continue
+        runtimes[name] = runtime
+    return runtimes, failed
+
+
+def upscale_runner(predict, config: ModelConfig, photo):
+    """One timed call of upscale.py's path (bicubic, then the network in tiles) through `predict`: its seconds."""
+
+    def one_upscale() -> float:
         start = time.perf_counter()
-        upscale(model, config, photo)
-        seconds.append(time.perf_counter() - start)
-    return 2048 * 2048 / 1e6 / statistics.median(seconds)
+        upscale(predict, config, photo)
+        return time.perf_counter() - start
+
+    return one_upscale
+
+
+def runtime_results(rates: dict[str, float], rounds: list[dict[str, float]], default: str) -> dict:
+    """The JSON entries of the upscaling rounds: every runtime's MP/s, the default's, and its ratio to Keras float32."""
+    results = {f"infer_{runtime_key(name)}_megapixels_per_s": rate for name, rate in rates.items()}
+    results["infer_keras_fp32_megapixels_per_s"] = rates["keras"]
+    results["infer_default_runtime"] = default
+    results["infer_megapixels_per_s"] = rates[default]
+    results["infer_default_over_keras_fp32"] = median_ratio(rounds, default, "keras")
+    return results
+
+
+def runtime_speeds(runtimes: dict[str, Runtime], default: str, config: ModelConfig, repeats: int) -> dict:
+    """Output MP/s of each runtime on the same 1024x1024 photo: a warm-up each, then rounds in turn."""
+    photo = split_modes(synthetic_photo(1024, 1024, 7))
+    runners = {name: upscale_runner(runtime.predict, config, photo) for name, runtime in runtimes.items()}
+    rates, rounds = interleaved(runners, 2048 * 2048 / 1e6, repeats)
+    for name, rate in rates.items():
+        print(f"upscale 1024x1024 -> 2048x2048, {name}: {rate:.2f} output MP/s")
+    return runtime_results(rates, rounds, default)
+
+
+def set5_psnr_y(predict, config: ModelConfig, images: list[Image.Image]) -> float:
+    """Mean Y-PSNR (dB) through `predict` on the SRCNN protocol's x2 pairs of `images` (2-pixel border shaved)."""
+    scores = []
+    for image in images:
+        low_res, high_res = make_whole_pair(image, 2)
+        output = run_tiled(predict, np.asarray(low_res), halo=config.receptive_field // 2, tile=512)
+        scores.append(benchmark_metrics(np.asarray(high_res), output, 2)["psnr_y"])
+    return statistics.mean(scores)
+
+
+def runtime_quality(runtimes: dict[str, Runtime], config: ModelConfig, set5: Path) -> dict:
+    """Each runtime's mean Set5 Y-PSNR and its difference from Keras float32's, if Set5 is in `set5`."""
+    paths = sorted(path for path in set5.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES) if set5.is_dir() else []
+    if not paths:
+        print(f"Set5 quality check skipped: no images in {set5} (--set5 DIR)")
+        return {}
+    images = [load_rgb(path) for path in paths]
+    psnr = {name: set5_psnr_y(runtime.predict, config, images) for name, runtime in runtimes.items()}
+    results = {}
+    for name, value in psnr.items():
+        delta = value - psnr["keras"]
+        results[f"infer_{runtime_key(name)}_set5_psnr_y"] = value
+        results[f"infer_{runtime_key(name)}_set5_delta_db"] = delta
+        print(f"Set5 ({len(images)} images) Y-PSNR, {name}: {value:.3f} dB ({delta:+.3f} against keras float32)")
+    return results
+
+
+def write_folder(folder: Path, count: int) -> list[Path]:
+    """`count` 800x600 JPEGs in `folder`, which must not exist yet."""
+    folder.mkdir()
+    for index in range(count):
+        synthetic_photo(600, 800, index).save(folder / f"{index:04d}.jpg", quality=90)
+    return sorted(folder.glob("*.jpg"))
+
+
+def fresh_jobs(photos: list[Path], parent: Path) -> list[tuple[Path, Path]]:
+    """(photo, a PNG of the same name in a new folder under `parent`) for each photo."""
+    output = Path(tempfile.mkdtemp(prefix="enlarged-", dir=parent))
+    return [(photo, output / f"{photo.stem}.png") for photo in photos]
+
+
+def one_by_one(jobs: list[tuple[Path, Path]], predict, config: ModelConfig) -> None:
+    """The path before enlarge_all: each photo read, upscaled and written in turn."""
+    for source, target in jobs:
+        photo = open_photo(source)
+        save_image(upscale(predict, config, photo), target, photo.icc_profile)
+
+
+def enlarge_quietly(jobs: list[tuple[Path, Path]], predict, config: ModelConfig, batch_size: int) -> None:
+    """enlarge_all, its line per photo and progress bar kept out of the report (shown if a photo fails)."""
+    with contextlib.redirect_stdout(io.StringIO()) as said, contextlib.redirect_stderr(said):
+        failed = enlarge_all(jobs, predict, config, DEFAULT_TILE, batch_size, overwrite=True)
+    if failed:
+        raise RuntimeError(f"enlarge_all failed on {failed} photos:\n{said.getvalue()[-2000:]}")
+
+
+def folder_runner(work, photos: list[Path], parent: Path):
+    """One timed pass of `work` over all photos into a fresh folder (removed after): its seconds."""
+
+    def one_pass() -> float:
+        jobs = fresh_jobs(photos, parent)
+        start = time.perf_counter()
+        work(jobs)
+        seconds = time.perf_counter() - start
+        shutil.rmtree(jobs[0][1].parent)
+        return seconds
+
+    return one_pass
+
+
+def folder_speeds(folder: Path, keras_fp32: Runtime, default: Runtime, config: ModelConfig, repeats: int) -> dict:
+    """Photos/s on a folder of 800x600 JPEGs: one by one with Keras float32, and enlarge_all with the default
+    runtime (a reader and a writer thread beside the model); a warm-up photo each, then rounds in turn."""
+    photos = write_folder(folder / "folder", FOLDER_PHOTOS)
+    batch_size = 4 if tf.config.list_physical_devices("GPU") else 1  # upscale.py's default --batch
+    works = {
+        "sequential": lambda jobs: one_by_one(jobs, keras_fp32.predict, config),
+        "enlarge_all": lambda jobs: enlarge_quietly(jobs, default.predict, config, batch_size),
+    }
+    for work in works.values():
+        folder_runner(work, photos[:1], folder)()
+    runners = {name: folder_runner(work, photos, folder) for name, work in works.items()}
+    rates, rounds = interleaved(runners, len(photos), repeats, warm_up=False)
+    results = {
+        "folder_photos_per_s": rates["enlarge_all"],
+        "folder_sequential_keras_fp32_photos_per_s": rates["sequential"],
+        "folder_speedup": median_ratio(rounds, "enlarge_all", "sequential"),
+    }
+    print(
+        f"folder of {len(photos)} 800x600 JPEGs: {rates['sequential']:.2f} photos/s one by one (keras),"
+        f" {rates['enlarge_all']:.2f} with enlarge_all ({default.name}): {results['folder_speedup']:.2f}x"
+    )
+    return results
 
 
 def upscale_peak_rss_mb(folder: Path) -> float:
@@ -357,10 +524,17 @@ def measure_training(data_dir: Path, plan: Plan, auto_precision: str, gpus: int)
     return training_results(rates, rounds, precisions)
 
 
-def measure_upscaling(folder: Path, plan: Plan) -> dict:
-    """Upscaling speed in this process, and the peak memory of a whole upscale.py run."""
-    results = {"infer_megapixels_per_s": infer_rate(plan.infer_repeats)}
-    print(f"upscale 1024x1024 -> 2048x2048: {results['infer_megapixels_per_s']:.2f} output MP/s")
+def measure_upscaling(folder: Path, plan: Plan, set5: Path) -> dict:
+    """Every runtime's upscaling speed and Set5 quality, a folder's photos/s, and upscale.py's peak memory."""
+    model, config = load_for_inference(PRETRAINED_WEIGHTS)
+    runtimes, failed = build_runtimes(model, config)
+    default = resolve_runtime("auto")[0]
+    if "keras" not in runtimes or default not in runtimes:
+        raise RuntimeError(f"keras and the default runtime ({default}) must run to compare: {failed}")
+    results = {"infer_failed_runtimes": failed} if failed else {}
+    results |= runtime_speeds(runtimes, default, config, plan.infer_repeats)
+    results |= runtime_quality(runtimes, config, set5)
+    results |= folder_speeds(folder, runtimes["keras"], runtimes[default], config, plan.folder_repeats)
     results["infer_peak_rss_mb_4096"] = upscale_peak_rss_mb(folder)
     print(f"upscale.py 2048x2048 -> 4096x4096: peak RSS {results['infer_peak_rss_mb_4096']:.0f} MiB")
     return results
@@ -386,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         if "train" in parts:
             results |= measure_training(folder / "data", plan, results["auto_precision"], gpus)
         if "infer" in parts:
-            results |= measure_upscaling(folder, plan)
+            results |= measure_upscaling(folder, plan, args.set5)
         if "prep" in parts:
             results |= measure_prep(folder, plan)
     print()
@@ -402,32 +576,75 @@ def main(argv: list[str] | None = None) -> int:
 
 def format_ratios(results: dict) -> str:
     """The numbers that mean something on a shared machine: ratios measured in the same run."""
-    lines = ["| measure | value |", "|---|---|"]
+    rows = training_rows(results) + upscaling_rows(results) + prep_rows(results)
+    return "\n".join(["| measure | value |", "|---|---|"] + [f"| {label} | {value} |" for label, value in rows])
 
-    def row(label: str, value: str) -> None:
-        lines.append(f"| {label} | {value} |")
 
-    if "train_images_per_s" in results:
-        fastest = results["train_fastest_precision"]
-        row(f"training, fastest ({fastest}), images/s", f"{results['train_images_per_s']:.1f}")
-        row("training, float32, images/s", f"{results['train_fp32_images_per_s']:.1f}")
-        row("naive eager loop, float32, images/s", f"{results['naive_images_per_s']:.1f}")
-        row("fastest / naive (median of per-round ratios)", f"{results['fastest_over_naive']:.2f}x")
-        row("float32 fit / naive", f"{results['fp32_over_naive']:.2f}x")
-        row("input pipeline time / training step time", f"{100 * results['input_pipeline_share']:.1f}%")
-        if "bound_fp32_images_per_s" in results:
-            fp32_share = results["train_fp32_images_per_s"] / results["bound_fp32_images_per_s"]
-            row("float32 fit / float32 bound", f"{100 * fp32_share:.0f}%")
-            bf16 = results.get("train_mixed_bfloat16_images_per_s")
-            if bf16:
-                row("bfloat16 fit / bfloat16 bound", f"{100 * bf16 / results['bound_bf16_images_per_s']:.0f}%")
-    if "infer_megapixels_per_s" in results:
-        row("upscale 1024² -> 2048², output MP/s", f"{results['infer_megapixels_per_s']:.2f}")
-        row("upscale.py 2048² -> 4096², peak RSS MiB", f"{results['infer_peak_rss_mb_4096']:.0f}")
-    if "prep_images_per_s_1" in results:
-        speedup = results["prep_images_per_s_all"] / results["prep_images_per_s_1"]
-        row(f"prep, {results['prep_workers_all']} workers / 1 worker", f"{speedup:.2f}x")
-    return "\n".join(lines)
+def training_rows(results: dict) -> list[tuple[str, str]]:
+    if "train_images_per_s" not in results:
+        return []
+    fastest = results["train_fastest_precision"]
+    rows = [
+        (f"training, fastest ({fastest}), images/s", f"{results['train_images_per_s']:.1f}"),
+        ("training, float32, images/s", f"{results['train_fp32_images_per_s']:.1f}"),
+        ("naive eager loop, float32, images/s", f"{results['naive_images_per_s']:.1f}"),
+        ("fastest / naive (median of per-round ratios)", f"{results['fastest_over_naive']:.2f}x"),
+        ("float32 fit / naive", f"{results['fp32_over_naive']:.2f}x"),
+        ("input pipeline time / training step time", f"{100 * results['input_pipeline_share']:.1f}%"),
+    ]
+    if "bound_fp32_images_per_s" in results:
+        fp32_share = results["train_fp32_images_per_s"] / results["bound_fp32_images_per_s"]
+        rows.append(("float32 fit / float32 bound", f"{100 * fp32_share:.0f}%"))
+        bf16 = results.get("train_mixed_bfloat16_images_per_s")
+        if bf16:
+            rows.append(("bfloat16 fit / bfloat16 bound", f"{100 * bf16 / results['bound_bf16_images_per_s']:.0f}%"))
+    return rows
+
+
+def upscaling_rows(results: dict) -> list[tuple[str, str]]:
+    """upscale()'s MP/s (the default runtime's, then each runtime's), the default / Keras float32, Set5 Y-PSNR
+    (Keras float32's, then each other runtime's difference), the folder, upscale.py's peak memory."""
+    if "infer_megapixels_per_s" not in results:
+        return []
+    rows = [("upscale 1024² -> 2048², output MP/s", f"{results['infer_megapixels_per_s']:.2f}")]
+    names = [name for name in RUNTIMES if name != "auto"]
+    for name in names:
+        rate = results.get(f"infer_{runtime_key(name)}_megapixels_per_s")
+        if rate is not None:
+            rows.append((f"upscale 1024² -> 2048², {name}, output MP/s", f"{rate:.2f}"))
+    if "infer_default_runtime" in results:
+        ratio = results["infer_default_over_keras_fp32"]
+        rows.append((f"upscale, default ({results['infer_default_runtime']}) / keras float32", f"{ratio:.2f}x"))
+    if "infer_keras_set5_psnr_y" in results:
+        rows.append(("Set5 Y-PSNR, keras float32", f"{results['infer_keras_set5_psnr_y']:.3f} dB"))
+    for name in (name for name in names if name != "keras"):
+        delta = results.get(f"infer_{runtime_key(name)}_set5_delta_db")
+        if delta is not None:
+            rows.append((f"Set5 Y-PSNR, {name} - keras float32", f"{delta:+.3f} dB"))
+    if results.get("infer_failed_runtimes"):
+        rows.append(("runtimes that failed here", ", ".join(sorted(results["infer_failed_runtimes"]))))
+    rows += folder_rows(results)
+    rows.append(("upscale.py 2048² -> 4096², peak RSS MiB", f"{results['infer_peak_rss_mb_4096']:.0f}"))
+    return rows
+
+
+def folder_rows(results: dict) -> list[tuple[str, str]]:
+    if "folder_speedup" not in results:
+        return []
+    default = results.get("infer_default_runtime", "default")
+    return [
+        (f"folder, {FOLDER_PHOTOS} 800x600 JPEGs, one by one, keras float32, photos/s",
+         f"{results['folder_sequential_keras_fp32_photos_per_s']:.2f}"),
+        (f"folder, enlarge_all ({default}), photos/s", f"{results['folder_photos_per_s']:.2f}"),
+        (f"folder, enlarge_all ({default}) / one by one keras float32", f"{results['folder_speedup']:.2f}x"),
+    ]  # fmt: skip
+
+
+def prep_rows(results: dict) -> list[tuple[str, str]]:
+    if "prep_images_per_s_1" not in results:
+        return []
+    speedup = results["prep_images_per_s_all"] / results["prep_images_per_s_1"]
+    return [(f"prep, {results['prep_workers_all']} workers / 1 worker", f"{speedup:.2f}x")]
 
 
 if __name__ == "__main__":

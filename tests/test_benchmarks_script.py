@@ -73,3 +73,62 @@ def test_report_shows_the_ratios():
     assert "| input pipeline time / training step time | 1.0% |" in table
     assert "| prep, 2 workers / 1 worker | 1.80x |" in table
     assert "upscale" not in table  # no upscaling results, no upscaling rows
+
+
+def test_interleaved_can_leave_the_warm_up_to_the_caller():
+    calls = []
+    rates, _ = benchmark.interleaved({"only": lambda: calls.append("only") or 2.0}, 20, 2, warm_up=False)
+    assert calls == ["only", "only"]
+    assert rates == {"only": 10.0}
+
+
+def test_runtime_results_name_the_default_and_compare_it_with_keras_float32():
+    rounds = [{"keras": 1.0, "keras-bfloat16": 1.5, "onnxruntime": 3.0}, {"keras": 2.0, "onnxruntime": 5.0}]
+    rates = {"keras": 1.5, "keras-bfloat16": 1.5, "onnxruntime": 4.0}
+    results = benchmark.runtime_results(rates, rounds, "onnxruntime")
+    assert results["infer_keras_bfloat16_megapixels_per_s"] == 1.5
+    assert results["infer_keras_fp32_megapixels_per_s"] == results["infer_keras_megapixels_per_s"] == 1.5
+    assert results["infer_default_runtime"] == "onnxruntime"
+    assert results["infer_megapixels_per_s"] == 4.0
+    assert results["infer_default_over_keras_fp32"] == pytest.approx(2.75)  # median of 3.0 and 2.5, not 4 / 1.5
+
+
+def test_report_shows_each_runtime_and_the_folder_speedup():
+    results = {
+        "infer_default_runtime": "onnxruntime",
+        "infer_megapixels_per_s": 3.1,
+        "infer_keras_megapixels_per_s": 1.5,
+        "infer_keras_fp32_megapixels_per_s": 1.5,
+        "infer_keras_bfloat16_megapixels_per_s": 2.0,
+        "infer_onnxruntime_megapixels_per_s": 3.1,
+        "infer_default_over_keras_fp32": 2.07,
+        "infer_keras_set5_psnr_y": 36.7191,
+        "infer_keras_set5_delta_db": 0.0,
+        "infer_keras_bfloat16_set5_delta_db": -0.031,
+        "infer_onnxruntime_set5_delta_db": 0.0004,
+        "infer_failed_runtimes": {"litert": "no XNNPACK"},
+        "infer_peak_rss_mb_4096": 850.0,
+        "folder_photos_per_s": 1.2,
+        "folder_sequential_keras_fp32_photos_per_s": 0.5,
+        "folder_speedup": 2.4,
+    }
+    table = benchmark.format_ratios(results)
+    assert "| upscale 1024² -> 2048², output MP/s | 3.10 |" in table  # the default runtime's, as before
+    assert "| upscale 1024² -> 2048², keras-bfloat16, output MP/s | 2.00 |" in table
+    assert "| upscale, default (onnxruntime) / keras float32 | 2.07x |" in table
+    assert "| Set5 Y-PSNR, keras float32 | 36.719 dB |" in table
+    assert "| Set5 Y-PSNR, keras-bfloat16 - keras float32 | -0.031 dB |" in table
+    assert "Set5 Y-PSNR, keras - keras float32" not in table  # zero by definition
+    assert "| Set5 Y-PSNR, onnxruntime - keras float32 | +0.000 dB |" in table
+    assert "| runtimes that failed here | litert |" in table
+    assert "| upscale.py 2048² -> 4096², peak RSS MiB | 850 |" in table
+    assert "| folder, enlarge_all (onnxruntime) / one by one keras float32 | 2.40x |" in table
+    assert "litert-int8" not in table  # not measured, no row
+    assert table.rstrip().endswith("| upscale.py 2048² -> 4096², peak RSS MiB | 850 |")
+    assert "training" not in table and "prep" not in table
+
+
+def test_report_reads_results_from_before_the_runtimes():
+    table = benchmark.format_ratios({"infer_megapixels_per_s": 1.51, "infer_peak_rss_mb_4096": 859.0})
+    assert "| upscale 1024² -> 2048², output MP/s | 1.51 |" in table
+    assert "Set5" not in table and "folder" not in table
