@@ -126,6 +126,11 @@ def train(
     workers only the chief writes to checkpoint_dir and results_dir (see worker_folders).
     """
     request = RunRequest(data_dir, train_config, model_config, resume, overwrite, verbose, log)
+    # Grappler's remapper tries to fuse each Conv + BiasAdd + LeakyReLU, which the LeakyReLU gradient
+    # forbids (it reads the pre-activation the fusion removes), so it gave up on every training graph
+    # with an "E ... remapper failed: Mutation::Apply error" line. Off: no such line, and the same
+    # speed, measured for training and inference in both precisions (benchmarks/README.md).
+    tf.config.optimizer.set_experimental_options({"remapping": False})
     # TensorFlow wants the multi-worker strategy made before any other TensorFlow work.
     distribution = make_strategy(strategy)
     log(describe(distribution))
