@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -79,9 +80,17 @@ class BestAndLatest(keras.callbacks.Callback):
     TerminateOnNaN would), and nothing is saved after it: diverged weights never replace good ones.
     """
 
-    def __init__(self, checkpoint_dir: Path, completed_epochs: int, best_psnr: float, best_epoch: int) -> None:
+    def __init__(
+        self,
+        checkpoint_dir: Path,
+        completed_epochs: int,
+        best_psnr: float,
+        best_epoch: int,
+        to_plain: Callable[[keras.Model], keras.Model] = lambda model: model,
+    ) -> None:
         super().__init__()
         self.checkpoint_dir = checkpoint_dir
+        self.to_plain = to_plain  # the blog's network for best.weights.h5 (reparam.collapse when training branches)
         self.completed_epochs = completed_epochs
         self.best_psnr = best_psnr
         self.best_epoch = best_epoch
@@ -102,7 +111,7 @@ class BestAndLatest(keras.callbacks.Callback):
         val_psnr = float(logs.get("val_psnr", -math.inf))
         if val_psnr > self.best_psnr:
             self.best_psnr, self.best_epoch = val_psnr, epoch + 1
-            write_atomic(self.checkpoint_dir / BEST_WEIGHTS_NAME, self.model.save_weights)
+            write_atomic(self.checkpoint_dir / BEST_WEIGHTS_NAME, self.to_plain(self.model).save_weights)
         self.save_latest()
 
     def save_latest(self) -> None:

@@ -88,6 +88,9 @@ class TrainConfig:
     patch_size: int = setting(0, "train on random N x N crops of the pairs (0: whole pairs)")
     repeat: int = setting(1, "crops per pair per epoch")
     augment: bool = setting(False, "random flips and quarter turns of the crops")  # beyond the blog
+    # Beyond the blog, the network unchanged: train each layer as a sum of linear branches that
+    # collapse exactly into its one 3x3 kernel (srcnn/reparam.py); every saved model is the plain one.
+    reparam: bool = setting(False, "train each layer as collapsible linear branches (saved as the plain layer)")
     # Beyond the blog: the number format and XLA (srcnn/precision.py); "auto" picks per machine.
     precision: str = setting(
         "auto",

@@ -44,6 +44,7 @@ from srcnn.distribution import describe, fit_across_workers, in_multi_worker_mod
 from srcnn.network import build_model, initialize_near_identity
 from srcnn.precision import resolve_jit, resolve_precision
 from srcnn.preparation import MANIFEST_NAME
+from srcnn.reparam import build_training_model, collapse, initialize_training_model
 
 
 def compile_model(model: keras.Model, learning_rate: float, precision: str = "float32", jit: bool = False) -> None:
@@ -196,7 +197,8 @@ def run(folders: RunFolders, request: RunRequest, distribution: tf.distribute.St
         log(f"batch: {config.batch_size} per replica x {replicas} replicas = {config.batch_size * replicas}")
     train_data, val_data = make_datasets(data, config, replicas, start.initial_epoch)
     validation = Validation(val_data)
-    checkpoints = BestAndLatest(folders.checkpoints, start.initial_epoch, start.best_psnr, start.best_epoch)
+    to_plain = (lambda model: collapse(model, start.model_config)) if config.reparam else (lambda model: model)
+    checkpoints = BestAndLatest(folders.checkpoints, start.initial_epoch, start.best_psnr, start.best_epoch, to_plain)
     callbacks = [
         validation,  # first: the callbacks after it read val_psnr
         keras.callbacks.LearningRateScheduler(config.learning_rate_at),
@@ -288,7 +290,7 @@ def start_model(folders: RunFolders, request: RunRequest, data: TrainingData, pr
 
 
 def compiled_model(model_config: ModelConfig, config: TrainConfig, precision: str, jit: bool) -> keras.Model:
-    model = build_model(model_config, precision)
+    model = build_training_model(model_config, precision) if config.reparam else build_model(model_config, precision)
     compile_model(model, config.learning_rate, precision, jit)
     return model
 
@@ -310,7 +312,10 @@ def new_run(checkpoint_dir: Path, request: RunRequest, precision: str, jit: bool
     keras.utils.set_random_seed(request.train_config.seed)
     model = compiled_model(model_config, request.train_config, precision, jit)
     if request.train_config.init == "near-identity":
-        initialize_near_identity(model, model_config)
+        if request.train_config.reparam:
+            initialize_training_model(model, model_config)
+        else:
+            initialize_near_identity(model, model_config)
     for name in (BEST_WEIGHTS_NAME, LATEST_NAME, STATE_NAME):  # the replaced run's (--overwrite)
         (checkpoint_dir / name).unlink(missing_ok=True)
     return Start(model, model_config)
@@ -326,6 +331,11 @@ def resume_run(checkpoint_dir: Path, request: RunRequest, precision: str, jit: b
         )
     saved_model = load_training_state(checkpoint_dir)
     model = compiled_model(saved_config, request.train_config, precision, jit)
+    if len(saved_model.weights) != len(model.weights):
+        raise CheckpointError(
+            f"{checkpoint_dir / LATEST_NAME} was trained with reparam={not request.train_config.reparam};"
+            " resume it with the same setting"
+        )
     transfer_training_state(saved_model, model)
     epoch, best_psnr, best_epoch = read_state(checkpoint_dir)
     request.log(f"resuming from epoch {epoch} of {checkpoint_dir} (best validation PSNR {best_psnr:.2f} dB)")

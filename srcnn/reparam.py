@@ -1,0 +1,121 @@
+"""Structural re-parameterization: train each layer as a sum of linear branches, save it as one 3x3 layer.
+
+During training each of the blog's layers is k x k + 1 x 1 + 1 x k + k x 1 convolutions and an
+expanded k x k -> 1 x 1 pair, all added (as in ECBSR, RepVGG and SESR's collapsible linear
+blocks). A sum of linear maps is one linear map: the branches collapse *exactly* into a single
+k x k kernel and bias, so the saved model is the blog's network, unchanged (`collapse`). The extra
+branches change only how gradient descent moves through the same function space, which these
+papers found trains small networks to better optima.
+
+Kernels here are Conv2D kernels, (height, width, in, out); a stride-1 'same' Conv2DTranspose is
+the Conv2D with its kernel flipped and its channel axes swapped (network.conv2d_kernel).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from srcnn.config import ModelConfig
+from srcnn.network import build_model, conv2d_kernel, initialize_near_identity
+
+
+@keras.saving.register_keras_serializable(package="srcnn")
+class RepConv(keras.layers.Layer):
+    """One layer's training form: the sum of five linear convolution branches, each with a bias."""
+
+    def __init__(self, filters: int, kernel_size: int = 3, expansion: int = 2, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.filters, self.kernel_size, self.expansion = filters, kernel_size, expansion
+
+    def build(self, input_shape) -> None:
+        channels, k, out = int(input_shape[-1]), self.kernel_size, self.filters
+        small = keras.initializers.GlorotUniform()
+        shapes = {"full": (k, k, channels, out), "point": (1, 1, channels, out), "row": (1, k, channels, out)}
+        shapes |= {"column": (k, 1, channels, out), "expand": (k, k, channels, self.expansion * out)}
+        shapes |= {"reduce": (1, 1, self.expansion * out, out)}
+        self.kernels = {
+            name: self.add_weight(name=name, shape=shape, initializer=small) for name, shape in shapes.items()
+        }
+        self.biases = {
+            name: self.add_weight(name=f"{name}_bias", shape=(shape[-1],), initializer="zeros")
+            for name, shape in shapes.items()
+        }
+
+    def call(self, inputs):
+        def convolve(name, values):
+            kernel = keras.ops.cast(self.kernels[name], values.dtype)
+            bias = keras.ops.cast(self.biases[name], values.dtype)
+            return keras.ops.conv(values, kernel, strides=1, padding="same") + bias
+
+        total = convolve("full", inputs) + convolve("point", inputs) + convolve("row", inputs)
+        return total + convolve("column", inputs) + convolve("reduce", convolve("expand", inputs))
+
+    def collapsed(self) -> tuple[np.ndarray, np.ndarray]:
+        """The one (k, k, in, out) Conv2D kernel and bias that compute exactly what the branches do."""
+        centre = self.kernel_size // 2
+        weights = {name: np.asarray(variable, np.float64) for name, variable in self.kernels.items()}
+        biases = {name: np.asarray(variable, np.float64) for name, variable in self.biases.items()}
+        kernel = weights["full"].copy()
+        kernel[centre : centre + 1, centre : centre + 1] += weights["point"]
+        kernel[centre : centre + 1, :] += weights["row"]
+        kernel[:, centre : centre + 1] += weights["column"]
+        reduce = weights["reduce"][0, 0]  # (expanded, out)
+        kernel += np.einsum("hwie,eo->hwio", weights["expand"], reduce)
+        bias = biases["full"] + biases["point"] + biases["row"] + biases["column"]
+        bias += biases["expand"] @ reduce + biases["reduce"]
+        return kernel.astype(np.float32), bias.astype(np.float32)
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "expansion": self.expansion,
+        }
+
+
+def build_training_model(config: ModelConfig, precision: str = "float32") -> keras.Model:
+    """The blog's network with each convolution in its re-parameterized training form (same names,
+    same LeakyReLU and tanh); `collapse` turns it into build_model()'s network."""
+    config.validate()
+    policy = keras.DTypePolicy(precision)
+    low_res = keras.Input(shape=(None, None, config.channels), name="low_res")
+    x = low_res
+    for index in range(1, config.layers + 1):
+        last = index == config.layers
+        filters = config.channels if last else config.filters
+        x = RepConv(filters, config.kernel_size, name=f"deconv{index}", dtype=policy)(x)
+        if last:
+            x = keras.layers.Activation("tanh", name="tanh", dtype="float32")(x)
+        else:
+            x = keras.layers.LeakyReLU(negative_slope=config.leaky_slope, name=f"leaky_relu{index}", dtype=policy)(x)
+    return keras.Model(low_res, x, name="srcnn_deconvnet_reparameterized")
+
+
+def collapse(training_model: keras.Model, config: ModelConfig) -> keras.Model:
+    """The plain blog network (float32, Conv2DTranspose layers) computing what training_model does."""
+    plain = build_model(config)
+    for index in range(1, config.layers + 1):
+        kernel, bias = training_model.get_layer(f"deconv{index}").collapsed()
+        # Conv2D (h, w, in, out) -> Conv2DTranspose (h, w, out, in): the same flip and swap undo themselves.
+        plain.get_layer(f"deconv{index}").set_weights([np.asarray(conv2d_kernel(kernel)), bias])
+    return plain
+
+
+def initialize_training_model(training_model: keras.Model, config: ModelConfig) -> None:
+    """The near-identity start (network.initialize_near_identity) in the training form: the full
+    k x k branch holds the start, every other branch starts at zero, so the collapsed network
+    starts exactly where the plain one would."""
+    plain = build_model(config)
+    initialize_near_identity(plain, config)
+    for index in range(1, config.layers + 1):
+        layer = training_model.get_layer(f"deconv{index}")
+        transposed_kernel, bias = plain.get_layer(f"deconv{index}").get_weights()
+        for name, variable in layer.kernels.items():
+            if name == "full":
+                variable.assign(np.asarray(conv2d_kernel(transposed_kernel)))
+            elif name != "expand":  # expand keeps its random start: with reduce at zero it adds nothing
+                variable.assign(np.zeros(variable.shape, np.float32))
+        for name, variable in layer.biases.items():
+            variable.assign(bias if name == "full" else np.zeros(variable.shape, np.float32))
