@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
         " for benchmark sets and for training on crops (train.py --patch-size)",
     )
     parser.add_argument("--split", choices=("train", "val", "test"), help="put every photo into this split")
+    parser.add_argument(
+        "--val-names",
+        type=Path,
+        metavar="FILE",
+        help="a file naming input images (one per line, # comments) that go to val whatever else says",
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
     parser.add_argument(
         "--prune", action="store_true", help="delete the pairs of photos since removed from --input (kept by default)"
@@ -43,17 +49,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def read_names(path: Path) -> tuple[str, ...]:
+    """The names listed in a file, one per line; blank lines and # comments are skipped."""
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return tuple(line for line in lines if line)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    config = PrepConfig(
-        args.size,
-        args.scale,
-        args.val_fraction,
-        args.test_fraction,
-        "whole" if args.whole else "blog",
-        args.split or "",
-    )
     try:
+        val_names = read_names(args.val_names) if args.val_names else ()
+        config = PrepConfig(
+            args.size,
+            args.scale,
+            args.val_fraction,
+            args.test_fraction,
+            "whole" if args.whole else "blog",
+            args.split or "",
+            val_names,
+        )
         summary = prepare_folder(
             args.input, args.output, config, workers=args.workers, force=args.force, prune=args.prune
         )

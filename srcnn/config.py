@@ -99,6 +99,9 @@ class TrainConfig:
         PRECISIONS,
     )
     jit: str = setting("auto", "XLA: auto = on with a GPU, off on a CPU", JIT_CHOICES)
+    # The validation images a run must be given, by their source file names (a --config key): train.py
+    # refuses a val split that holds others, or one that shares an image with the training split.
+    val_images: tuple[str, ...] = ()
 
     def validate(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.repeat < 1 or self.patch_size < 0:
@@ -137,6 +140,9 @@ class PrepConfig:
     # (cropped to a multiple of scale), as SR benchmarks do and as random crops for training need.
     mode: str = "blog"
     split: str = ""  # put every photo into this split instead of the hashed one
+    # Input files (by name, or path under the input folder) that go to the val split whatever else
+    # says: a validation set named in a file, kept out of training (prep_images.py --val-names).
+    val_names: tuple[str, ...] = ()
 
     def validate(self) -> None:
         if self.size < 2 or self.scale < 2:

@@ -61,6 +61,8 @@ def assign_split(relative: str, config: PrepConfig) -> str:
     A file keeps its split when other photos are added or removed. If the input already has
     top-level train/, val/ and test/ folders, that split is kept instead.
     """
+    if Path(relative).name in config.val_names or relative in config.val_names:
+        return "val"
     if config.split:
         return config.split
     top = relative.split("/", 1)[0]
@@ -251,7 +253,7 @@ def prepare_folder(
     for problem in problems:
         log(problem)
     # Pairs made with another size or scale are stale: make them all again.
-    same_settings = load_manifest(output_dir).get("config", {}) == asdict(config)
+    same_settings = load_manifest(output_dir).get("config", {}) == json.loads(json.dumps(asdict(config)))
     for job in jobs:
         remove_from_other_splits(output_dir, job)
     todo = [job for job in jobs if force or not same_settings or not is_up_to_date(output_dir, job)]

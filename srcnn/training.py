@@ -7,6 +7,7 @@ checkpoints.py (the checkpoint folder) and callbacks.py (history.csv, curves.png
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -241,7 +242,33 @@ def find_data(data_dir: Path, config: TrainConfig, log: Callable[[str], None]) -
             " --patch-size, or prepare them again with one --size"
         )
     record = data_record(data_dir, train_pairs, val_pairs, validated_on_train)
+    if not validated_on_train:
+        check_validation(data_dir, train_pairs, val_pairs, config.val_images)
     return TrainingData(train_pairs, val_pairs, image_sizes(val_pairs), record)
+
+
+def check_validation(data_dir: Path, train_pairs: list, val_pairs: list, val_images: tuple[str, ...]) -> None:
+    """Refuse a validation set that shares an image with the training set (its scores would flatter
+    the model), or that is not the one the config names (`val_images`, source file names)."""
+    trained = {hashlib.sha256(high_res.read_bytes()).hexdigest(): high_res for _, high_res in train_pairs}
+    for _, high_res in val_pairs:
+        twin = trained.get(hashlib.sha256(high_res.read_bytes()).hexdigest())
+        if twin is not None:
+            raise DataError(
+                f"{high_res}: the same image as {twin} in the training split; a validation image must not be"
+                " trained on: remove one of them"
+            )
+    if val_images:
+        manifest_path = data_dir / MANIFEST_NAME
+        entries = read_json(manifest_path).get("pairs", []) if manifest_path.is_file() else []
+        sources = {entry.get("name"): Path(str(entry.get("source", ""))).name for entry in entries}
+        found = {sources.get(high_res.name, high_res.name) for _, high_res in val_pairs}
+        if found != set(val_images):
+            missing, extra = sorted(set(val_images) - found), sorted(found - set(val_images))
+            raise DataError(
+                f"{data_dir / 'val'}: not the validation images the config names (missing {missing[:5]},"
+                f" not named {extra[:5]}); prepare them with prep_images.py --val-names"
+            )
 
 
 def data_record(data_dir: Path, train_pairs: list, val_pairs: list, validated_on_train: bool) -> dict:

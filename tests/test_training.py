@@ -391,3 +391,32 @@ def test_test_py_on_a_named_run_uses_its_own_data_and_results(data_dir, tmp_path
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("\n") >= 4 and "RGB PSNR" in result.stdout
     assert (tmp_path / "results" / "metrics.csv").is_file() and not (elsewhere / "results").exists()
+
+
+def test_a_validation_image_that_is_also_trained_on_is_refused(data_dir, tmp_path):
+    import shutil
+
+    train_pair = list_pairs(data_dir, "train")[0]
+    for kind, path in zip(("lr", "hr"), train_pair, strict=True):
+        shutil.copy(path, data_dir / "val" / kind / "copy.png")
+    with pytest.raises(DataError, match="must not be trained on"):
+        run(data_dir, tmp_path, epochs=1)
+
+
+def test_the_config_names_its_validation_images(photo_folder, tmp_path, run_main):
+    names = tmp_path / "val.txt"
+    names.write_text("# held out\nphoto 1.png\nphoto 4.png\n")
+    result = run_main("prep_images.py", "--input", str(photo_folder), "--output", "data", "--size", "24",
+                      "--val-names", str(names), "--val-fraction", "0", "--test-fraction", "0", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in (tmp_path / "data" / "val" / "hr").iterdir()) == [
+        "trip__photo 1_png.png",
+        "trip__photo 4_png.png",
+    ]
+    settings = {"epochs": 1, "batch_size": 2, "precision": "float32"}
+    named = TrainConfig(**settings, val_images=("photo 1.png", "photo 4.png"))
+    result = train(tmp_path / "data", tmp_path / "a", tmp_path / "a", named, TINY, verbose=0, log=lambda line: None)
+    assert result.status == "finished"
+    other = TrainConfig(**settings, val_images=("photo 1.png", "photo 2.png"))
+    with pytest.raises(DataError, match="not the validation images the config names"):
+        train(tmp_path / "data", tmp_path / "b", tmp_path / "b", other, TINY, verbose=0, log=lambda line: None)
