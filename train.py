@@ -49,8 +49,8 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type, title:
     for item in flag_fields(config_class):
         flag, default = "--" + item.name.replace("_", "-"), getattr(defaults, item.name)
         help_text = f"{item.metadata['help']} (default: {default})"
-        if item.type == "bool":
-            group.add_argument(flag, action="store_true", default=None, help=help_text)
+        if item.type == "bool":  # --augment / --no-augment: a flag can also undo a --config setting
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
             choices = item.metadata["choices"]
             group.add_argument(flag, type=FLAG_TYPES[item.type], choices=choices, default=None, help=help_text)
