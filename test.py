@@ -71,7 +71,9 @@ def run_folders(args: argparse.Namespace, weights_path: Path) -> tuple[Path, Pat
     record = read_run_record(weights_path.parent) if args.checkpoint_dir or args.checkpoint else {}
     recorded_data, recorded_results = record.get("data", {}).get("dir"), record.get("results_dir")
     data_dir = args.data or (Path(recorded_data) if recorded_data and Path(recorded_data).is_dir() else Path("data"))
-    results_dir = args.results_dir or (Path(recorded_results) if recorded_results else Path("results"))
+    # The run's own results folder only for the run's own data: other scores must not replace its metrics.
+    own_data = recorded_data is not None and data_dir.resolve() == Path(recorded_data).resolve()
+    results_dir = args.results_dir or (Path(recorded_results) if own_data and recorded_results else Path("results"))
     return data_dir, results_dir
 
 

@@ -3,7 +3,8 @@
 Usage:
     python upscale.py photo.jpg -o photo_x2.png
     python upscale.py photos/ more.png --out-dir enlarged/ [--tile 512] [--checkpoint PATH] [--overwrite]
-    python upscale.py --export exported/           # SavedModel + TFLite of the network
+    python upscale.py photo.jpg -o photo_x2.png --runtime keras   # a given runtime (default: auto)
+    python upscale.py --export exported/           # SavedModel, TFLite (float32, int8) and ONNX
 
 Any size and mode: grayscale stays grayscale, alpha is kept (enlarged with bicubic), 16-bit
 becomes 8-bit, EXIF orientation is applied and the ICC profile kept. Large photos go through in
@@ -16,6 +17,8 @@ import argparse
 import os
 import sys
 from pathlib import Path
+
+from srcnn.config import RUNTIMES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter out of the way.
 
@@ -43,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--runtime",
         default="auto",
-        choices=("auto", "keras", "keras-bfloat16", "onnxruntime", "litert", "litert-int8"),
+        choices=RUNTIMES,
         help="what runs the network: auto (default) = the fastest here that matches Keras float32 to 0.05 dB"
         " on Set5 (benchmarks/README.md)",
     )
@@ -73,7 +76,21 @@ def plan(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]], list[str]]:
             jobs.append((item, args.output or args.out_dir / f"{item.stem}_x2.png"))
         else:
             errors.append(f"{item}: no such file or folder")
-    return jobs, errors
+    return unique_targets(jobs, errors)
+
+
+def unique_targets(jobs: list[tuple[Path, Path]], errors: list[str]) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """Drop a job whose output another job already makes ('a.jpg' and 'a.png' both give a_x2.png),
+    with an error line: one result must never replace another."""
+    kept, taken = [], {}
+    for source, target in jobs:
+        key = os.path.realpath(target)
+        if key in taken:
+            errors.append(f"{source}: its output {target} is already the output of {taken[key]}; rename one of them")
+            continue
+        taken[key] = source
+        kept.append((source, target))
+    return kept, errors
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--batch must be at least 1")
 
     from srcnn.checkpoints import CheckpointError, choose_weights, load_for_inference
+    from srcnn.files import one_line
     from srcnn.runtimes import make_runtime, resolve_runtime
 
     weights = choose_weights(args.checkpoint, None, prefer_pretrained=True)
@@ -105,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
         runtime_name, why = resolve_runtime(args.runtime)
         runtime = make_runtime(runtime_name, model, config)
-    except (CheckpointError, ValueError) as error:
-        print(f"upscale.py: error: {error}", file=sys.stderr)
+    except (CheckpointError, ValueError, ImportError, OSError) as error:
+        print(f"upscale.py: error: {one_line(error)}", file=sys.stderr)
         return 2
     print(f"runtime: {runtime_name} ({why}); model: {weights}")
 

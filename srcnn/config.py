@@ -17,6 +17,7 @@ SCHEDULES = ("constant", "cosine")
 SPLITS = ("train", "val", "test")
 PREP_MODES = ("blog", "whole")
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")  # tf.distribute, see distribution.py
+RUNTIMES = ("auto", "keras", "keras-bfloat16", "onnxruntime", "litert", "litert-int8")  # upscale.py, see runtimes.py
 
 
 def setting(default, help: str, choices: tuple[str, ...] | None = None):

@@ -18,6 +18,10 @@ from srcnn.files import write_atomic
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 WHITE = (255, 255, 255)
+# Pillow refuses images over 2 * MAX_IMAGE_PIXELS (about 179 megapixels) from the header alone,
+# before decoding; below that its warning is only noise here. Set once for the process, not per
+# read: catch_warnings() is not thread-safe, and upscale.py reads in a thread of its own.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 class ImageReadError(ValueError):
@@ -30,15 +34,11 @@ def read_image(path: str | os.PathLike) -> Image.Image:
     if path.is_dir():
         raise ImageReadError("is a folder, not an image")
     try:
-        with warnings.catch_warnings():
-            # Pillow refuses images over 2 * MAX_IMAGE_PIXELS (about 179 megapixels) from the
-            # header alone, before decoding; below that its warning is only noise here.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                image.seek(0)  # GIF, APNG, multi-page TIFF: the first frame.
-                image.load()
-                upright = ImageOps.exif_transpose(image)
-                return upright if upright is not image else image.copy()
+        with Image.open(path) as image:
+            image.seek(0)  # GIF, APNG, multi-page TIFF: the first frame.
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            return upright if upright is not image else image.copy()
     except Image.DecompressionBombError as error:
         raise ImageReadError(f"refused as a decompression bomb: {error}") from None
     except Image.UnidentifiedImageError:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,20 +25,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from srcnn.config import ModelConfig
+from srcnn.config import RUNTIMES, ModelConfig
 from srcnn.network import build_model
 from srcnn.precision import BFLOAT16_CPU_FLAGS, cpu_flags
 
-RUNTIMES = ("auto", "keras", "keras-bfloat16", "onnxruntime", "litert", "litert-int8")
 # Fastest first on the project's CPU, among those within 0.05 dB of Keras float32 on Set5
 # (benchmarks/README.md): Keras in bfloat16 where the CPU computes in it, then ONNX Runtime.
 # LiteRT float32 measured slower than Keras there, and LiteRT int8 costs 0.09 dB: both only on request.
 AUTO_ORDER = ("keras-bfloat16", "onnxruntime", "keras")
-# Python packages each runtime needs beyond TensorFlow.
+# Python modules each runtime needs beyond TensorFlow, and the pip packages that bring them.
 PACKAGES = {
-    "onnxruntime": ("onnxruntime", "tf2onnx", "onnx"),
-    "litert": ("ai_edge_litert",),
-    "litert-int8": ("ai_edge_litert",),
+    "onnxruntime": {"onnxruntime": "onnxruntime", "tf2onnx": "tf2onnx", "onnx": "onnx"},
+    "litert": {"ai_edge_litert": "ai-edge-litert"},
+    "litert-int8": {"ai_edge_litert": "ai-edge-litert"},
 }
 
 
@@ -50,9 +50,17 @@ class Runtime:
 def available(name: str) -> bool:
     """Whether this machine can run `name`: its packages are installed (and, for bfloat16, the CPU
     computes in bfloat16; elsewhere it would be emulated, slowly)."""
+    return not why_not(name)
+
+
+def why_not(name: str) -> str:
+    """Why `name` cannot run here ('' when it can)."""
     if name == "keras-bfloat16":
-        return bool(set(BFLOAT16_CPU_FLAGS) & cpu_flags()) and not tf.config.list_physical_devices("GPU")
-    return all(importlib.util.find_spec(package) is not None for package in PACKAGES.get(name, ()))
+        if tf.config.list_physical_devices("GPU"):
+            return "it is for CPUs; on a GPU, Keras picks its own precision"
+        return "" if set(BFLOAT16_CPU_FLAGS) & cpu_flags() else "this CPU has no bfloat16 instructions"
+    missing = [pip for module, pip in PACKAGES.get(name, {}).items() if importlib.util.find_spec(module) is None]
+    return f"missing packages: pip install {' '.join(missing)}" if missing else ""
 
 
 def resolve_runtime(requested: str) -> tuple[str, str]:
@@ -60,8 +68,8 @@ def resolve_runtime(requested: str) -> tuple[str, str]:
     if requested not in RUNTIMES:
         raise ValueError(f"runtime must be one of {RUNTIMES}, got {requested!r}")
     if requested != "auto":
-        if not available(requested):
-            raise ValueError(f"runtime {requested} cannot run here (missing {PACKAGES.get(requested, 'bfloat16 CPU')})")
+        if why_not(requested):
+            raise ValueError(f"runtime {requested} cannot run here: {why_not(requested)}")
         return requested, "asked for"
     if tf.config.list_physical_devices("GPU"):
         return "keras", "auto: a GPU, which Keras uses"
@@ -101,7 +109,9 @@ def onnx_bytes(model: keras.Model) -> bytes:
     """The model as ONNX (Keras' own export, through tf2onnx), for any batch, height and width."""
     with tempfile.TemporaryDirectory(prefix="srcnn-onnx-") as folder:
         path = Path(folder) / "model.onnx"
-        traced(model).export(str(path), format="onnx", verbose=False)
+        with warnings.catch_warnings():  # tf2onnx probes np.object, which NumPy 2 warns about
+            warnings.filterwarnings("ignore", message="In the future `np.object`", category=FutureWarning)
+            traced(model).export(str(path), format="onnx", verbose=False)
         return path.read_bytes()
 
 
@@ -109,7 +119,7 @@ def tflite_bytes(model: keras.Model, int8: bool = False) -> bytes:
     """The model as a TFLite flatbuffer, for any batch, height and width (resize before running).
 
     `int8`: weights stored as int8 and activations quantized on the fly (TFLite's dynamic-range
-    quantization): a quarter of the size, faster with XNNPACK, and less exact (its Set5 cost is in
+    quantization): a third of the size, faster with XNNPACK, and less exact (its Set5 cost is in
     benchmarks/README.md). Converted from a SavedModel: converting the traced function directly
     gave NaNs in TF 2.21."""
     with tempfile.TemporaryDirectory(prefix="srcnn-tflite-") as folder:

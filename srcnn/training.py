@@ -132,7 +132,17 @@ def train(
     # forbids (it reads the pre-activation the fusion removes), so it gave up on every training graph
     # with an "E ... remapper failed: Mutation::Apply error" line. Off: no such line, and the same
     # speed, measured for training and inference in both precisions (benchmarks/README.md).
+    remapping = tf.config.optimizer.get_experimental_options().get("remapping")
     tf.config.optimizer.set_experimental_options({"remapping": False})
+    try:
+        return run_on_each_worker(request, checkpoint_dir, results_dir, strategy)
+    finally:  # the setting is the process's: leave it as it was (say, for a test run next)
+        tf.config.optimizer.set_experimental_options({"remapping": remapping if remapping is not None else True})
+
+
+def run_on_each_worker(request: RunRequest, checkpoint_dir: Path, results_dir: Path, strategy: str) -> RunResult:
+    """The chief runs in the run's folders, any other worker in temporary ones (see worker_folders)."""
+    log, resume = request.log, request.resume
     # TensorFlow wants the multi-worker strategy made before any other TensorFlow work.
     distribution = make_strategy(strategy)
     log(describe(distribution))

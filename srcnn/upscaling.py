@@ -11,7 +11,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +21,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from srcnn.config import ModelConfig
-from srcnn.files import write_atomic
-from srcnn.images import HIGH_BIT_MODES, ImageReadError, read_image, to_8bit
+from srcnn.files import one_line, write_atomic
+from srcnn.images import HIGH_BIT_MODES, read_image, to_8bit
 from srcnn.network import from_model_range, to_model_range
 
 # The suffixes upscale.py writes (Pillow picks the format by them).
@@ -166,17 +166,18 @@ class Loaded:
 
 def load(source: Path, target: Path, overwrite: bool) -> Loaded:
     """Check where the result goes and read the photo (in a reader thread, ahead of the model)."""
-    if target.suffix.lower() not in WRITABLE_SUFFIXES:
-        return Loaded(source, target, error=f"cannot write {target.suffix or 'files without a suffix'};"
-                      f" use one of {WRITABLE_SUFFIXES}")  # fmt: skip
-    if os.path.realpath(target) == os.path.realpath(source):  # realpath: no error on symlink loops
-        return Loaded(source, target, error="the output would replace the input; choose another name")
-    if target.exists() and not overwrite:
-        return Loaded(source, target, error=f"{target} exists; pass --overwrite to replace it")
     try:
+        if target.suffix.lower() not in WRITABLE_SUFFIXES:
+            raise ValueError(
+                f"cannot write {target.suffix or 'files without a suffix'}; use one of {WRITABLE_SUFFIXES}"
+            )
+        if os.path.realpath(target) == os.path.realpath(source):  # realpath: no error on symlink loops
+            raise ValueError("the output would replace the input; choose another name")
+        if target.exists() and not overwrite:
+            raise ValueError(f"{target} exists; pass --overwrite to replace it")
         return Loaded(source, target, open_photo(source))
-    except (ImageReadError, OSError) as error:
-        return Loaded(source, target, error=str(error))
+    except Exception as error:  # A file's problem, whatever it is, ends that file only, in one line.
+        return Loaded(source, target, error=one_line(error))
 
 
 def save(loaded: Loaded, result: Image.Image) -> str:
@@ -186,12 +187,19 @@ def save(loaded: Loaded, result: Image.Image) -> str:
     return f" ({'; '.join(loaded.photo.notes)})" if loaded.photo.notes else ""
 
 
+def failure(message: str) -> Future:
+    future = Future()
+    future.set_exception(ValueError(message))
+    return future
+
+
 def enlarge_all(
     jobs: list[tuple[Path, Path]], predict: Predict, config: ModelConfig, tile: int, batch_size: int, overwrite: bool
 ) -> int:
-    """Upscale every job; returns how many failed. Reading the next photo, running the model and
-    encoding the previous result overlap (one reader and one writer thread beside the model), so
-    a folder goes at the model's pace. Each result is written once, under a temporary name first."""
+    """Upscale every job; returns how many failed. Reading the next photo and encoding the previous
+    result overlap with the model (one reader and one writer thread beside it). Each result is
+    written once, under a temporary name first; at most two wait to be written, so memory stays
+    bounded; outcomes are reported in the jobs' order."""
     failed = 0
     one_photo = len(jobs) == 1
     with (
@@ -200,39 +208,46 @@ def enlarge_all(
         tqdm(total=len(jobs), unit="photo", desc="upscale", disable=one_photo) as bar,
     ):
         ahead = reader.submit(load, *jobs[0], overwrite) if jobs else None
-        writes = []
+        writes: list[tuple[Loaded, Future]] = []
         for index in range(len(jobs)):
             loaded = ahead.result()
             if index + 1 < len(jobs):
                 ahead = reader.submit(load, *jobs[index + 1], overwrite)
             if loaded.error:
-                tqdm.write(f"upscale.py: error: {loaded.source}: {loaded.error}", file=sys.stderr)
-                failed += 1
-                bar.update()
+                writes.append((loaded, failure(loaded.error)))
                 continue
-            width, height = loaded.photo.colour.size
-            tiles = count_tiles(2 * height, 2 * width, tile)
-            with tqdm(
-                total=tiles, unit="tile", desc=loaded.source.name, leave=False, disable=not one_photo or tiles < 2
-            ) as tile_bar:
-                result = upscale(
-                    predict, config, loaded.photo, tile=tile, on_tile=tile_bar.update, batch_size=batch_size
-                )
+            try:
+                result = upscale_with_bar(predict, config, loaded, tile, batch_size, one_photo)
+            except (ValueError, OSError, MemoryError) as error:
+                writes.append((loaded, failure(one_line(error))))
+                continue
+            failed += report_writes(writes, bar, keep=1)  # the writer holds at most one more result
             writes.append((loaded, writer.submit(save, loaded, result)))
-            failed += report_writes(writes, bar, wait=False)
-        failed += report_writes(writes, bar, wait=True)
+        failed += report_writes(writes, bar, keep=0)
     return failed
 
 
-def report_writes(writes: list, bar: tqdm, wait: bool) -> int:
-    """Say which results were written (all of them with `wait`, else those done); returns the failures."""
+def upscale_with_bar(
+    predict: Predict, config: ModelConfig, loaded: Loaded, tile: int, batch_size: int, one_photo: bool
+) -> Image.Image:
+    """upscale(), with a bar over the tiles when a single photo is enlarged (a folder has one over photos)."""
+    width, height = loaded.photo.colour.size
+    tiles = count_tiles(2 * height, 2 * width, tile)
+    with tqdm(
+        total=tiles, unit="tile", desc=loaded.source.name, leave=False, disable=not one_photo or tiles < 2
+    ) as bar:
+        return upscale(predict, config, loaded.photo, tile=tile, on_tile=bar.update, batch_size=batch_size)
+
+
+def report_writes(writes: list[tuple[Loaded, Future]], bar: tqdm, keep: int) -> int:
+    """Report outcomes in order, waiting until at most `keep` are left; returns the failures."""
     failed = 0
-    while writes and (wait or writes[0][1].done()):
+    while len(writes) > keep or (writes and writes[0][1].done()):
         loaded, future = writes.pop(0)
         try:
             tqdm.write(f"{loaded.source} -> {loaded.target}{future.result()}")
-        except (ValueError, OSError) as error:
-            tqdm.write(f"upscale.py: error: {loaded.source}: {error}", file=sys.stderr)
+        except (ValueError, OSError, MemoryError) as error:
+            tqdm.write(f"upscale.py: error: {loaded.source}: {one_line(error)}", file=sys.stderr)
             failed += 1
         bar.update()
     return failed

@@ -162,15 +162,26 @@ def test_each_runtime_matches_keras_float32_within_its_precision(name):
     assert np.abs(output - expected).max() <= most and np.abs(output - expected).mean() <= mean
 
 
-def test_auto_picks_a_runtime_this_machine_has_and_refuses_a_missing_one(monkeypatch):
+def test_auto_picks_the_fastest_runtime_each_machine_can_run(monkeypatch):
     from srcnn import runtimes
 
-    name, why = runtimes.resolve_runtime("auto")
+    name, why = runtimes.resolve_runtime("auto")  # this machine
     assert name in runtimes.AUTO_ORDER and runtimes.available(name) and why.startswith("auto")
-    monkeypatch.setattr(runtimes, "available", lambda name: name == "keras")
-    assert runtimes.resolve_runtime("auto")[0] == "keras"
-    with pytest.raises(ValueError, match="onnxruntime cannot run here"):
+    for flags, installed, expected in (
+        ({"avx512_bf16"}, {"onnxruntime"}, "keras-bfloat16"),  # a CPU that computes in bfloat16
+        (set(), {"onnxruntime"}, "onnxruntime"),  # one that does not
+        (set(), set(), "keras"),  # nothing extra installed
+    ):
+        monkeypatch.setattr(runtimes, "cpu_flags", lambda flags=flags: flags)
+        modules = {"onnxruntime", "tf2onnx", "onnx"} if installed else set()
+        monkeypatch.setattr(
+            runtimes.importlib.util, "find_spec", lambda module, modules=modules: module in modules or None
+        )
+        assert runtimes.resolve_runtime("auto")[0] == expected
+    with pytest.raises(ValueError, match="onnxruntime cannot run here: missing packages: pip install onnxruntime"):
         runtimes.resolve_runtime("onnxruntime")
+    monkeypatch.setattr(runtimes.tf.config, "list_physical_devices", lambda kind=None: ["GPU:0"])
+    assert runtimes.resolve_runtime("auto") == ("keras", "auto: a GPU, which Keras uses")
 
 
 def test_a_folder_overlaps_reading_and_writing_and_writes_each_output_once(tiny, tmp_path, monkeypatch):
@@ -221,3 +232,15 @@ def test_a_model_of_another_size_still_tiles_exactly():
     np.testing.assert_array_equal(
         run_tiled(model.predict_on_batch, image, halo, 12), run_tiled(model.predict_on_batch, image, halo, 1000)
     )
+
+
+def test_two_inputs_with_one_output_name_never_overwrite_each_other(tiny, tmp_path, run_main):
+    _, _, weights = tiny
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    gradient_image(20, 12, seed=1).save(photos / "a.png")
+    gradient_image(16, 16, seed=2).save(photos / "a.jpg")
+    result = run_main("upscale.py", str(photos), "--out-dir", "out", "--checkpoint", str(weights), cwd=tmp_path)
+    assert result.returncode == 1 and "is already the output of" in result.stderr
+    with Image.open(tmp_path / "out" / "a_x2.png") as made:
+        assert made.size == (32, 32)  # a.jpg, first in name order; a.png was refused, not written over it
