@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         from srcnn.evaluation import format_table, test_split
 
         data_dir, results_dir = run_folders(args, weights_path)
+        print(f"data: {data_dir / args.split}")
         scores = test_split(model, data_dir, results_dir, args.split)
     except (CheckpointError, DataError, ValueError, OSError) as error:
         print(f"test.py: error: {error}", file=sys.stderr)
