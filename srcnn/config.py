@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from srcnn.precision import JIT_CHOICES, PRECISIONS
 
-INITIALIZATIONS = ("near-identity", "glorot")
+INITIALIZATIONS = ("near-identity", "identity", "glorot")
 SCHEDULES = ("constant", "cosine")
 SPLITS = ("train", "val", "test")
 PREP_MODES = ("blog", "whole")
@@ -78,8 +78,9 @@ class TrainConfig:
     # Assumed: Adam's step size; the blog names no optimizer. 1e-3 beat 3e-4 on the demo (README).
     learning_rate: float = setting(1e-3, "Adam step size")
     seed: int = setting(0, "seeds weights, shuffling and crops")
-    # Assumed: the blog does not say how the weights start. "near-identity" starts from a net that
-    # passes its input through (see network.initialize_near_identity); "glorot" is Keras' default.
+    # Assumed: the blog does not say how the weights start. "near-identity" starts from
+    # tanh(input) (network.initialize_near_identity); "identity" from the input itself, white and
+    # black exact (network.initialize_identity); "glorot" is Keras' default.
     init: str = setting("near-identity", "weight start", INITIALIZATIONS)
     # "constant", or "cosine": per-epoch cosine decay from learning_rate to min_learning_rate.
     schedule: str = setting("constant", "learning rate per epoch", SCHEDULES)

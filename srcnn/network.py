@@ -137,3 +137,78 @@ def initialize_near_identity(model: keras.Model, config: ModelConfig, noise_scal
                 kernel[centre, centre, channel, plus] = gain
                 kernel[centre, centre, channel, minus] = -gain
         layer.set_weights([kernel, np.zeros_like(bias)])
+
+
+# Assumed (beyond the blog): where the identity start bends, per colour, on [-1, 1]. Four kinks a
+# side fit three colours into 27 of the 32 channels; the slopes are fitted below.
+IDENTITY_KNOTS = (0.4, 0.7, 0.88, 0.96)
+
+
+def identity_slopes(knots: tuple[float, ...] = IDENTITY_KNOTS) -> np.ndarray:
+    """Coefficients of g(x) = a x + sum_k b_k (relu(x - t_k) - relu(-x - t_k)) so that tanh(g(x)) ~ x.
+
+    Least squares against atanh on the 256 pixel levels, weighted by tanh's slope (errors count in
+    pixel terms), the end points held hard: pure white and black come out exactly 255 and 0."""
+    x = np.arange(256) / 127.5 - 1.0
+    basis = np.stack([x] + [np.maximum(x - knot, 0) - np.maximum(-x - knot, 0) for knot in knots], axis=1)
+    weights = 1.0 - x**2 + 0.002
+    weights[[0, -1]] = 5.0
+    target = np.arctanh(np.clip(x, -0.997, 0.997))  # tanh(+-3.25) rounds to 255 and 0
+    coefficients, *_ = np.linalg.lstsq(basis * weights[:, None], target * weights, rcond=None)
+    return coefficients
+
+
+def initialize_identity(model: keras.Model, config: ModelConfig, noise_scale: float = 0.1) -> None:
+    """Start from a network whose output is its input (within half a level on average; white and
+    black exactly), built from the blog's layers alone: tanh(g(x)) = x needs g = atanh, which the
+    first layer draws piecewise-linearly with LeakyReLU kinks and the last layer adds up.
+
+    Per colour: one channel carries x + 1 (never negative, so every LeakyReLU passes it), and one
+    per kink t carries lrelu(+-(x - t)), shifted by a bias in layer 2 so it is never negative
+    either; layers 2-6 pass all of them on; layer 7 recombines them into g(x). Every other weight
+    keeps its random start scaled by `noise_scale`, so all filters still learn.
+    """
+    knots, slope = IDENTITY_KNOTS, config.leaky_slope
+    per_colour = 1 + 2 * len(knots)
+    if config.filters < per_colour * config.channels or config.kernel_size < 1:
+        raise ValueError(f"the identity start needs {per_colour * config.channels} filters, got {config.filters}")
+    coefficients = identity_slopes(knots)
+    centre = config.kernel_size // 2
+    layers = [model.get_layer(f"deconv{index}") for index in range(1, config.layers + 1)]
+    kernels = [np.asarray(layer.get_weights()[0]) * noise_scale for layer in layers]  # (h, w, out, in)
+    biases = [np.zeros_like(np.asarray(layer.get_weights()[1])) for layer in layers]
+    # The channels that carry g are exact: the last layer multiplies the kink channels by up to ~35,
+    # and any noise there would swamp the start. The spare channels keep their noise and learn.
+    used = per_colour * config.channels
+    for kernel in kernels[:-1]:
+        kernel[:, :, :used, :] = 0.0
+    kernels[-1][:, :, :, :used] = 0.0
+    final_bias = np.zeros(config.channels)
+    for colour in range(config.channels):
+        base = colour * per_colour
+        kernels[0][centre, centre, base, colour] = 1.0
+        biases[0][base] = 1.0  # x + 1 >= 0
+        final = {base: coefficients[0]}  # g = a x + ..., with x = channel - 1
+        final_bias[colour] -= coefficients[0]
+        for index, knot in enumerate(knots):
+            for side, sign in ((0, 1.0), (1, -1.0)):
+                channel = base + 1 + 2 * index + side
+                kernels[0][centre, centre, channel, colour] = sign  # lrelu(sign x - knot)
+                biases[0][channel] = -knot
+                shift = slope * (1.0 + knot)  # lrelu(sign x - knot) >= -slope (1 + knot) on [-1, 1]
+                biases[1][channel] = shift
+                # relu(z) = (lrelu(z) - slope z) / (1 - slope); relu(x - t) - relu(-x - t) adds up both sides.
+                weight = sign * coefficients[1 + index] / (1.0 - slope)
+                final[channel] = weight
+                final_bias[colour] -= weight * shift
+                # The linear part: -slope (sign x - knot) / (1 - slope) per side, through x = channel - 1.
+                final[base] += -slope * sign * coefficients[1 + index] * sign / (1.0 - slope)
+                final_bias[colour] += slope * sign * coefficients[1 + index] * (sign * 1.0 + knot) / (1.0 - slope)
+        for layer_index in range(1, config.layers - 1):
+            for channel in range(base, base + per_colour):
+                kernels[layer_index][centre, centre, channel, channel] = 1.0
+        for channel, weight in final.items():
+            kernels[-1][centre, centre, colour, channel] = weight
+    biases[-1] = final_bias.astype(np.float32)
+    for layer, kernel, bias in zip(layers, kernels, biases, strict=True):
+        layer.set_weights([kernel, bias])

@@ -13,6 +13,8 @@ the Conv2D with its kernel flipped and its channel axes swapped (network.conv2d_
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keras
 import numpy as np
 
@@ -103,12 +105,16 @@ def collapse(training_model: keras.Model, config: ModelConfig) -> keras.Model:
     return plain
 
 
-def initialize_training_model(training_model: keras.Model, config: ModelConfig) -> None:
-    """The near-identity start (network.initialize_near_identity) in the training form: the full
-    k x k branch holds the start, every other branch starts at zero, so the collapsed network
-    starts exactly where the plain one would."""
+def initialize_training_model(
+    training_model: keras.Model,
+    config: ModelConfig,
+    start: Callable[[keras.Model, ModelConfig], None] = initialize_near_identity,
+) -> None:
+    """A start of the plain network (network.initialize_near_identity or initialize_identity) in the
+    training form: the full k x k branch holds it, every other branch starts at zero, so the
+    collapsed network starts exactly where the plain one would."""
     plain = build_model(config)
-    initialize_near_identity(plain, config)
+    start(plain, config)
     for index in range(1, config.layers + 1):
         layer = training_model.get_layer(f"deconv{index}")
         transposed_kernel, bias = plain.get_layer(f"deconv{index}").get_weights()

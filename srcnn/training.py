@@ -42,7 +42,7 @@ from srcnn.checkpoints import (
 from srcnn.config import ModelConfig, TrainConfig
 from srcnn.dataset import DataError, image_sizes, list_pairs, make_dataset, shard_by_data
 from srcnn.distribution import describe, fit_across_workers, in_multi_worker_mode, is_chief, make_strategy
-from srcnn.network import build_model, initialize_near_identity
+from srcnn.network import build_model, initialize_identity, initialize_near_identity
 from srcnn.precision import resolve_jit, resolve_precision
 from srcnn.preparation import MANIFEST_NAME
 from srcnn.reparam import build_training_model, collapse, initialize_training_model
@@ -348,11 +348,12 @@ def new_run(checkpoint_dir: Path, request: RunRequest, precision: str, jit: bool
     model_config = request.model_config or ModelConfig()
     keras.utils.set_random_seed(request.train_config.seed)
     model = compiled_model(model_config, request.train_config, precision, jit)
-    if request.train_config.init == "near-identity":
+    start = {"near-identity": initialize_near_identity, "identity": initialize_identity}.get(request.train_config.init)
+    if start is not None:
         if request.train_config.reparam:
-            initialize_training_model(model, model_config)
+            initialize_training_model(model, model_config, start)
         else:
-            initialize_near_identity(model, model_config)
+            start(model, model_config)
     for name in (BEST_WEIGHTS_NAME, LATEST_NAME, STATE_NAME):  # the replaced run's (--overwrite)
         (checkpoint_dir / name).unlink(missing_ok=True)
     return Start(model, model_config)

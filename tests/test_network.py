@@ -69,3 +69,18 @@ def test_near_identity_start_passes_the_input_through_tanh():
     assert 0 < difference.mean() < 0.1  # close to the identity, but every weight still random
     with pytest.raises(ValueError, match="at least 6 filters"):
         initialize_near_identity(build_model(ModelConfig(filters=4)), ModelConfig(filters=4))
+
+
+def test_the_identity_start_gives_back_its_input_with_white_and_black_exact():
+    from srcnn.network import initialize_identity
+
+    config = ModelConfig()
+    model = build_model(config)
+    initialize_identity(model, config)  # with its noise on the spare channels
+    assert model.count_params() == 48_003  # the blog's network, nothing added
+    levels = np.arange(256, dtype=np.uint8)
+    image = np.stack([np.tile(levels, (12, 1))] * 3, axis=-1)  # every level, (12, 256, 3)
+    output = from_model_range(model.predict_on_batch(to_model_range(image)[np.newaxis])[0]).astype(int)
+    inner = output[6, 8:-8]  # away from the zero padding at the borders
+    assert np.abs(inner - image[6, 8:-8]).max() <= 2 and np.abs(inner - image[6, 8:-8]).mean() <= 0.5
+    assert (output[:, -1] == 255).all() and (output[:, 0] == 0).all()  # pure white and black, also at edges
