@@ -36,11 +36,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, default=None, help="with --benchmark: write the scores here")
     parser.add_argument("--compare-dir", type=Path, default=None, help="with --benchmark: write comparisons here")
     parser.add_argument("--scale", type=int, default=2, help="with --benchmark: the upscaling factor (default: 2)")
+    parser.add_argument(
+        "--jpeg",
+        type=int,
+        metavar="Q",
+        help="with --benchmark: save the half-size image as a JPEG of quality Q (Pillow) before enlarging it",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.jpeg is not None and not 1 <= args.jpeg <= 100:
+        parser.error("--jpeg takes a quality from 1 to 100")
     from srcnn.checkpoints import CheckpointError, choose_weights, load_for_inference
     from srcnn.dataset import DataError
 
@@ -92,16 +101,22 @@ def run_benchmark(model, args: argparse.Namespace) -> int:
     for path in find_images(args.benchmark):
         try:
             compare_path = args.compare_dir / f"{path.stem}.png" if args.compare_dir else None
-            rows.append({"name": path.stem, **benchmark_image(model, load_rgb(path), args.scale, compare_path)})
+            rows.append(
+                {"name": path.stem, **benchmark_image(model, load_rgb(path), args.scale, compare_path, args.jpeg)}
+            )
         except (ImageReadError, ValueError) as error:
             print(f"skipped {path}: {error}", file=sys.stderr)
             failed += 1
     if not rows:
         raise ValueError(f"{args.benchmark}: no usable images")
+    if args.jpeg is not None:
+        print(f"input: the half-size image saved as JPEG quality {args.jpeg} (Pillow), then bicubic x{args.scale}")
     print(format_benchmark_table(rows))
+    below = sum(row["psnr_y"] < row["bicubic_psnr_y"] for row in rows)
+    print(f"{below} of {len(rows)} image(s) below bicubic in Y-PSNR")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        report = {"images": rows, "mean": benchmark_mean(rows)}
+        report = {"images": rows, "mean": benchmark_mean(rows), "jpeg_quality": args.jpeg}
         write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
         print(f"scores: {args.json}")
     if failed:

@@ -169,13 +169,19 @@ def benchmark_metrics(high_res: np.ndarray, image: np.ndarray, border: int) -> d
 
 
 def benchmark_image(
-    model: keras.Model, image: Image.Image, scale: int = 2, compare_path: Path | None = None
+    model: keras.Model,
+    image: Image.Image,
+    scale: int = 2,
+    compare_path: Path | None = None,
+    jpeg_quality: int | None = None,
 ) -> dict[str, float]:
     """The paper's protocol on one RGB photo: crop to a multiple of scale, bicubic down and up, run.
 
-    With `compare_path`, also writes bicubic | model | original there, captioned with Y-PSNR/SSIM.
+    With `jpeg_quality`, the half-size image passes through a JPEG of that quality before the
+    enlargement (images.bicubic_degrade), and bicubic is scored on that same JPEG input. With
+    `compare_path`, also writes bicubic | model | original there, captioned with Y-PSNR/SSIM.
     """
-    low_res, high_res = (np.asarray(picture) for picture in make_whole_pair(image, scale))
+    low_res, high_res = (np.asarray(picture) for picture in make_whole_pair(image, scale, jpeg_quality))
     super_res = super_resolve(model, low_res)
     border = scale  # the SR convention: shave as many pixels as the scale factor
     model_values = benchmark_metrics(high_res, super_res, border)

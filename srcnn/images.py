@@ -5,6 +5,7 @@ PIL and NumPy only; nothing here imports TensorFlow, so prep stays light and fas
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -99,29 +100,51 @@ def pad_to_square(image: Image.Image, fill: tuple[int, int, int] = WHITE) -> Ima
     return canvas
 
 
-def bicubic_degrade(high_res: Image.Image, scale: int) -> Image.Image:
+def bicubic_degrade(high_res: Image.Image, scale: int, jpeg_quality: int | None = None) -> Image.Image:
     """Downscale by `scale` with bicubic, then back up to the same size with bicubic.
 
     Blog: "we scale the low-resolution images down by a factor of 2 (making them 64x64) and then
     upscale them back to 128x128 using Bicubic interpolation".
+
+    With `jpeg_quality` (beyond the blog), the small image is saved as a JPEG of that quality
+    (Pillow's encoder, its default 4:2:0 chroma subsampling) and decoded before the enlargement:
+    the low-res photos people really have are JPEGs, with the 8x8 block grid where a camera or a
+    website put it, on the small image.
     """
     width, height = high_res.size
     if width % scale or height % scale:
         raise ValueError(f"image size {width}x{height} is not a multiple of scale {scale}")
     small = high_res.resize((width // scale, height // scale), Image.Resampling.BICUBIC)
+    if jpeg_quality is not None:
+        small = jpeg_round_trip(small, jpeg_quality)
     return small.resize((width, height), Image.Resampling.BICUBIC)
 
 
-def make_pair(image: Image.Image, size: int = 128, scale: int = 2) -> tuple[Image.Image, Image.Image]:
+def jpeg_round_trip(image: Image.Image, quality: int) -> Image.Image:
+    """The image as it comes back from a JPEG file of `quality` (1-100; Pillow's defaults otherwise)."""
+    if not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality must be within 1-100, got {quality}")
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return decoded.convert("RGB")
+
+
+def make_pair(
+    image: Image.Image, size: int = 128, scale: int = 2, jpeg_quality: int | None = None
+) -> tuple[Image.Image, Image.Image]:
     """The blog's training pair for one photo: (low_res, high_res), both size x size RGB."""
     if size % scale:
         raise ValueError(f"size {size} is not a multiple of scale {scale}")
     # Assumed: bicubic for the resize to 128x128; the blog's text does not name the filter.
     high_res = pad_to_square(image).resize((size, size), Image.Resampling.BICUBIC)
-    return bicubic_degrade(high_res, scale), high_res
+    return bicubic_degrade(high_res, scale, jpeg_quality), high_res
 
 
-def make_whole_pair(image: Image.Image, scale: int = 2) -> tuple[Image.Image, Image.Image]:
+def make_whole_pair(
+    image: Image.Image, scale: int = 2, jpeg_quality: int | None = None
+) -> tuple[Image.Image, Image.Image]:
     """The SR-benchmark pair: (low_res, high_res) at the photo's own size, no padding, no resize.
 
     High-res is the photo cropped to a multiple of `scale` (top-left kept); low-res is its bicubic
@@ -131,7 +154,7 @@ def make_whole_pair(image: Image.Image, scale: int = 2) -> tuple[Image.Image, Im
     if width < scale or height < scale:
         raise ImageReadError(f"{width}x{height} is smaller than the scale {scale}")
     high_res = image.crop((0, 0, width - width % scale, height - height % scale))
-    return bicubic_degrade(high_res, scale), high_res
+    return bicubic_degrade(high_res, scale, jpeg_quality), high_res
 
 
 def save_png_atomic(image: Image.Image, path: str | os.PathLike) -> None:

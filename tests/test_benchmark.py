@@ -88,3 +88,21 @@ def test_the_shipped_model_beats_bicubic_on_a_built_in_photo():
     scores = benchmark_image(model, face, scale=2)
     assert scores["psnr_y"] > scores["bicubic_psnr_y"] + 1.0
     assert scores["ssim_y"] > scores["bicubic_ssim_y"]
+
+
+def test_the_jpeg_protocol_enlarges_the_decoded_jpeg_of_the_half_size_image():
+    import io
+
+    from srcnn.images import make_whole_pair
+
+    image = gradient_image(48, 32, seed=4)
+    low_res, high_res = make_whole_pair(image, 2, jpeg_quality=75)
+    buffer = io.BytesIO()
+    image.resize((24, 16), Image.Resampling.BICUBIC).save(buffer, format="JPEG", quality=75)
+    expected = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB").resize((48, 32), Image.Resampling.BICUBIC)
+    np.testing.assert_array_equal(np.asarray(low_res), np.asarray(expected))
+    assert not np.array_equal(np.asarray(low_res), np.asarray(make_whole_pair(image, 2)[0]))  # JPEG changed it
+    model = build_model(ModelConfig(filters=6))
+    scores = benchmark_image(model, image, 2, jpeg_quality=75)
+    y_high, y_low = rgb_to_y(np.asarray(high_res))[2:-2, 2:-2], rgb_to_y(np.asarray(low_res))[2:-2, 2:-2]
+    assert scores["bicubic_psnr_y"] == pytest.approx(psnr(y_high, y_low))  # bicubic scored on the same JPEG
