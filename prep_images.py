@@ -36,6 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--split", choices=("train", "val", "test"), help="put every photo into this split")
     parser.add_argument(
+        "--jpeg-quality",
+        metavar="LOW-HIGH",
+        help="save each low-res image as a JPEG of a quality drawn from LOW-HIGH (e.g. 70-95) before"
+        " enlarging it, as real photos are: for a model that cleans JPEG artifacts",
+    )
+    parser.add_argument(
+        "--jpeg-copies", type=int, default=1, help="with --jpeg-quality: pairs per photo, each its own quality"
+    )
+    parser.add_argument(
         "--val-names",
         type=Path,
         metavar="FILE",
@@ -49,6 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quality_range(text: str) -> tuple[int, int]:
+    """'70-95' -> (70, 95); '90' -> (90, 90)."""
+    low, _, high = text.partition("-")
+    try:
+        return int(low), int(high or low)
+    except ValueError:
+        raise ValueError(f"--jpeg-quality takes LOW-HIGH or one quality, got {text!r}") from None
+
+
 def read_names(path: Path) -> tuple[str, ...]:
     """The names listed in a file, one per line; blank lines and # comments are skipped."""
     lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
@@ -59,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         val_names = read_names(args.val_names) if args.val_names else ()
+        jpeg_quality = quality_range(args.jpeg_quality) if args.jpeg_quality else ()
         config = PrepConfig(
             args.size,
             args.scale,
@@ -67,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             "whole" if args.whole else "blog",
             args.split or "",
             val_names,
+            jpeg_quality,
+            args.jpeg_copies,
         )
         summary = prepare_folder(
             args.input, args.output, config, workers=args.workers, force=args.force, prune=args.prune

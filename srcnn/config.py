@@ -145,6 +145,10 @@ class PrepConfig:
     # Input files (by name, or path under the input folder) that go to the val split whatever else
     # says: a validation set named in a file, kept out of training (prep_images.py --val-names).
     val_names: tuple[str, ...] = ()
+    # Beyond the blog: (lowest, highest) JPEG quality of the low-res side, drawn per pair from a
+    # seed made of the photo's path (so prep is repeatable), and how many such pairs per photo.
+    jpeg_quality: tuple[int, ...] = ()
+    jpeg_copies: int = 1
 
     def validate(self) -> None:
         if self.size < 2 or self.scale < 2:
@@ -159,3 +163,9 @@ class PrepConfig:
             raise ValueError(f"mode must be one of {PREP_MODES}, got {self.mode!r}")
         if self.split and self.split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {self.split!r}")
+        if self.jpeg_quality and not (
+            len(self.jpeg_quality) == 2 and 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100
+        ):
+            raise ValueError(f"JPEG quality must be a range LOW-HIGH within 1-100, got {self.jpeg_quality}")
+        if self.jpeg_copies < 1 or (self.jpeg_copies > 1 and not self.jpeg_quality):
+            raise ValueError("JPEG copies must be at least 1, and more than 1 needs a JPEG quality range")

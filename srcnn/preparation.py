@@ -30,6 +30,7 @@ class Job:
     relative: str  # path under the input folder, with forward slashes
     name: str  # output file name (NAME.png), the same in hr/ and lr/
     split: str
+    jpeg_quality: int | None = None  # the low-res side through a JPEG of this quality (beyond the blog)
 
 
 def find_images(input_dir: Path, exclude: Path | None = None) -> list[Path]:
@@ -90,8 +91,21 @@ def plan_jobs(input_dir: Path, output_dir: Path, config: PrepConfig) -> tuple[li
             problems.append(f"{path}: skipped, its output name {name} is already used by {taken[name]}")
             continue
         taken[name] = path
-        jobs.append(Job(os.path.abspath(path), relative, name, split))
+        if not config.jpeg_quality:
+            jobs.append(Job(os.path.abspath(path), relative, name, split))
+            continue
+        for copy in range(config.jpeg_copies):
+            quality = jpeg_quality_for(relative, copy, config.jpeg_quality)
+            jobs.append(Job(os.path.abspath(path), relative, name.replace(".png", f"_jpeg{copy}.png"), split, quality))
     return jobs, problems
+
+
+def jpeg_quality_for(relative: str, copy: int, quality_range: tuple[int, ...]) -> int:
+    """A JPEG quality drawn uniformly from the range, seeded by the photo's path and the copy: the
+    same photo gets the same qualities in every prep run, on every machine."""
+    digest = hashlib.sha256(f"{relative}#{copy}".encode()).digest()
+    low, high = quality_range
+    return low + int.from_bytes(digest[:8], "big") % (high - low + 1)
 
 
 def pair_paths(output_dir: Path, job: Job) -> tuple[Path, Path]:
@@ -121,9 +135,9 @@ def prepare_one(job: Job, output_dir: Path, config: PrepConfig) -> tuple[Job, st
     try:
         image = load_rgb(job.source)
         if config.mode == "whole":
-            low_res, high_res = make_whole_pair(image, config.scale)
+            low_res, high_res = make_whole_pair(image, config.scale, job.jpeg_quality)
         else:
-            low_res, high_res = make_pair(image, config.size, config.scale)
+            low_res, high_res = make_pair(image, config.size, config.scale, job.jpeg_quality)
     except ImageReadError as error:
         return job, str(error)
     except MemoryError:
@@ -178,7 +192,7 @@ def write_manifest(
             "split": job.split,
             "hr": high_res_path.relative_to(output_dir).as_posix(),
             "lr": low_res_path.relative_to(output_dir).as_posix(),
-            "prep": pair_recipe(config),
+            "prep": pair_recipe(config) | ({"jpeg_quality": job.jpeg_quality} if job.jpeg_quality else {}),
         }
     manifest = {
         "config": asdict(config),

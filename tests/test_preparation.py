@@ -166,3 +166,23 @@ def test_removed_photos_keep_their_pairs_unless_pruned(photo_folder, tmp_path):
     names = {path.name for path in output.glob("*/*/*.png")}
     assert "photo 0_jpg.png" not in names and "elsewhere_png.png" in names
     assert len(names) == 6  # five photos left, plus the other folder's one
+
+
+def test_jpeg_pairs_are_seeded_by_the_photo_and_recorded(photo_folder, tmp_path):
+    import json
+
+    config = PrepConfig(size=24, jpeg_quality=(30, 95), jpeg_copies=3)
+    first = prepare_folder(photo_folder, tmp_path / "a", config, progress=False)
+    prepare_folder(photo_folder, tmp_path / "b", config, progress=False)
+    assert first.written == 18  # six photos, three JPEG versions each
+    low_res = sorted((tmp_path / "a").glob("*/lr/*_jpeg*.png"))
+    assert len(low_res) == 18
+    for path in low_res:  # the same qualities and bytes in a second run: seeded, not random
+        assert path.read_bytes() == (tmp_path / "b" / path.relative_to(tmp_path / "a")).read_bytes()
+    pairs = json.loads((tmp_path / "a" / "manifest.json").read_text())["pairs"]
+    qualities = [pair["prep"]["jpeg_quality"] for pair in pairs]
+    assert all(30 <= quality <= 95 for quality in qualities) and len(set(qualities)) > 3
+    plain = prepare_folder(photo_folder, tmp_path / "c", PrepConfig(size=24), progress=False)
+    name = low_res[0].name.replace("_jpeg0", "").replace("_jpeg1", "").replace("_jpeg2", "")
+    clean = next((tmp_path / "c").glob(f"*/lr/{name}"))
+    assert plain.written == 6 and clean.read_bytes() != low_res[0].read_bytes()  # the JPEG did change it
