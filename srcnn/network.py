@@ -161,54 +161,49 @@ def identity_slopes(knots: tuple[float, ...] = IDENTITY_KNOTS) -> np.ndarray:
 def initialize_identity(model: keras.Model, config: ModelConfig, noise_scale: float = 0.1) -> None:
     """Start from a network whose output is its input (within half a level on average; white and
     black exactly), built from the blog's layers alone: tanh(g(x)) = x needs g = atanh, which the
-    first layer draws piecewise-linearly with LeakyReLU kinks and the last layer adds up.
+    first two layers draw piecewise-linearly with LeakyReLU kinks and the last layer adds up.
 
-    Per colour: one channel carries x + 1 (never negative, so every LeakyReLU passes it), and one
-    per kink t carries lrelu(+-(x - t)), shifted by a bias in layer 2 so it is never negative
-    either; layers 2-6 pass all of them on; layer 7 recombines them into g(x). Every other weight
-    keeps its random start scaled by `noise_scale`, so all filters still learn.
+    Per colour: one channel carries x + 1 (never negative, so every LeakyReLU passes it on). Per
+    kink t and side: layer 1 computes lrelu(b (+-x - t)), b the kink's slope; layer 2 subtracts its
+    negative part, since lrelu(z) - s z = (1 - s) relu(z), leaving a small channel that is never
+    negative; layers 3-6 pass everything on; layer 7 adds the channels up to g(x) with weights
+    near 1, so no channel's noise is amplified. Every weight into another channel keeps its random
+    start scaled by `noise_scale`, so those filters learn too.
     """
     knots, slope = IDENTITY_KNOTS, config.leaky_slope
     per_colour = 1 + 2 * len(knots)
-    if config.filters < per_colour * config.channels or config.kernel_size < 1:
-        raise ValueError(f"the identity start needs {per_colour * config.channels} filters, got {config.filters}")
+    used = per_colour * config.channels
+    if config.filters < used:
+        raise ValueError(f"the identity start needs {used} filters, got {config.filters}")
     coefficients = identity_slopes(knots)
     centre = config.kernel_size // 2
     layers = [model.get_layer(f"deconv{index}") for index in range(1, config.layers + 1)]
     kernels = [np.asarray(layer.get_weights()[0]) * noise_scale for layer in layers]  # (h, w, out, in)
     biases = [np.zeros_like(np.asarray(layer.get_weights()[1])) for layer in layers]
-    # The channels that carry g are exact: the last layer multiplies the kink channels by up to ~35,
-    # and any noise there would swamp the start. The spare channels keep their noise and learn.
-    used = per_colour * config.channels
-    for kernel in kernels[:-1]:
+    for kernel in kernels[:-1]:  # the channels that carry g are exact
         kernel[:, :, :used, :] = 0.0
     kernels[-1][:, :, :, :used] = 0.0
-    final_bias = np.zeros(config.channels)
     for colour in range(config.channels):
         base = colour * per_colour
-        kernels[0][centre, centre, base, colour] = 1.0
-        biases[0][base] = 1.0  # x + 1 >= 0
-        final = {base: coefficients[0]}  # g = a x + ..., with x = channel - 1
-        final_bias[colour] -= coefficients[0]
+        kernels[0][centre, centre, base, colour], biases[0][base] = 1.0, 1.0  # X = x + 1 >= 0
+        for layer_index in range(1, config.layers - 1):
+            kernels[layer_index][centre, centre, base, base] = 1.0
+        kernels[-1][centre, centre, colour, base] = coefficients[0]  # a x = a (X - 1)
+        biases[-1][colour] -= coefficients[0]
         for index, knot in enumerate(knots):
+            steepness = coefficients[1 + index]
             for side, sign in ((0, 1.0), (1, -1.0)):
                 channel = base + 1 + 2 * index + side
-                kernels[0][centre, centre, channel, colour] = sign  # lrelu(sign x - knot)
-                biases[0][channel] = -knot
-                shift = slope * (1.0 + knot)  # lrelu(sign x - knot) >= -slope (1 + knot) on [-1, 1]
-                biases[1][channel] = shift
-                # relu(z) = (lrelu(z) - slope z) / (1 - slope); relu(x - t) - relu(-x - t) adds up both sides.
-                weight = sign * coefficients[1 + index] / (1.0 - slope)
-                final[channel] = weight
-                final_bias[colour] -= weight * shift
-                # The linear part: -slope (sign x - knot) / (1 - slope) per side, through x = channel - 1.
-                final[base] += -slope * sign * coefficients[1 + index] * sign / (1.0 - slope)
-                final_bias[colour] += slope * sign * coefficients[1 + index] * (sign * 1.0 + knot) / (1.0 - slope)
-        for layer_index in range(1, config.layers - 1):
-            for channel in range(base, base + per_colour):
-                kernels[layer_index][centre, centre, channel, channel] = 1.0
-        for channel, weight in final.items():
-            kernels[-1][centre, centre, colour, channel] = weight
-    biases[-1] = final_bias.astype(np.float32)
+                # Layer 1: lrelu(b (sign x - t)), with x = X - 1 read from the input directly.
+                kernels[0][centre, centre, channel, colour] = sign * steepness
+                biases[0][channel] = -steepness * knot
+                # Layer 2: minus s b (sign x - t) = minus s b (sign (X - 1) - t): (1 - s) b relu(sign x - t).
+                kernels[1][centre, centre, channel, channel] = 1.0
+                kernels[1][centre, centre, channel, base] = -slope * steepness * sign
+                biases[1][channel] = slope * steepness * (sign + knot)
+                for layer_index in range(2, config.layers - 1):
+                    kernels[layer_index][centre, centre, channel, channel] = 1.0
+                # Layer 7: b (relu(x - t) - relu(-x - t)), from channels that hold (1 - s) b relu(.).
+                kernels[-1][centre, centre, colour, channel] = sign / (1.0 - slope)
     for layer, kernel, bias in zip(layers, kernels, biases, strict=True):
         layer.set_weights([kernel, bias])
