@@ -82,6 +82,9 @@ class TrainConfig:
     # tanh(input) (network.initialize_near_identity); "identity" from the input itself, white and
     # black exact (network.initialize_identity); "glorot" is Keras' default.
     init: str = setting("near-identity", "weight start", INITIALIZATIONS)
+    # Fine-tuning (beyond the blog): start from a trained model's weights instead of `init`, with a
+    # fresh optimizer: a best.weights.h5 beside its config.json, or "pretrained" (the shipped model).
+    start_from: str = setting("", "weights to start from instead of --init: a .weights.h5 or 'pretrained'")
     # "constant", or "cosine": per-epoch cosine decay from learning_rate to min_learning_rate.
     schedule: str = setting("constant", "learning rate per epoch", SCHEDULES)
     min_learning_rate: float = setting(1e-5, "where the cosine schedule ends")

@@ -27,10 +27,12 @@ from srcnn.checkpoints import (
     BEST_WEIGHTS_NAME,
     CONFIG_NAME,
     LATEST_NAME,
+    PRETRAINED_WEIGHTS,
     STATE_NAME,
     CheckpointError,
     check_writable,
     has_training_state,
+    load_for_inference,
     load_model_config,
     load_training_state,
     read_json,
@@ -345,10 +347,12 @@ def new_run(checkpoint_dir: Path, request: RunRequest, precision: str, jit: bool
             f"{checkpoint_dir / BEST_WEIGHTS_NAME} exists: choose another --checkpoint-dir,"
             " or replace it with --overwrite"
         )
+    start = {"near-identity": initialize_near_identity, "identity": initialize_identity}.get(request.train_config.init)
     model_config = request.model_config or ModelConfig()
+    if request.train_config.start_from:  # fine-tuning: another model's weights, a fresh optimizer
+        start, model_config = weights_of(request.train_config.start_from, request.model_config)
     keras.utils.set_random_seed(request.train_config.seed)
     model = compiled_model(model_config, request.train_config, precision, jit)
-    start = {"near-identity": initialize_near_identity, "identity": initialize_identity}.get(request.train_config.init)
     if start is not None:
         if request.train_config.reparam:
             initialize_training_model(model, model_config, start)
@@ -357,6 +361,18 @@ def new_run(checkpoint_dir: Path, request: RunRequest, precision: str, jit: bool
     for name in (BEST_WEIGHTS_NAME, LATEST_NAME, STATE_NAME):  # the replaced run's (--overwrite)
         (checkpoint_dir / name).unlink(missing_ok=True)
     return Start(model, model_config)
+
+
+def weights_of(
+    source: str, model_config: ModelConfig | None
+) -> tuple[Callable[[keras.Model, ModelConfig], None], ModelConfig]:
+    """(a start that copies the weights of `source`, their model config) for --start-from: a
+    best.weights.h5 beside its config.json, or "pretrained" for the shipped model."""
+    path = PRETRAINED_WEIGHTS if source == "pretrained" else Path(source)
+    loaded, loaded_config = load_for_inference(path)
+    if model_config is not None and model_config != loaded_config:
+        raise CheckpointError(f"{path} holds a model with {loaded_config}, not the requested {model_config}")
+    return lambda model, config: model.set_weights(loaded.get_weights()), loaded_config
 
 
 def resume_run(checkpoint_dir: Path, request: RunRequest, precision: str, jit: bool) -> Start:

@@ -418,3 +418,20 @@ def test_the_config_names_its_validation_images(photo_folder, tmp_path, run_main
     other = TrainConfig(**settings, val_images=("photo 1.png", "photo 2.png"))
     with pytest.raises(DataError, match="not the validation images the config names"):
         train(tmp_path / "data", tmp_path / "b", tmp_path / "b", other, TINY, verbose=0, log=lambda line: None)
+
+
+@pytest.mark.parametrize("reparam", [False, True])
+def test_a_run_can_start_from_trained_weights(data_dir, tmp_path, reparam):
+    from conftest import save_tiny_checkpoint
+
+    source = save_tiny_checkpoint(tmp_path / "source", filters=6, seed=5)
+    config = TrainConfig(epochs=1, batch_size=2, learning_rate=1e-9, start_from=str(source), reparam=reparam)
+    train(data_dir, tmp_path / "run", tmp_path / "run", config, verbose=0, log=lambda line: None)
+    started, loaded_config = load_for_inference(tmp_path / "run" / BEST_WEIGHTS_NAME)
+    original, _ = load_for_inference(source)
+    assert loaded_config == TINY  # taken from the source checkpoint
+    for mine, theirs in zip(started.get_weights(), original.get_weights(), strict=True):
+        np.testing.assert_allclose(mine, theirs, atol=1e-5)  # a step of 1e-9: the start, kept
+    record = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert record["train"]["start_from"] == str(source)
+    assert load_training_state(tmp_path / "run").optimizer.iterations.numpy() == 2  # a fresh optimizer
