@@ -69,8 +69,7 @@ def assign_split(relative: str, config: PrepConfig) -> str:
     top = relative.split("/", 1)[0]
     if "/" in relative and top in SPLITS:
         return top
-    digest = hashlib.sha256(relative.encode("utf-8")).digest()
-    position = int.from_bytes(digest[:8], "big") / 2**64  # uniform in [0, 1)
+    position = hash_position(relative)
     if position < config.test_fraction:
         return "test"
     if position < config.test_fraction + config.val_fraction:
@@ -78,12 +77,44 @@ def assign_split(relative: str, config: PrepConfig) -> str:
     return "train"
 
 
+def is_hashed(relative: str, config: PrepConfig) -> bool:
+    """Whether the split of this file comes from the hash (no name list, forced split or split folder)."""
+    named = Path(relative).name in config.val_names or relative in config.val_names
+    top = relative.split("/", 1)[0]
+    return not (named or config.split or ("/" in relative and top in SPLITS))
+
+
+def hash_position(relative: str) -> float:
+    """Where a file's path hashes to, uniform in [0, 1): its place in the split, stable forever."""
+    return int.from_bytes(hashlib.sha256(relative.encode("utf-8")).digest()[:8], "big") / 2**64
+
+
+def small_folder_splits(relatives: list[str], config: PrepConfig) -> dict[str, str]:
+    """Splits for the hashed photos, making sure that from three photos on val and test get one each.
+
+    With few photos the hash often leaves val or test empty (25 photos at 10%/10% did: 22/0/3).
+    The training photo whose hash lies nearest that split's range moves into it; every other photo
+    keeps its hashed split."""
+    splits = {relative: assign_split(relative, config) for relative in relatives}
+    wanted = [split for split, fraction in (("val", config.val_fraction), ("test", config.test_fraction)) if fraction]
+    if len(relatives) >= 3:
+        for split in wanted:
+            if split not in splits.values():
+                training = sorted((hash_position(r), r) for r, s in splits.items() if s == "train")
+                if len(training) > 1:
+                    splits[training[0][1]] = split
+    return splits
+
+
 def plan_jobs(input_dir: Path, output_dir: Path, config: PrepConfig) -> tuple[list[Job], list[str]]:
     """Jobs for every image under input_dir, and warnings for names that collide."""
     jobs, problems, taken = [], [], {}
-    for path in find_images(input_dir, exclude=output_dir):
-        relative = path.relative_to(input_dir).as_posix()
-        split = assign_split(relative, config)
+    paths = find_images(input_dir, exclude=output_dir)
+    relatives = [path.relative_to(input_dir).as_posix() for path in paths]
+    hashed = [relative for relative in relatives if is_hashed(relative, config)]
+    splits = small_folder_splits(hashed, config)
+    for path, relative in zip(paths, relatives, strict=True):
+        split = splits.get(relative) or assign_split(relative, config)
         top, _, rest = relative.partition("/")
         # A split given by a top-level folder is already in the output path; keep it out of the name.
         name = output_name(rest if top == split and rest else relative)
