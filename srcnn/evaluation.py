@@ -60,21 +60,42 @@ def _label_font(size: int) -> ImageFont.ImageFont:
 def comparison_image(
     low_res: np.ndarray, super_res: np.ndarray, high_res: np.ndarray, captions: tuple[str, str, str], gap: int = 4
 ) -> Image.Image:
-    """bicubic | model | original side by side, each with its title and caption written above it."""
+    """bicubic | model | original side by side, each with its title and caption written above it,
+    and below each the same detail enlarged (nearest neighbour, so pixels stay pixels): the square
+    where model and bicubic differ most, outlined in red above. Sharpness shows without zooming."""
     height, width = high_res.shape[:2]
     font_size = max(10, min(16, width // 10))
     label_height = 2 * font_size + 8
-    canvas = Image.new("RGB", (3 * width + 2 * gap, height + label_height), (255, 255, 255))
+    side = max(4, min(height, width) // 4)
+    zoom = max(2, width // side)
+    top, left = most_different_square(low_res, super_res, side)
+    canvas = Image.new("RGB", (3 * width + 2 * gap, label_height + height + gap + side * zoom), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     font = _label_font(font_size)
     for index, (pixels, title, caption) in enumerate(
         zip((low_res, super_res, high_res), TITLES, captions, strict=True)
     ):
-        left = index * (width + gap)
-        draw.text((left + 2, 2), title, fill=(0, 0, 0), font=font)
-        draw.text((left + 2, 4 + font_size), caption, fill=(0, 0, 0), font=font)
-        canvas.paste(Image.fromarray(pixels), (left, label_height))
+        x = index * (width + gap)
+        draw.text((x + 2, 2), title, fill=(0, 0, 0), font=font)
+        draw.text((x + 2, 4 + font_size), caption, fill=(0, 0, 0), font=font)
+        canvas.paste(Image.fromarray(pixels), (x, label_height))
+        detail = Image.fromarray(pixels[top : top + side, left : left + side])
+        canvas.paste(
+            detail.resize((side * zoom, side * zoom), Image.Resampling.NEAREST), (x, label_height + height + gap)
+        )
+        box = (x + left - 1, label_height + top - 1, x + left + side, label_height + top + side)
+        draw.rectangle(box, outline=(255, 0, 0))
     return canvas
+
+
+def most_different_square(first: np.ndarray, second: np.ndarray, side: int) -> tuple[int, int]:
+    """(top, left) of the side x side square where two images differ most (sum of absolute
+    differences over the square, from an integral image)."""
+    difference = np.abs(first.astype(np.int64) - second.astype(np.int64)).reshape(*first.shape[:2], -1).sum(axis=2)
+    integral = np.pad(difference.cumsum(axis=0).cumsum(axis=1), ((1, 0), (1, 0)))
+    sums = integral[side:, side:] - integral[:-side, side:] - integral[side:, :-side] + integral[:-side, :-side]
+    top, left = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    return int(top), int(left)
 
 
 TITLES = ("bicubic", "model", "original")

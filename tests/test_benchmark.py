@@ -106,3 +106,16 @@ def test_the_jpeg_protocol_enlarges_the_decoded_jpeg_of_the_half_size_image():
     scores = benchmark_image(model, image, 2, jpeg_quality=75)
     y_high, y_low = rgb_to_y(np.asarray(high_res))[2:-2, 2:-2], rgb_to_y(np.asarray(low_res))[2:-2, 2:-2]
     assert scores["bicubic_psnr_y"] == pytest.approx(psnr(y_high, y_low))  # bicubic scored on the same JPEG
+
+
+def test_comparisons_show_an_enlarged_detail_where_model_and_bicubic_differ_most():
+    from srcnn.evaluation import comparison_image, most_different_square
+
+    low_res = np.full((64, 80, 3), 120, np.uint8)
+    super_res = low_res.copy()
+    super_res[40:48, 50:58] = 200  # the one place the model changed
+    assert most_different_square(low_res, super_res, 16) in {(top, left) for top in range(32, 41) for left in range(42, 51)}
+    image = comparison_image(low_res, super_res, low_res, ("a", "b", "c"))
+    assert image.width == 3 * 80 + 8 and image.height > 64 + 64  # the detail row: a 16-px square, 5x
+    pixels = np.asarray(image)
+    assert ((pixels == [255, 0, 0]).all(axis=2)).sum() > 0  # the red outline of the square
