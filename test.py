@@ -88,7 +88,7 @@ def run_folders(args: argparse.Namespace, weights_path: Path) -> tuple[Path, Pat
 
 
 def run_benchmark(model, args: argparse.Namespace) -> int:
-    from srcnn.evaluation import benchmark_image, benchmark_mean, format_benchmark_table
+    from srcnn.evaluation import benchmark_image, benchmark_mean, flat_region_summary, format_benchmark_table
     from srcnn.files import write_text_atomic
     from srcnn.images import ImageReadError, load_rgb
     from srcnn.preparation import find_images
@@ -114,6 +114,8 @@ def run_benchmark(model, args: argparse.Namespace) -> int:
     print(format_benchmark_table(rows))
     below = sum(row["psnr_y"] < row["bicubic_psnr_y"] for row in rows)
     print(f"{below} of {len(rows)} image(s) below bicubic in Y-PSNR")
+    if flat_region_summary(rows):
+        print(flat_region_summary(rows))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         report = {"images": rows, "mean": benchmark_mean(rows), "jpeg_quality": args.jpeg}

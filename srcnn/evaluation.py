@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 from srcnn.dataset import DataError, list_pairs
 from srcnn.files import write_text_atomic
 from srcnn.images import make_whole_pair, save_png_atomic
-from srcnn.metrics import psnr, rgb_to_y, shave, ssim
+from srcnn.metrics import flat_region_kept, psnr, rgb_to_y, shave, ssim
 from srcnn.network import from_model_range, to_model_range
 
 
@@ -214,7 +214,26 @@ def benchmark_image(
             "Y-PSNR  SSIM",
         )
         save_png_atomic(comparison_image(low_res, super_res, high_res, captions), compare_path)
-    return {**model_values, **{f"bicubic_{key}": value for key, value in bicubic_values.items()}}
+    flat = {}
+    for name, level in (("white", 255), ("black", 0)):
+        flat[f"{name}_pixels"], flat[f"{name}_kept"] = flat_region_kept(high_res, super_res, level)
+        flat[f"bicubic_{name}_kept"] = flat_region_kept(high_res, low_res, level)[1]
+    return {**model_values, **{f"bicubic_{key}": value for key, value in bicubic_values.items()}, **flat}
+
+
+def flat_region_summary(rows: list[dict]) -> str:
+    """One line per pure level found: how much of it the model and bicubic keep exactly (all images)."""
+    lines = []
+    for name in ("white", "black"):
+        total = sum(row.get(f"{name}_pixels", 0) for row in rows)
+        if total:
+            model = 100 * sum(row[f"{name}_kept"] for row in rows) / total
+            bicubic = 100 * sum(row[f"bicubic_{name}_kept"] for row in rows) / total
+            lines.append(
+                f"pure {name} kept exactly (pixels whose 5x5 neighbourhood is pure {name}, {total} of them):"
+                f" model {model:.3f}%, bicubic {bicubic:.3f}%"
+            )
+    return "\n".join(lines)
 
 
 def benchmark_mean(rows: list[dict]) -> dict[str, float]:

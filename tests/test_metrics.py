@@ -54,3 +54,15 @@ def test_shave():
     assert shave(np.zeros((10, 12)), 2).shape == (6, 8)
     with pytest.raises(ValueError):
         shave(np.zeros((4, 4)), 2)
+
+
+def test_pure_white_and_black_regions_are_counted_inside_only():
+    from srcnn.metrics import flat_region_kept
+
+    original = np.full((12, 12, 3), 255, np.uint8)
+    original[:, 6:] = 0
+    output = original.copy()
+    output[5, 2] = 254  # inside the white region (its 5x5 neighbourhood is all white)
+    output[5, 5] = 250  # at the edge of the white region: not counted
+    assert flat_region_kept(original, output, 255) == (8 * 2, 8 * 2 - 1)  # rows 2-9, columns 2-3
+    assert flat_region_kept(original, output, 0) == (8 * 2, 8 * 2)  # columns 8-9
