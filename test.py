@@ -114,8 +114,9 @@ def run_benchmark(model, args: argparse.Namespace) -> int:
     print(format_benchmark_table(rows))
     below = sum(row["psnr_y"] < row["bicubic_psnr_y"] for row in rows)
     print(f"{below} of {len(rows)} image(s) below bicubic in Y-PSNR")
-    if flat_region_summary(rows):
-        print(flat_region_summary(rows))
+    summary = flat_region_summary(rows)
+    if summary:
+        print(summary)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         report = {"images": rows, "mean": benchmark_mean(rows), "jpeg_quality": args.jpeg}

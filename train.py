@@ -130,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
 
     checkpoint_dir = args.checkpoint_dir or (demo.CHECKPOINT_DIR if args.demo else Path("checkpoints"))
     try:
+        if args.resume and args.start_from:
+            raise ValueError("--start-from starts a new run; --resume continues one from its own state: pick one")
         if args.resume:  # the run's own folders, unless given
             data_dir, results_dir = folders_for_resume(checkpoint_dir, args.data, args.results_dir)
         else:

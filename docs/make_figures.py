@@ -22,12 +22,14 @@ CROPS = {"astronaut_face": ("astronaut", 20, 160), "coffee_cup": ("coffee", 120,
 def main() -> int:
     sys.path.insert(0, str(ROOT))  # a script in docs/, run from anywhere
     import test as test_script
+    from srcnn.checkpoints import PRETRAINED_WEIGHTS
 
     with tempfile.TemporaryDirectory() as folder:
         for name, (photo, top, left) in CROPS.items():
             pixels = np.asarray(getattr(skimage.data, photo)())[top : top + 192, left : left + 192]
             Image.fromarray(pixels).save(Path(folder) / f"{name}.png")
-        return test_script.main(["--benchmark", folder, "--compare-dir", str(ROOT / "docs" / "pretrained")])
+        arguments = ["--benchmark", folder, "--checkpoint", str(PRETRAINED_WEIGHTS)]
+        return test_script.main([*arguments, "--compare-dir", str(ROOT / "docs" / "pretrained")])
 
 
 if __name__ == "__main__":

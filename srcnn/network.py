@@ -173,8 +173,10 @@ def initialize_identity(model: keras.Model, config: ModelConfig, noise_scale: fl
     knots, slope = IDENTITY_KNOTS, config.leaky_slope
     per_colour = 1 + 2 * len(knots)
     used = per_colour * config.channels
-    if config.filters < used:
-        raise ValueError(f"the identity start needs {used} filters, got {config.filters}")
+    if config.filters < used or config.layers < 3:
+        raise ValueError(
+            f"the identity start needs {used} filters and 3 layers, got {config.filters} and {config.layers}"
+        )
     coefficients = identity_slopes(knots)
     centre = config.kernel_size // 2
     layers = [model.get_layer(f"deconv{index}") for index in range(1, config.layers + 1)]

@@ -70,9 +70,11 @@ def assign_split(relative: str, config: PrepConfig) -> str:
     if "/" in relative and top in SPLITS:
         return top
     position = hash_position(relative)
+    # A named validation set is the whole validation set: no hashed photo joins it.
+    val_fraction = 0.0 if config.val_names else config.val_fraction
     if position < config.test_fraction:
         return "test"
-    if position < config.test_fraction + config.val_fraction:
+    if position < config.test_fraction + val_fraction:
         return "val"
     return "train"
 
@@ -96,7 +98,8 @@ def small_folder_splits(relatives: list[str], config: PrepConfig) -> dict[str, s
     The training photo whose hash lies nearest that split's range moves into it; every other photo
     keeps its hashed split."""
     splits = {relative: assign_split(relative, config) for relative in relatives}
-    wanted = [split for split, fraction in (("val", config.val_fraction), ("test", config.test_fraction)) if fraction]
+    val_fraction = 0.0 if config.val_names else config.val_fraction  # named: val is the named photos only
+    wanted = [split for split, fraction in (("val", val_fraction), ("test", config.test_fraction)) if fraction]
     if len(relatives) >= 3:
         for split in wanted:
             if split not in splits.values():
@@ -127,7 +130,9 @@ def plan_jobs(input_dir: Path, output_dir: Path, config: PrepConfig) -> tuple[li
             continue
         for copy in range(config.jpeg_copies):
             quality = jpeg_quality_for(relative, copy, config.jpeg_quality)
-            jobs.append(Job(os.path.abspath(path), relative, name.replace(".png", f"_jpeg{copy}.png"), split, quality))
+            jobs.append(
+                Job(os.path.abspath(path), relative, f"{name.removesuffix('.png')}_jpeg{copy}.png", split, quality)
+            )
     return jobs, problems
 
 
@@ -150,6 +155,25 @@ def remove_from_other_splits(output_dir: Path, job: Job) -> None:
         if split != job.split:
             for kind in ("hr", "lr"):
                 (output_dir / split / kind / job.name).unlink(missing_ok=True)
+
+
+def remove_other_variants(output_dir: Path, jobs: list[Job]) -> None:
+    """With changed settings, delete pairs of these photos that the new settings no longer make
+    (NAME.png after --jpeg-quality, or NAME_jpeg7.png after fewer --jpeg-copies): stale pairs
+    would otherwise be trained on beside the new ones."""
+    planned = {job.name for job in jobs}
+    stems = {job.name.removesuffix(".png").rsplit("_jpeg", 1)[0] if job.jpeg_quality else job.name[:-4] for job in jobs}
+    for split in SPLITS:
+        for kind in ("hr", "lr"):
+            folder = output_dir / split / kind
+            for stem in stems:
+                for path in [folder / f"{stem}.png", *folder.glob(f"{glob_escape(stem)}_jpeg*.png")]:
+                    if path.name not in planned:
+                        path.unlink(missing_ok=True)
+
+
+def glob_escape(text: str) -> str:
+    return "".join(f"[{character}]" if character in "*?[" else character for character in text)
 
 
 def is_up_to_date(output_dir: Path, job: Job) -> bool:
@@ -301,6 +325,8 @@ def prepare_folder(
     same_settings = load_manifest(output_dir).get("config", {}) == json.loads(json.dumps(asdict(config)))
     for job in jobs:
         remove_from_other_splits(output_dir, job)
+    if not same_settings:
+        remove_other_variants(output_dir, jobs)
     todo = [job for job in jobs if force or not same_settings or not is_up_to_date(output_dir, job)]
     todo_names = {job.name for job in todo}
     usable = [job for job in jobs if job.name not in todo_names]

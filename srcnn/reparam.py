@@ -32,12 +32,12 @@ class RepConv(keras.layers.Layer):
 
     def build(self, input_shape) -> None:
         channels, k, out = int(input_shape[-1]), self.kernel_size, self.filters
-        small = keras.initializers.GlorotUniform()
         shapes = {"full": (k, k, channels, out), "point": (1, 1, channels, out), "row": (1, k, channels, out)}
         shapes |= {"column": (k, 1, channels, out), "expand": (k, k, channels, self.expansion * out)}
         shapes |= {"reduce": (1, 1, self.expansion * out, out)}
         self.kernels = {
-            name: self.add_weight(name=name, shape=shape, initializer=small) for name, shape in shapes.items()
+            name: self.add_weight(name=name, shape=shape, initializer="glorot_uniform")
+            for name, shape in shapes.items()
         }
         self.biases = {
             name: self.add_weight(name=f"{name}_bias", shape=(shape[-1],), initializer="zeros")

@@ -273,9 +273,15 @@ def check_validation(data_dir: Path, train_pairs: list, val_pairs: list, val_ima
     if val_images:
         manifest_path = data_dir / MANIFEST_NAME
         entries = read_json(manifest_path).get("pairs", []) if manifest_path.is_file() else []
-        sources = {entry.get("name"): Path(str(entry.get("source", ""))).name for entry in entries}
-        found = {sources.get(high_res.name, high_res.name) for _, high_res in val_pairs}
-        if found != set(val_images):
+        sources = {entry.get("name"): str(entry.get("source", "")) for entry in entries}
+        named = set(val_images)
+
+        def name_of(high_res: Path) -> str:  # a listed name: the file's name, or its path's end
+            source = sources.get(high_res.name, high_res.name)
+            return next((name for name in named if source.endswith("/" + name) or source == name), Path(source).name)
+
+        found = {name_of(high_res) for _, high_res in val_pairs}
+        if found != named:
             missing, extra = sorted(set(val_images) - found), sorted(found - set(val_images))
             raise DataError(
                 f"{data_dir / 'val'}: not the validation images the config names (missing {missing[:5]},"
@@ -347,7 +353,10 @@ def new_run(checkpoint_dir: Path, request: RunRequest, precision: str, jit: bool
             f"{checkpoint_dir / BEST_WEIGHTS_NAME} exists: choose another --checkpoint-dir,"
             " or replace it with --overwrite"
         )
-    start = {"near-identity": initialize_near_identity, "identity": initialize_identity}.get(request.train_config.init)
+    starts = {"near-identity": initialize_near_identity, "identity": initialize_identity}
+    # glorot: Keras' own start, which in the reparameterized form goes into the full k x k branch
+    # alone (five Glorot branches added up would start far too loud).
+    start = starts.get(request.train_config.init, lambda model, config: None)
     model_config = request.model_config or ModelConfig()
     if request.train_config.start_from:  # fine-tuning: another model's weights, a fresh optimizer
         start, model_config = weights_of(request.train_config.start_from, request.model_config)

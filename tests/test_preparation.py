@@ -206,3 +206,20 @@ def test_a_small_folder_gets_a_validation_and_a_test_photo():
         assert len(moved) <= 2  # everything else keeps its hashed split
     big = [f"IMG_{index:04d}.jpg" for index in range(400)]
     assert small_folder_splits(big, config) == {name: assign_split(name, config) for name in big}
+
+
+def test_named_validation_photos_are_the_whole_validation_set(photo_folder, tmp_path):
+    config = PrepConfig(size=16, val_names=("photo 4.png",))  # the default fractions otherwise
+    prepare_folder(photo_folder, tmp_path / "data", config, progress=False)
+    assert [path.name for path in (tmp_path / "data" / "val" / "hr").iterdir()] == ["photo 4_png.png"]
+
+
+def test_new_jpeg_settings_replace_the_old_pairs(photo_folder, tmp_path):
+    output = tmp_path / "data"
+    prepare_folder(photo_folder, output, PrepConfig(size=16), progress=False)
+    prepare_folder(photo_folder, output, PrepConfig(size=16, jpeg_quality=(70, 95), jpeg_copies=3), progress=False)
+    assert len(list(output.glob("*/lr/*.png"))) == 18 and not [
+        p for p in output.glob("*/lr/*.png") if "_jpeg" not in p.name
+    ]
+    prepare_folder(photo_folder, output, PrepConfig(size=16, jpeg_quality=(70, 95), jpeg_copies=2), progress=False)
+    assert sorted({path.name.rsplit("_jpeg", 1)[1] for path in output.glob("*/hr/*.png")}) == ["0.png", "1.png"]
