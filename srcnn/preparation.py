@@ -97,13 +97,16 @@ def small_folder_splits(relatives: list[str], config: PrepConfig) -> dict[str, s
     With few photos the hash often leaves val or test empty (25 photos at 10%/10% did: 22/0/3).
     The training photo whose hash lies nearest that split's range moves into it; every other photo
     keeps its hashed split."""
-    splits = {relative: assign_split(relative, config) for relative in relatives}
+    splits = {relative: assign_split(relative, config) for relative in relatives}  # all of them: a split
+    # given by a folder or a name list counts as filled too; only hashed photos are ever moved
     val_fraction = 0.0 if config.val_names else config.val_fraction  # named: val is the named photos only
     wanted = [split for split, fraction in (("val", val_fraction), ("test", config.test_fraction)) if fraction]
     if len(relatives) >= 3:
         for split in wanted:
             if split not in splits.values():
-                training = sorted((hash_position(r), r) for r, s in splits.items() if s == "train")
+                training = sorted(
+                    (hash_position(r), r) for r, s in splits.items() if s == "train" and is_hashed(r, config)
+                )
                 if len(training) > 1:
                     splits[training[0][1]] = split
     return splits
@@ -114,10 +117,9 @@ def plan_jobs(input_dir: Path, output_dir: Path, config: PrepConfig) -> tuple[li
     jobs, problems, taken = [], [], {}
     paths = find_images(input_dir, exclude=output_dir)
     relatives = [path.relative_to(input_dir).as_posix() for path in paths]
-    hashed = [relative for relative in relatives if is_hashed(relative, config)]
-    splits = small_folder_splits(hashed, config)
+    splits = small_folder_splits(relatives, config)
     for path, relative in zip(paths, relatives, strict=True):
-        split = splits.get(relative) or assign_split(relative, config)
+        split = splits[relative]
         top, _, rest = relative.partition("/")
         # A split given by a top-level folder is already in the output path; keep it out of the name.
         name = output_name(rest if top == split and rest else relative)

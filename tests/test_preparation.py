@@ -204,6 +204,8 @@ def test_a_small_folder_gets_a_validation_and_a_test_photo():
         hashed = {name: assign_split(name, config) for name in names}
         moved = [name for name, split in small_folder_splits(names, config).items() if split != hashed[name]]
         assert len(moved) <= 2  # everything else keeps its hashed split
+    given = ["val/held out.png", "test/kept.png", "a.png", "b.png", "c.png", "d.png"]  # split folders fill them
+    assert Counter(small_folder_splits(given, config).values()) == {"train": 4, "val": 1, "test": 1}
     big = [f"IMG_{index:04d}.jpg" for index in range(400)]
     assert small_folder_splits(big, config) == {name: assign_split(name, config) for name in big}
 

@@ -30,6 +30,7 @@ def test_the_collapsed_model_computes_what_the_branches_do(kernel_size):
     assert difference <= 1e-5  # float32 rounding of sums in another order, nothing more
 
 
+@pytest.mark.slow  # several training runs
 def test_a_reparameterized_run_saves_the_plain_network(photo_folder, tmp_path):
     data = tmp_path / "data"
     for index, path in enumerate(sorted(photo_folder.rglob("*.*"))):

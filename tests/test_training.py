@@ -244,6 +244,7 @@ def test_config_json_records_what_the_run_trained_and_validated_on(data_dir, pho
     assert record["train"]["epochs"] == 1 and record["model"]["filters"] == 6
 
 
+@pytest.mark.slow  # several training runs
 def test_resume_alone_continues_in_the_runs_own_folders(data_dir, tmp_path, monkeypatch, capsys):
     import train as train_script
 
@@ -275,6 +276,7 @@ def test_resume_alone_continues_in_the_runs_own_folders(data_dir, tmp_path, monk
     assert error.count("\n") == 0 and "leave out --data" in error and str(moved.resolve()) in error
 
 
+@pytest.mark.slow  # several training runs
 def test_out_of_memory_is_one_line_and_keeps_the_checkpoint(data_dir, tmp_path, monkeypatch, capsys):
     import tensorflow as tf
 
@@ -420,7 +422,7 @@ def test_the_config_names_its_validation_images(photo_folder, tmp_path, run_main
         train(tmp_path / "data", tmp_path / "b", tmp_path / "b", other, TINY, verbose=0, log=lambda line: None)
 
 
-@pytest.mark.parametrize("reparam", [False, True])
+@pytest.mark.parametrize("reparam", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_a_run_can_start_from_trained_weights(data_dir, tmp_path, reparam):
     from conftest import save_tiny_checkpoint
 
