@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
         " enlarging it, as real photos are: for a model that cleans JPEG artifacts",
     )
     parser.add_argument(
+        "--background",
+        choices=("white", "black"),
+        default="white",
+        help="the square's colour (default: white, the blog's); black pairs are named NAME_black.png",
+    )
+    parser.add_argument(
         "--jpeg-copies", type=int, default=1, help="with --jpeg-quality: pairs per photo, each its own quality"
     )
     parser.add_argument(
@@ -88,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             val_names,
             jpeg_quality,
             args.jpeg_copies,
+            args.background,
         )
         summary = prepare_folder(
             args.input, args.output, config, workers=args.workers, force=args.force, prune=args.prune

@@ -16,6 +16,7 @@ INITIALIZATIONS = ("near-identity", "identity", "glorot")
 SCHEDULES = ("constant", "cosine")
 SPLITS = ("train", "val", "test")
 PREP_MODES = ("blog", "whole")
+BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0)}
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")  # tf.distribute, see distribution.py
 RUNTIMES = ("auto", "keras", "keras-bfloat16", "onnxruntime", "litert", "litert-int8")  # upscale.py, see runtimes.py
 
@@ -152,6 +153,9 @@ class PrepConfig:
     # seed made of the photo's path (so prep is repeatable), and how many such pairs per photo.
     jpeg_quality: tuple[int, ...] = ()
     jpeg_copies: int = 1
+    # The square's colour in "blog" mode: the blog's white, or black (beyond the blog), so that a
+    # model also learns to keep pure black black. Black pairs are named NAME_black.png.
+    background: str = "white"
 
     def validate(self) -> None:
         if self.size < 2 or self.scale < 2:
@@ -162,6 +166,8 @@ class PrepConfig:
             raise ValueError("split fractions cannot be negative")
         if self.val_fraction + self.test_fraction >= 1:
             raise ValueError("val and test fractions must leave some images for training")
+        if self.background not in BACKGROUNDS:
+            raise ValueError(f"background must be one of {BACKGROUNDS}, got {self.background!r}")
         if self.mode not in PREP_MODES:
             raise ValueError(f"mode must be one of {PREP_MODES}, got {self.mode!r}")
         if self.split and self.split not in SPLITS:

@@ -132,13 +132,17 @@ def jpeg_round_trip(image: Image.Image, quality: int) -> Image.Image:
 
 
 def make_pair(
-    image: Image.Image, size: int = 128, scale: int = 2, jpeg_quality: int | None = None
+    image: Image.Image,
+    size: int = 128,
+    scale: int = 2,
+    jpeg_quality: int | None = None,
+    fill: tuple[int, int, int] = WHITE,
 ) -> tuple[Image.Image, Image.Image]:
     """The blog's training pair for one photo: (low_res, high_res), both size x size RGB."""
     if size % scale:
         raise ValueError(f"size {size} is not a multiple of scale {scale}")
     # Assumed: bicubic for the resize to 128x128; the blog's text does not name the filter.
-    high_res = pad_to_square(image).resize((size, size), Image.Resampling.BICUBIC)
+    high_res = pad_to_square(image, fill).resize((size, size), Image.Resampling.BICUBIC)
     return bicubic_degrade(high_res, scale, jpeg_quality), high_res
 
 

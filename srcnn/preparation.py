@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
-from srcnn.config import SPLITS, PrepConfig
+from srcnn.config import BACKGROUNDS, SPLITS, PrepConfig
 from srcnn.files import write_text_atomic
 from srcnn.images import IMAGE_SUFFIXES, ImageReadError, load_rgb, make_pair, make_whole_pair, save_png_atomic
 
@@ -123,6 +123,8 @@ def plan_jobs(input_dir: Path, output_dir: Path, config: PrepConfig) -> tuple[li
         top, _, rest = relative.partition("/")
         # A split given by a top-level folder is already in the output path; keep it out of the name.
         name = output_name(rest if top == split and rest else relative)
+        if config.mode == "blog" and config.background != "white":
+            name = f"{name.removesuffix('.png')}_{config.background}.png"
         if name in taken:
             problems.append(f"{path}: skipped, its output name {name} is already used by {taken[name]}")
             continue
@@ -194,7 +196,8 @@ def prepare_one(job: Job, output_dir: Path, config: PrepConfig) -> tuple[Job, st
         if config.mode == "whole":
             low_res, high_res = make_whole_pair(image, config.scale, job.jpeg_quality)
         else:
-            low_res, high_res = make_pair(image, config.size, config.scale, job.jpeg_quality)
+            fill = BACKGROUNDS[config.background]
+            low_res, high_res = make_pair(image, config.size, config.scale, job.jpeg_quality, fill)
     except ImageReadError as error:
         return job, str(error)
     except MemoryError:
@@ -264,7 +267,7 @@ def write_manifest(
 def pair_recipe(config: PrepConfig) -> dict:
     """How a pair was made, as recorded with it (the size matters only for the blog's squares)."""
     recipe = {"mode": config.mode, "scale": config.scale}
-    return recipe | {"size": config.size} if config.mode == "blog" else recipe
+    return recipe | {"size": config.size, "background": config.background} if config.mode == "blog" else recipe
 
 
 def make_output_folders(output_dir: Path) -> None:

@@ -225,3 +225,12 @@ def test_new_jpeg_settings_replace_the_old_pairs(photo_folder, tmp_path):
     ]
     prepare_folder(photo_folder, output, PrepConfig(size=16, jpeg_quality=(70, 95), jpeg_copies=2), progress=False)
     assert sorted({path.name.rsplit("_jpeg", 1)[1] for path in output.glob("*/hr/*.png")}) == ["0.png", "1.png"]
+
+
+def test_black_squares_for_black_to_stay_black(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.new("RGB", (40, 20), (120, 60, 30)).save(folder / "wide.png")
+    prepare_folder(folder, tmp_path / "data", PrepConfig(size=16, split="train", background="black"), progress=False)
+    high_res = np.asarray(Image.open(tmp_path / "data" / "train" / "hr" / "wide_png_black.png"))
+    assert (high_res[:2] == 0).all() and (high_res[-2:] == 0).all()  # bands above and below are black
