@@ -56,19 +56,26 @@ def output_name(relative: str) -> str:
     return f"{stem.replace('/', '__')}_{suffix}.png" if dot else f"{relative.replace('/', '__')}.png"
 
 
-def assign_split(relative: str, config: PrepConfig) -> str:
-    """Deterministic split from a hash of the file's relative path.
-
-    A file keeps its split when other photos are added or removed. If the input already has
-    top-level train/, val/ and test/ folders, that split is kept instead.
-    """
+def forced_split(relative: str, config: PrepConfig) -> str | None:
+    """The split a file is given, not hashed: named in --val-names, --split, or a top-level
+    train/, val/ or test/ folder; None when its split comes from the hash."""
     if Path(relative).name in config.val_names or relative in config.val_names:
         return "val"
     if config.split:
         return config.split
     top = relative.split("/", 1)[0]
-    if "/" in relative and top in SPLITS:
-        return top
+    return top if "/" in relative and top in SPLITS else None
+
+
+def assign_split(relative: str, config: PrepConfig) -> str:
+    """Deterministic split from a hash of the file's relative path.
+
+    A file keeps its split when other photos are added or removed. A split given by name, flag or
+    folder (forced_split) is kept instead.
+    """
+    forced = forced_split(relative, config)
+    if forced is not None:
+        return forced
     position = hash_position(relative)
     # A named validation set is the whole validation set: no hashed photo joins it.
     val_fraction = 0.0 if config.val_names else config.val_fraction
@@ -77,13 +84,6 @@ def assign_split(relative: str, config: PrepConfig) -> str:
     if position < config.test_fraction + val_fraction:
         return "val"
     return "train"
-
-
-def is_hashed(relative: str, config: PrepConfig) -> bool:
-    """Whether the split of this file comes from the hash (no name list, forced split or split folder)."""
-    named = Path(relative).name in config.val_names or relative in config.val_names
-    top = relative.split("/", 1)[0]
-    return not (named or config.split or ("/" in relative and top in SPLITS))
 
 
 def hash_position(relative: str) -> float:
@@ -105,7 +105,7 @@ def small_folder_splits(relatives: list[str], config: PrepConfig) -> dict[str, s
         for split in wanted:
             if split not in splits.values():
                 training = sorted(
-                    (hash_position(r), r) for r, s in splits.items() if s == "train" and is_hashed(r, config)
+                    (hash_position(r), r) for r, s in splits.items() if s == "train" and forced_split(r, config) is None
                 )
                 if len(training) > 1:
                     splits[training[0][1]] = split
