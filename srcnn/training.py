@@ -253,13 +253,23 @@ def find_data(data_dir: Path, config: TrainConfig, log: Callable[[str], None]) -
             f"{data_dir / 'train'}: pairs have several sizes {sorted(train_sizes)[:4]}; train on crops with"
             " --patch-size, or prepare them again with one --size"
         )
-    record = data_record(data_dir, train_pairs, val_pairs, validated_on_train)
+    entries = manifest_entries(data_dir)
+    record = data_record(data_dir, entries, train_pairs, val_pairs, validated_on_train)
     if not validated_on_train:
-        check_validation(data_dir, train_pairs, val_pairs, config.val_images)
+        check_validation(data_dir, entries, train_pairs, val_pairs, config.val_images)
     return TrainingData(train_pairs, val_pairs, image_sizes(val_pairs), record)
 
 
-def check_validation(data_dir: Path, train_pairs: list, val_pairs: list, val_images: tuple[str, ...]) -> None:
+def manifest_entries(data_dir: Path) -> dict[str, dict]:
+    """prep_images.py's record of each pair (source, split, recipe) by pair name; {} without one."""
+    manifest_path = data_dir / MANIFEST_NAME
+    manifest = read_json(manifest_path) if manifest_path.is_file() else {}
+    return {entry.get("name"): entry for entry in manifest.get("pairs", []) if isinstance(entry, dict)}
+
+
+def check_validation(
+    data_dir: Path, entries: dict[str, dict], train_pairs: list, val_pairs: list, val_images: tuple[str, ...]
+) -> None:
     """Refuse a validation set that shares an image with the training set (its scores would flatter
     the model), or that is not the one the config names (`val_images`, source file names)."""
     trained = {hashlib.sha256(high_res.read_bytes()).hexdigest(): high_res for _, high_res in train_pairs}
@@ -271,9 +281,7 @@ def check_validation(data_dir: Path, train_pairs: list, val_pairs: list, val_ima
                 " trained on: remove one of them"
             )
     if val_images:
-        manifest_path = data_dir / MANIFEST_NAME
-        entries = read_json(manifest_path).get("pairs", []) if manifest_path.is_file() else []
-        sources = {entry.get("name"): str(entry.get("source", "")) for entry in entries}
+        sources = {name: str(entry.get("source", "")) for name, entry in entries.items()}
         named = set(val_images)
 
         def name_of(high_res: Path) -> str:  # a listed name: the file's name, or its path's end
@@ -282,19 +290,18 @@ def check_validation(data_dir: Path, train_pairs: list, val_pairs: list, val_ima
 
         found = {name_of(high_res) for _, high_res in val_pairs}
         if found != named:
-            missing, extra = sorted(set(val_images) - found), sorted(found - set(val_images))
+            missing, extra = sorted(named - found), sorted(found - named)
             raise DataError(
                 f"{data_dir / 'val'}: not the validation images the config names (missing {missing[:5]},"
                 f" not named {extra[:5]}); prepare them with prep_images.py --val-names"
             )
 
 
-def data_record(data_dir: Path, train_pairs: list, val_pairs: list, validated_on_train: bool) -> dict:
+def data_record(
+    data_dir: Path, entries: dict[str, dict], train_pairs: list, val_pairs: list, validated_on_train: bool
+) -> dict:
     """What the run trains and validates on, for config.json: the folder, the pair counts, the
-    source folders prep_images.py made them from (its manifest), and the validation images' names."""
-    manifest_path = data_dir / MANIFEST_NAME
-    manifest = read_json(manifest_path) if manifest_path.is_file() else {}
-    entries = {entry.get("name"): entry for entry in manifest.get("pairs", []) if isinstance(entry, dict)}
+    source folders prep_images.py made them from (its manifest entries), and the validation images' names."""
 
     def split_record(pairs: list) -> dict:
         made = [entries[high_res.name] for _, high_res in pairs if high_res.name in entries]
