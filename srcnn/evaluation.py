@@ -216,8 +216,8 @@ def benchmark_image(
         save_png_atomic(comparison_image(low_res, super_res, high_res, captions), compare_path)
     flat = {}
     for name, level in (("white", 255), ("black", 0)):
-        flat[f"{name}_pixels"], flat[f"{name}_kept"] = flat_region_kept(high_res, super_res, level)
-        flat[f"bicubic_{name}_kept"] = flat_region_kept(high_res, low_res, level)[1]
+        counts = flat_region_kept(high_res, level, super_res, low_res)  # the mask once, for both outputs
+        flat[f"{name}_pixels"], flat[f"{name}_kept"], flat[f"bicubic_{name}_kept"] = counts
     return {**model_values, **{f"bicubic_{key}": value for key, value in bicubic_values.items()}, **flat}
 
 

@@ -68,12 +68,12 @@ def ssim(reference: np.ndarray, test: np.ndarray, peak: float = 255.0) -> float:
     )
 
 
-def flat_region_kept(original: np.ndarray, output: np.ndarray, level: int) -> tuple[int, int]:
-    """(pixels whose 5x5 neighbourhood is pure `level` in every channel of the original, how many of
-    them the output keeps exactly at `level`): does pure white (255) stay white, black (0) black?
-    Catalogue photos need their white background exactly 255."""
+def flat_region_kept(original: np.ndarray, level: int, *outputs: np.ndarray) -> tuple[int, ...]:
+    """(pixels whose 5x5 neighbourhood is pure `level` in every channel of the original, then for
+    each output how many of them it keeps exactly at `level`): does pure white (255) stay white,
+    black (0) black? Catalogue photos need their white background exactly 255."""
     flat = np.all(np.asarray(original) == level, axis=-1)
     padded = np.pad(flat, 2, constant_values=False)
     inside = np.lib.stride_tricks.sliding_window_view(padded, (5, 5)).all(axis=(-2, -1))
-    kept = inside & np.all(np.asarray(output) == level, axis=-1)
-    return int(inside.sum()), int(kept.sum())
+    kept = (int((inside & np.all(np.asarray(output) == level, axis=-1)).sum()) for output in outputs)
+    return int(inside.sum()), *kept

@@ -68,8 +68,9 @@ def resolve_runtime(requested: str) -> tuple[str, str]:
     if requested not in RUNTIMES:
         raise ValueError(f"runtime must be one of {RUNTIMES}, got {requested!r}")
     if requested != "auto":
-        if why_not(requested):
-            raise ValueError(f"runtime {requested} cannot run here: {why_not(requested)}")
+        reason = why_not(requested)
+        if reason:
+            raise ValueError(f"runtime {requested} cannot run here: {reason}")
         return requested, "asked for"
     if tf.config.list_physical_devices("GPU"):
         return "keras", "auto: a GPU, which Keras uses"

@@ -64,5 +64,5 @@ def test_pure_white_and_black_regions_are_counted_inside_only():
     output = original.copy()
     output[5, 2] = 254  # inside the white region (its 5x5 neighbourhood is all white)
     output[5, 5] = 250  # at the edge of the white region: not counted
-    assert flat_region_kept(original, output, 255) == (8 * 2, 8 * 2 - 1)  # rows 2-9, columns 2-3
-    assert flat_region_kept(original, output, 0) == (8 * 2, 8 * 2)  # columns 8-9
+    assert flat_region_kept(original, 255, output) == (8 * 2, 8 * 2 - 1)  # rows 2-9, columns 2-3
+    assert flat_region_kept(original, 0, output) == (8 * 2, 8 * 2)  # columns 8-9
