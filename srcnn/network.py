@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keras
 import numpy as np
 
@@ -57,27 +59,35 @@ def build_model(
     policy = keras.DTypePolicy(precision)
     if conv2d_form is None:  # by default only under bfloat16, where it trains faster
         conv2d_form = policy.compute_dtype == "bfloat16"
-    convolution = Conv2DTranspose if conv2d_form else keras.layers.Conv2DTranspose
+    transposed = Conv2DTranspose if conv2d_form else keras.layers.Conv2DTranspose
+
+    def convolution(filters: int, name: str) -> keras.layers.Layer:
+        # Blog: "Since the stride is 1, technically a 'transposed convolution' is not really
+        # happening"; it keeps Conv2DTranspose so the code can later upsample inside the net.
+        return transposed(filters, config.kernel_size, strides=1, padding="same", name=name, dtype=policy)
+
+    return stack_layers(config, policy, convolution, "srcnn_deconvnet")
+
+
+def stack_layers(
+    config: ModelConfig,
+    policy: keras.DTypePolicy,
+    convolution: Callable[[int, str], keras.layers.Layer],
+    name: str,
+) -> keras.Model:
+    """The blog's layer stack around a given convolution: `layers` of them (the last one giving the
+    colour channels), LeakyReLU after each but the last, tanh at the end."""
     low_res = keras.Input(shape=(None, None, config.channels), name="low_res")
     x = low_res
     for index in range(1, config.layers + 1):
         last = index == config.layers
-        # Blog: "Since the stride is 1, technically a 'transposed convolution' is not really
-        # happening"; it keeps Conv2DTranspose so the code can later upsample inside the net.
-        x = convolution(
-            filters=config.channels if last else config.filters,
-            kernel_size=config.kernel_size,
-            strides=1,
-            padding="same",
-            name=f"deconv{index}",
-            dtype=policy,
-        )(x)
+        x = convolution(config.channels if last else config.filters, f"deconv{index}")(x)
         if last:
             # Blog: "The final activation function is Tanh, which has a range of -1 to 1".
             x = keras.layers.Activation("tanh", name="tanh", dtype="float32")(x)
         else:
             x = keras.layers.LeakyReLU(negative_slope=config.leaky_slope, name=f"leaky_relu{index}", dtype=policy)(x)
-    return keras.Model(low_res, x, name="srcnn_deconvnet")
+    return keras.Model(low_res, x, name=name)
 
 
 def forward_flops_per_pixel(config: ModelConfig) -> int:

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from srcnn.config import ModelConfig
-from srcnn.network import build_model, conv2d_kernel, initialize_near_identity
+from srcnn.network import build_model, conv2d_kernel, initialize_near_identity, stack_layers
 
 
 @keras.saving.register_keras_serializable(package="srcnn")
@@ -82,17 +82,11 @@ def build_training_model(config: ModelConfig, precision: str = "float32") -> ker
     same LeakyReLU and tanh); `collapse` turns it into build_model()'s network."""
     config.validate()
     policy = keras.DTypePolicy(precision)
-    low_res = keras.Input(shape=(None, None, config.channels), name="low_res")
-    x = low_res
-    for index in range(1, config.layers + 1):
-        last = index == config.layers
-        filters = config.channels if last else config.filters
-        x = RepConv(filters, config.kernel_size, name=f"deconv{index}", dtype=policy)(x)
-        if last:
-            x = keras.layers.Activation("tanh", name="tanh", dtype="float32")(x)
-        else:
-            x = keras.layers.LeakyReLU(negative_slope=config.leaky_slope, name=f"leaky_relu{index}", dtype=policy)(x)
-    return keras.Model(low_res, x, name="srcnn_deconvnet_reparameterized")
+
+    def convolution(filters: int, name: str) -> keras.layers.Layer:
+        return RepConv(filters, config.kernel_size, name=name, dtype=policy)
+
+    return stack_layers(config, policy, convolution, "srcnn_deconvnet_reparameterized")
 
 
 def collapse(training_model: keras.Model, config: ModelConfig) -> keras.Model:
