@@ -45,28 +45,33 @@ class RepConv(keras.layers.Layer):
         }
 
     def call(self, inputs):
-        def convolve(name, values):
-            kernel = keras.ops.cast(self.kernels[name], values.dtype)
-            bias = keras.ops.cast(self.biases[name], values.dtype)
-            return keras.ops.conv(values, kernel, strides=1, padding="same") + bias
+        # The branches are summed as kernels, not as outputs: the same function and so the same
+        # gradients, but one convolution a step instead of six (trains about as fast as the plain net).
+        kernel, bias = self.merged(self.kernels, self.biases)
+        outputs = keras.ops.conv(inputs, keras.ops.cast(kernel, inputs.dtype), strides=1, padding="same")
+        return outputs + keras.ops.cast(bias, inputs.dtype)
 
-        total = convolve("full", inputs) + convolve("point", inputs) + convolve("row", inputs)
-        return total + convolve("column", inputs) + convolve("reduce", convolve("expand", inputs))
+    def merged(self, kernels: dict, biases: dict) -> tuple:
+        """The one (k, k, in, out) kernel and bias that the branches add up to, as tensors."""
+        ops, margin = keras.ops, self.kernel_size // 2
+        no_pad = [0, 0]
+        kernel = kernels["full"]
+        kernel = kernel + ops.pad(kernels["point"], [[margin, margin], [margin, margin], no_pad, no_pad])
+        kernel = kernel + ops.pad(kernels["row"], [[margin, margin], no_pad, no_pad, no_pad])
+        kernel = kernel + ops.pad(kernels["column"], [no_pad, [margin, margin], no_pad, no_pad])
+        reduce = kernels["reduce"][0, 0]  # (expanded, out)
+        kernel = kernel + ops.einsum("hwie,eo->hwio", kernels["expand"], reduce)
+        bias = biases["full"] + biases["point"] + biases["row"] + biases["column"]
+        bias = bias + ops.matmul(biases["expand"], reduce) + biases["reduce"]
+        return kernel, bias
 
     def collapsed(self) -> tuple[np.ndarray, np.ndarray]:
-        """The one (k, k, in, out) Conv2D kernel and bias that compute exactly what the branches do."""
-        centre = self.kernel_size // 2
-        weights = {name: np.asarray(variable, np.float64) for name, variable in self.kernels.items()}
+        """The one (k, k, in, out) Conv2D kernel and bias that compute exactly what the branches do
+        (summed in float64, stored in float32)."""
+        kernels = {name: np.asarray(variable, np.float64) for name, variable in self.kernels.items()}
         biases = {name: np.asarray(variable, np.float64) for name, variable in self.biases.items()}
-        kernel = weights["full"].copy()
-        kernel[centre : centre + 1, centre : centre + 1] += weights["point"]
-        kernel[centre : centre + 1, :] += weights["row"]
-        kernel[:, centre : centre + 1] += weights["column"]
-        reduce = weights["reduce"][0, 0]  # (expanded, out)
-        kernel += np.einsum("hwie,eo->hwio", weights["expand"], reduce)
-        bias = biases["full"] + biases["point"] + biases["row"] + biases["column"]
-        bias += biases["expand"] @ reduce + biases["reduce"]
-        return kernel.astype(np.float32), bias.astype(np.float32)
+        kernel, bias = self.merged(kernels, biases)
+        return np.asarray(kernel).astype(np.float32), np.asarray(bias).astype(np.float32)
 
     def get_config(self) -> dict:
         return {
