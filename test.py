@@ -3,6 +3,7 @@
 Usage:
     python test.py [--data data] [--checkpoint-dir checkpoints | --checkpoint PATH] [--results-dir results]
     python test.py --benchmark ../shared/data/Set5 [--json results/set5.json] [--checkpoint PATH]
+    python test.py --benchmark ../shared/data/Set5 --jpeg 75 --model jpeg   # a shipped model by name
 
 The first writes RESULTS/compare/NAME.png (bicubic | model | original, each with PSNR and SSIM) and
 RESULTS/metrics.csv for the prepared test pairs. The second scores every image of a folder with
@@ -29,6 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint-dir", type=Path, default=None, help="default: checkpoints")
     parser.add_argument("--checkpoint", type=Path, default=None, help="a .weights.h5 file beside its config.json")
     parser.add_argument(
+        "--model",
+        choices=("clean", "jpeg"),
+        default=None,
+        help="a shipped model instead: clean (lossless inputs) or jpeg (trained on JPEG inputs)",
+    )
+    parser.add_argument(
         "--results-dir", type=Path, default=None, help="default: the named run's own results folder, else results"
     )
     parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="default: test")
@@ -50,11 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.jpeg is not None and not 1 <= args.jpeg <= 100:
         parser.error("--jpeg takes a quality from 1 to 100")
-    from srcnn.checkpoints import CheckpointError, choose_weights, load_for_inference
+    if args.model is not None and (args.checkpoint is not None or args.checkpoint_dir is not None):
+        parser.error("--model names a shipped model; give it or --checkpoint/--checkpoint-dir, not both")
+    from srcnn.checkpoints import CheckpointError, choose_weights, load_for_inference, shipped_weights
     from srcnn.dataset import DataError
 
     try:
-        weights_path = choose_weights(args.checkpoint, args.checkpoint_dir)
+        weights_path = (
+            shipped_weights(args.model) if args.model else choose_weights(args.checkpoint, args.checkpoint_dir)
+        )
         model, config = load_for_inference(weights_path)
         print(f"model: {weights_path} ({config})")
         if args.benchmark is not None:

@@ -4,7 +4,12 @@ Usage:
     python upscale.py photo.jpg -o photo_x2.png
     python upscale.py photos/ more.png --out-dir enlarged/ [--tile 512] [--checkpoint PATH] [--overwrite]
     python upscale.py photo.jpg -o photo_x2.png --runtime keras   # a given runtime (default: auto)
+    python upscale.py photo.png -o photo_x2.png --model jpeg      # a given shipped model (default: auto)
     python upscale.py --export exported/           # SavedModel, TFLite (float32, int8) and ONNX
+
+Two models ship: "clean", trained on lossless low-res images, and "jpeg", trained on JPEG-compressed
+ones, which cleans up block artifacts instead of sharpening them. --model auto (default) uses the
+JPEG model for files that hold a JPEG (by content, not name) and the clean one for the rest.
 
 Any size and mode: grayscale stays grayscale, alpha is kept (enlarged with bicubic), 16-bit
 becomes 8-bit, EXIF orientation is applied and the ICC profile kept. Large photos go through in
@@ -41,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint",
         type=Path,
         help="a .weights.h5 file (default: the shipped model, else checkpoints/best.weights.h5)",
+    )
+    parser.add_argument(
+        "--model",
+        default="auto",
+        choices=("auto", "clean", "jpeg"),
+        help="which shipped model: auto (default) = jpeg for JPEG files, clean for the rest",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument(
@@ -107,33 +118,41 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch is not None and args.batch < 1:
         parser.error("--batch must be at least 1")
 
-    from srcnn.checkpoints import CheckpointError, choose_weights, load_for_inference
+    if args.checkpoint is not None and args.model != "auto":
+        parser.error("--checkpoint and --model both name the weights; give one")
+
+    from srcnn.checkpoints import CheckpointError, load_for_inference
     from srcnn.files import one_line
     from srcnn.runtimes import make_runtime, resolve_runtime
 
-    weights = choose_weights(args.checkpoint, None, prefer_pretrained=True)
+    jobs, errors = plan(args) if args.inputs else ([], [])
     try:
-        model, config = load_for_inference(weights)
         if args.export is not None:
             from srcnn.upscaling import export_model
 
+            (weights, _, _), *_ = choose_models([], args.checkpoint, args.model)
+            model, config = load_for_inference(weights)
             for path, what in export_model(model, config, args.export):
-                print(f"exported: {path} ({what})")
+                print(f"exported: {path} ({what}) from {weights}")
             if not args.inputs:
                 return 0
-        runtime_name, why = resolve_runtime(args.runtime)
-        runtime = make_runtime(runtime_name, model, config)
+        runtime_name, runtime_why = resolve_runtime(args.runtime)
+        groups = choose_models(jobs, args.checkpoint, args.model)
+        runtimes = []
+        for weights, why, group in groups:
+            model, config = load_for_inference(weights)
+            runtimes.append((make_runtime(runtime_name, model, config), config, group))
+            print(f"model: {weights} ({why}){f', {len(group)} photo(s)' if len(groups) > 1 else ''}")
     except (CheckpointError, ValueError, ImportError, OSError) as error:
         print(f"upscale.py: error: {one_line(error)}", file=sys.stderr)
         return 2
-    print(f"runtime: {runtime_name} ({why}); model: {weights}")
+    print(f"runtime: {runtime_name} ({runtime_why})")
 
     if args.batch is None:
         import tensorflow as tf
 
         # Several tiles per call keep a GPU busy; on the CPU one tile already uses every core.
         args.batch = 4 if tf.config.list_physical_devices("GPU") else 1
-    jobs, errors = plan(args)
     for error in errors:
         print(f"upscale.py: error: {error}", file=sys.stderr)
     if not jobs and not errors:
@@ -141,8 +160,35 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from srcnn.upscaling import enlarge_all
 
-    failed = len(errors) + enlarge_all(jobs, runtime.predict, config, args.tile, args.batch, args.overwrite)
+    failed = len(errors)
+    for runtime, config, group in runtimes:
+        if group:
+            failed += enlarge_all(group, runtime.predict, config, args.tile, args.batch, args.overwrite)
     return 1 if failed else 0
+
+
+def choose_models(
+    jobs: list[tuple[Path, Path]], checkpoint: Path | None, choice: str
+) -> list[tuple[Path, str, list[tuple[Path, Path]]]]:
+    """[(weights, why, the jobs they enlarge)]: one group, or with --model auto JPEG files to the
+    JPEG model and the rest to the clean one (each group keeps the jobs' order)."""
+    from srcnn.checkpoints import SHIPPED_WEIGHTS, choose_weights, shipped_weights
+    from srcnn.images import is_jpeg
+
+    if checkpoint is not None:
+        return [(checkpoint, "--checkpoint", jobs)]
+    clean = choose_weights(None, None, prefer_pretrained=True)
+    if choice == "jpeg":
+        return [(shipped_weights("jpeg"), "the JPEG model, --model jpeg", jobs)]
+    if choice == "clean" or not jobs:
+        return [(clean, "the clean model" + (", --model clean" if choice == "clean" else ""), jobs)]
+    jpeg_jobs = [job for job in jobs if is_jpeg(job[0])]
+    if not SHIPPED_WEIGHTS["jpeg"].is_file():
+        return [(clean, "the clean model: no JPEG model in this copy of the project", jobs)]
+    other_jobs = [job for job in jobs if job not in jpeg_jobs]
+    groups = [(SHIPPED_WEIGHTS["jpeg"], "the JPEG model, for JPEG inputs (--model auto)", jpeg_jobs)]
+    groups.append((clean, "the clean model, for lossless inputs (--model auto)", other_jobs))
+    return [group for group in groups if group[2]]
 
 
 if __name__ == "__main__":

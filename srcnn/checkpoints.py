@@ -30,8 +30,14 @@ CONFIG_NAME = "config.json"
 BEST_WEIGHTS_NAME = "best.weights.h5"
 LATEST_NAME = "latest.keras"
 STATE_NAME = "state.json"
-# The model that ships with the project (trained on T91, see README), used when nothing else is given.
-PRETRAINED_WEIGHTS = Path(__file__).resolve().parent.parent / "checkpoints" / "pretrained" / BEST_WEIGHTS_NAME
+# The models that ship with the project (README, "Results"): "clean" for lossless inputs, used when
+# nothing else is given, and "jpeg", trained on JPEG-compressed low-res inputs, for JPEG photos.
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+SHIPPED_WEIGHTS = {
+    "clean": SHIPPED_DIR / "pretrained" / BEST_WEIGHTS_NAME,
+    "jpeg": SHIPPED_DIR / "pretrained-jpeg" / BEST_WEIGHTS_NAME,
+}
+PRETRAINED_WEIGHTS = SHIPPED_WEIGHTS["clean"]
 
 
 class CheckpointError(ValueError):
@@ -111,6 +117,16 @@ def load_for_inference(weights_path: Path) -> tuple[keras.Model, ModelConfig]:
     return model, config
 
 
+def shipped_weights(name: str) -> Path:
+    """The shipped model of that name ("clean" or "jpeg"), or a CheckpointError if it is not there."""
+    if name not in SHIPPED_WEIGHTS:
+        raise CheckpointError(f"no shipped model named {name!r}; the shipped ones: {', '.join(SHIPPED_WEIGHTS)}")
+    path = SHIPPED_WEIGHTS[name]
+    if not path.is_file():
+        raise CheckpointError(f"{path}: the shipped {name} model is missing from this copy of the project")
+    return path
+
+
 def choose_weights(checkpoint: Path | None, checkpoint_dir: Path | None, prefer_pretrained: bool = False) -> Path:
     """--checkpoint if given; else the best weights in --checkpoint-dir (default: checkpoints);
     else, when no folder was named and it holds none, the shipped pretrained model.
@@ -120,8 +136,9 @@ def choose_weights(checkpoint: Path | None, checkpoint_dir: Path | None, prefer_
     if checkpoint is not None:
         return checkpoint
     own = (checkpoint_dir or Path("checkpoints")) / BEST_WEIGHTS_NAME
-    if checkpoint_dir is None and PRETRAINED_WEIGHTS.is_file() and (prefer_pretrained or not own.is_file()):
-        return PRETRAINED_WEIGHTS
+    shipped = SHIPPED_WEIGHTS["clean"]
+    if checkpoint_dir is None and shipped.is_file() and (prefer_pretrained or not own.is_file()):
+        return shipped
     return own
 
 

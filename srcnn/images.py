@@ -53,6 +53,16 @@ def read_image(path: str | os.PathLike) -> Image.Image:
         raise ImageReadError(f"cannot decode: {error}") from None
 
 
+def is_jpeg(path: str | os.PathLike) -> bool:
+    """True when the file holds a JPEG (by its content, whatever its name ends in); False for any
+    other image and for files that cannot be read (their error comes when they are decoded)."""
+    try:
+        with Image.open(path) as image:  # reads the header only
+            return image.format in ("JPEG", "MPO")  # MPO: a camera's JPEG with extra frames
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return False
+
+
 def load_rgb(path: str | os.PathLike) -> Image.Image:
     """Open any supported image as 8-bit RGB: first frame, EXIF-upright, transparency on white."""
     return to_rgb(read_image(path))

@@ -244,3 +244,39 @@ def test_two_inputs_with_one_output_name_never_overwrite_each_other(tiny, tmp_pa
     assert result.returncode == 1 and "is already the output of" in result.stderr
     with Image.open(tmp_path / "out" / "a_x2.png") as made:
         assert made.size == (32, 32)  # a.jpg, first in name order; a.png was refused, not written over it
+
+
+def test_model_auto_gives_jpeg_files_to_the_jpeg_model_by_content_and_says_so(tmp_path, run_main, monkeypatch):
+    from srcnn import checkpoints
+    from srcnn.upscaling import split_modes
+
+    shipped = {name: save_tiny_checkpoint(tmp_path / name, seed=seed) for seed, name in enumerate(("clean", "jpeg"))}
+    for name, weights in shipped.items():
+        monkeypatch.setitem(checkpoints.SHIPPED_WEIGHTS, name, weights)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    holds_jpeg = {"a.png": False, "b.jpg": True, "c.png": True, "d.jpg": False}  # by content, not by name
+    for index, (name, jpeg) in enumerate(holds_jpeg.items()):
+        gradient_image(20, 12, seed=index).save(photos / name, format="JPEG" if jpeg else "PNG")
+
+    result = run_main("upscale.py", str(photos), "--out-dir", "out", "--runtime", "keras", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"model: {shipped['jpeg']} (the JPEG model, for JPEG inputs (--model auto)), 2 photo(s)" in result.stdout
+    assert (
+        f"model: {shipped['clean']} (the clean model, for lossless inputs (--model auto)), 2 photo(s)" in result.stdout
+    )
+    models = {name: load_for_inference(weights) for name, weights in shipped.items()}
+    for name, jpeg in holds_jpeg.items():
+        model, config = models["jpeg" if jpeg else "clean"]
+        with Image.open(photos / name) as photo:
+            expected = upscale(model.predict_on_batch, config, split_modes(photo.convert("RGB")))
+        with Image.open(tmp_path / "out" / f"{name[0]}_x2.png") as made:
+            np.testing.assert_array_equal(np.asarray(made), np.asarray(expected))
+
+    result = run_main("upscale.py", str(photos), "--out-dir", "out2", "--model", "clean", cwd=tmp_path)
+    assert f"model: {shipped['clean']} (the clean model, --model clean)" in result.stdout
+    with pytest.raises(SystemExit) as refused:  # argparse's own error: usage and one line, exit 2
+        run_main(
+            "upscale.py", str(photos / "a.png"), "-o", "x.png", "--model", "jpeg", "--checkpoint", "w", cwd=tmp_path
+        )
+    assert refused.value.code == 2
