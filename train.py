@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(result: RunResult, resume: str, checkpoint_dir: Path, results_dir: Path, batch_size: int) -> int:
     """Print how the run ended, with the command that continues it (`resume`); returns the exit status."""
-    best = f"best validation PSNR {result.best_val_psnr:.2f} dB at epoch {result.best_epoch}"
+    when = f"epoch {result.best_epoch}" if result.best_epoch else "the start (no epoch beat it; kept as best)"
+    best = f"best validation PSNR {result.best_val_psnr:.2f} dB at {when}"
     kept = (
         f"the last good checkpoint (epoch {result.epochs_completed}) is kept in {checkpoint_dir}"
         if result.epochs_completed

@@ -108,11 +108,14 @@ class BestAndLatest(keras.callbacks.Callback):
             self.model.stop_training = True
             return
         self.completed_epochs = epoch + 1
-        val_psnr = float(logs.get("val_psnr", -math.inf))
-        if val_psnr > self.best_psnr:
-            self.best_psnr, self.best_epoch = val_psnr, epoch + 1
-            write_atomic(self.checkpoint_dir / BEST_WEIGHTS_NAME, self.to_plain(self.model).save_weights)
+        self.keep_if_best(self.model, float(logs.get("val_psnr", -math.inf)), epoch + 1)
         self.save_latest()
+
+    def keep_if_best(self, model: keras.Model, val_psnr: float, epoch: int) -> None:
+        """Write best.weights.h5 when val_psnr beats the best so far (epoch 0: the start)."""
+        if val_psnr > self.best_psnr:
+            self.best_psnr, self.best_epoch = val_psnr, epoch
+            write_atomic(self.checkpoint_dir / BEST_WEIGHTS_NAME, self.to_plain(model).save_weights)
 
     def save_latest(self) -> None:
         save_training_state(self.model, self.checkpoint_dir, self.completed_epochs, self.best_psnr, self.best_epoch)

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import h5py
@@ -185,13 +185,17 @@ def worker_folders(checkpoint_dir: Path, backup_dir: Path | None, resume: bool) 
 
 def run(folders: RunFolders, request: RunRequest, distribution: tf.distribute.Strategy) -> RunResult:
     """One process's part of a run, in the folders it writes to."""
-    config, log = request.train_config, request.log
+    log = request.log
     if request.resume and not has_training_state(folders.checkpoints):
         raise CheckpointError(
             f"{folders.checkpoints}: no training state to resume; start a run with: python train.py"
             f" --checkpoint-dir {folders.checkpoints}"
         )
-    config.validate()
+    request.train_config.validate()
+    if not request.resume:
+        request = replace(request, train_config=resolved_start(request.train_config, request.model_config, log))
+    request = replace(request, train_config=request.train_config.with_learning_rate())
+    config = request.train_config
     data = find_data(request.data_dir, config, log)
     clear_folders(folders)
     precision, precision_reason = resolve_precision(config.precision)
@@ -210,8 +214,17 @@ def run(folders: RunFolders, request: RunRequest, distribution: tf.distribute.St
         log(f"batch: {config.batch_size} per replica x {replicas} replicas = {config.batch_size * replicas}")
     train_data, val_data = make_datasets(data, config, replicas, start.initial_epoch)
     validation = Validation(val_data)
+    if start.initial_epoch == 0:  # what training starts from: the first thing to beat, or to keep
+        begin = validation.scores(lambda low_res: start.model(low_res, training=False))
+        bicubic = validation.baseline
+        log(
+            f"start: validation PSNR {begin['val_psnr']:.2f} dB, SSIM {begin['val_ssim']:.4f} "
+            f"(bicubic {bicubic['val_bicubic_psnr']:.2f} dB, {bicubic['val_bicubic_ssim']:.4f})"
+        )
     to_plain = (lambda model: collapse(model, start.model_config)) if config.reparam else (lambda model: model)
     checkpoints = BestAndLatest(folders.checkpoints, start.initial_epoch, start.best_psnr, start.best_epoch, to_plain)
+    if start.initial_epoch == 0:  # the start counts as epoch 0: a run never ends worse than it began
+        checkpoints.keep_if_best(start.model, begin["val_psnr"], 0)
     callbacks = [
         validation,  # first: the callbacks after it read val_psnr
         keras.callbacks.LearningRateScheduler(config.learning_rate_at),
@@ -325,6 +338,19 @@ def clear_folders(folders: RunFolders) -> None:
             leftover.unlink(missing_ok=True)
 
 
+def resolved_start(config: TrainConfig, model_config: ModelConfig | None, log: Callable[[str], None]) -> TrainConfig:
+    """--init pretrained made concrete for a new run: the shipped clean model where the network
+    has its shape, else a near-identity start (said in the log and kept in the run record)."""
+    if config.init != "pretrained" or config.start_from:
+        return config
+    shipped = load_model_config(PRETRAINED_WEIGHTS.parent)
+    if model_config is None or model_config == shipped:
+        log(f"init: pretrained, {PRETRAINED_WEIGHTS} (--init near-identity trains from scratch)")
+        return config
+    log(f"init: near-identity, since the shipped model is another network ({shipped}); --init sets it")
+    return replace(config, init="near-identity")
+
+
 def start_model(folders: RunFolders, request: RunRequest, data: TrainingData, precision: str, jit: bool) -> Start:
     """The compiled model a run starts from: a worker's backup, the saved run (--resume), or a new one."""
     restart_epoch = backup_epoch(folders.backup)
@@ -365,8 +391,9 @@ def new_run(checkpoint_dir: Path, request: RunRequest, precision: str, jit: bool
     # alone (five Glorot branches added up would start far too loud).
     start = starts.get(request.train_config.init, lambda model, config: None)
     model_config = request.model_config or ModelConfig()
-    if request.train_config.start_from:  # fine-tuning: another model's weights, a fresh optimizer
-        start, model_config = weights_of(request.train_config.start_from, request.model_config)
+    source = request.train_config.start_from or ("pretrained" if request.train_config.init == "pretrained" else "")
+    if source:  # fine-tuning: another model's weights, a fresh optimizer
+        start, model_config = weights_of(source, request.model_config)
     keras.utils.set_random_seed(request.train_config.seed)
     model = compiled_model(model_config, request.train_config, precision, jit)
     if start is not None:

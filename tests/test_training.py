@@ -437,3 +437,39 @@ def test_a_run_can_start_from_trained_weights(data_dir, tmp_path, reparam):
     record = json.loads((tmp_path / "run" / "config.json").read_text())
     assert record["train"]["start_from"] == str(source)
     assert load_training_state(tmp_path / "run").optimizer.iterations.numpy() == 2  # a fresh optimizer
+
+
+def test_by_default_a_run_fine_tunes_the_shipped_model_at_a_gentler_rate(data_dir, tmp_path, monkeypatch):
+    from conftest import save_tiny_checkpoint
+
+    from srcnn import training
+
+    shipped = save_tiny_checkpoint(tmp_path / "shipped", filters=6, seed=5)
+    monkeypatch.setattr(training, "PRETRAINED_WEIGHTS", shipped)
+    defaults = TrainConfig(epochs=1, batch_size=2, precision="float32")  # init pretrained, learning rate by the start
+    lines = []
+    train(data_dir, tmp_path / "a", tmp_path / "a", defaults, verbose=0, log=lines.append)
+    record = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert (record["train"]["init"], record["train"]["learning_rate"]) == ("pretrained", 1e-4)
+    assert record["model"] == TINY.to_dict()  # the shipped model's own network
+    assert any(line.startswith(f"init: pretrained, {shipped}") for line in lines)
+
+    lines = []  # another network cannot take the shipped weights: it starts from scratch, and says so
+    other = ModelConfig(filters=8)
+    train(data_dir, tmp_path / "b", tmp_path / "b", defaults, other, verbose=0, log=lines.append)
+    record = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert (record["train"]["init"], record["train"]["learning_rate"]) == ("near-identity", 1e-3)
+    assert any(line.startswith("init: near-identity, since the shipped model is another network") for line in lines)
+
+
+def test_the_start_counts_as_epoch_zero_so_a_run_never_ends_worse_than_it_began(data_dir, tmp_path):
+    from conftest import save_tiny_checkpoint
+
+    source = save_tiny_checkpoint(tmp_path / "source", filters=6, seed=5)
+    config = TrainConfig(epochs=2, batch_size=2, learning_rate=0.5, start_from=str(source), precision="float32")
+    result = train(data_dir, tmp_path / "run", tmp_path / "run", config, verbose=0, log=lambda line: None)
+    assert result.best_epoch == 0  # a step of 0.5 only made it worse
+    kept, _ = load_for_inference(tmp_path / "run" / BEST_WEIGHTS_NAME)
+    original, _ = load_for_inference(source)
+    for mine, theirs in zip(kept.get_weights(), original.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
