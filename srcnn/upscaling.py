@@ -146,7 +146,11 @@ def upscale(
     size = (width * scale, height * scale)
     bicubic = np.asarray(photo.colour.resize(size, Image.Resampling.BICUBIC))
     halo = config.receptive_field // 2
-    result = Image.fromarray(run_tiled(predict, bicubic, halo, tile, on_tile, batch_size))
+    # The network pads with zeros, mid-grey in [-1, 1]: the outermost pixels of a pure white
+    # background came out 254. Repeating the edge gives them the context of the pixels inside.
+    padded = np.pad(bicubic, ((halo, halo), (halo, halo), (0, 0)), mode="edge")
+    enlarged = run_tiled(predict, padded, halo, tile, on_tile, batch_size)[halo:-halo, halo:-halo]
+    result = Image.fromarray(np.ascontiguousarray(enlarged))
     if photo.grey:
         result = result.convert("L")
     if photo.alpha is not None:
