@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--checkpoint",
         type=Path,
-        help="a .weights.h5 file (default: the shipped model, else checkpoints/best.weights.h5)",
+        help="a .weights.h5 file of your own, instead of the shipped models (--model)",
     )
     parser.add_argument(
         "--model",
@@ -182,10 +182,11 @@ def choose_models(
         return [(shipped_weights("jpeg"), "the JPEG model, --model jpeg", jobs)]
     if choice == "clean" or not jobs:
         return [(clean, "the clean model" + (", --model clean" if choice == "clean" else ""), jobs)]
-    jpeg_jobs = [job for job in jobs if is_jpeg(job[0])]
     if not SHIPPED_WEIGHTS["jpeg"].is_file():
         return [(clean, "the clean model: no JPEG model in this copy of the project", jobs)]
-    other_jobs = [job for job in jobs if job not in jpeg_jobs]
+    jpeg_jobs, other_jobs = [], []
+    for job in jobs:
+        (jpeg_jobs if is_jpeg(job[0]) else other_jobs).append(job)
     groups = [(SHIPPED_WEIGHTS["jpeg"], "the JPEG model, for JPEG inputs (--model auto)", jpeg_jobs)]
     groups.append((clean, "the clean model, for lossless inputs (--model auto)", other_jobs))
     return [group for group in groups if group[2]]

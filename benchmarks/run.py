@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from PIL import Image, ImageFilter  # noqa: E402
 
-from srcnn.checkpoints import PRETRAINED_WEIGHTS, load_for_inference  # noqa: E402
+from srcnn.checkpoints import SHIPPED_WEIGHTS, load_for_inference  # noqa: E402
 from srcnn.config import ModelConfig  # noqa: E402
 from srcnn.dataset import list_pairs, make_dataset  # noqa: E402
 from srcnn.evaluation import benchmark_metrics  # noqa: E402
@@ -526,7 +526,7 @@ def measure_training(data_dir: Path, plan: Plan, auto_precision: str, gpus: int)
 
 def measure_upscaling(folder: Path, plan: Plan, set5: Path) -> dict:
     """Every runtime's upscaling speed and Set5 quality, a folder's photos/s, and upscale.py's peak memory."""
-    model, config = load_for_inference(PRETRAINED_WEIGHTS)
+    model, config = load_for_inference(SHIPPED_WEIGHTS["clean"])
     runtimes, failed = build_runtimes(model, config)
     default = resolve_runtime("auto")[0]
     if "keras" not in runtimes or default not in runtimes:

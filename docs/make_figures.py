@@ -1,5 +1,6 @@
 """The README's comparison figures: two crops of scikit-image's photos (never trained on), scored and
-drawn by test.py --benchmark with the shipped model.
+drawn by test.py --benchmark with the shipped model; and one JPEG input (quality 75) enlarged by
+bicubic, the clean model and the JPEG model, beside the original.
 
 Usage (from the project's root): python docs/make_figures.py
 """
@@ -22,14 +23,39 @@ CROPS = {"astronaut_face": ("astronaut", 20, 160), "coffee_cup": ("coffee", 120,
 def main() -> int:
     sys.path.insert(0, str(ROOT))  # a script in docs/, run from anywhere
     import test as test_script
-    from srcnn.checkpoints import PRETRAINED_WEIGHTS
+    from srcnn.checkpoints import SHIPPED_WEIGHTS
 
     with tempfile.TemporaryDirectory() as folder:
         for name, (photo, top, left) in CROPS.items():
             pixels = np.asarray(getattr(skimage.data, photo)())[top : top + 192, left : left + 192]
             Image.fromarray(pixels).save(Path(folder) / f"{name}.png")
-        arguments = ["--benchmark", folder, "--checkpoint", str(PRETRAINED_WEIGHTS)]
-        return test_script.main([*arguments, "--compare-dir", str(ROOT / "docs" / "pretrained")])
+        arguments = ["--benchmark", folder, "--checkpoint", str(SHIPPED_WEIGHTS["clean"])]
+        status = test_script.main([*arguments, "--compare-dir", str(ROOT / "docs" / "pretrained")])
+    jpeg_figure("coffee_cup", quality=75).save(ROOT / "docs" / "pretrained" / "coffee_cup_jpeg75.png")
+    return status
+
+
+def jpeg_figure(name: str, quality: int) -> Image.Image:
+    """bicubic | clean model | JPEG model | original on one crop whose half-size image was saved as a
+    JPEG of `quality`, each captioned with its Y-PSNR/SSIM (test.py --benchmark --jpeg's protocol)."""
+    from srcnn.checkpoints import SHIPPED_WEIGHTS, load_for_inference
+    from srcnn.evaluation import benchmark_metrics, panels_image, super_resolve
+    from srcnn.images import make_whole_pair
+
+    photo, top, left = CROPS[name]
+    pixels = np.asarray(getattr(skimage.data, photo)())[top : top + 192, left : left + 192]
+    low_res, high_res = (np.asarray(image) for image in make_whole_pair(Image.fromarray(pixels), 2, quality))
+    panels = [(low_res, f"bicubic of JPEG q{quality}")]
+    for model_name in ("clean", "jpeg"):
+        model, _ = load_for_inference(SHIPPED_WEIGHTS[model_name])
+        panels.append((super_resolve(model, low_res), f"{model_name} model"))
+    panels.append((high_res, "original"))
+    captioned = []
+    for image, title in panels:
+        values = benchmark_metrics(high_res, image, border=2)
+        caption = f"Y {values['psnr_y']:.2f} dB  {values['ssim_y']:.4f}" if image is not high_res else "Y-PSNR  SSIM"
+        captioned.append((image, title, caption))
+    return panels_image(captioned, detail_of=(1, 2))  # where the two models differ most
 
 
 if __name__ == "__main__":

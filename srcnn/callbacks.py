@@ -95,6 +95,7 @@ class BestAndLatest(keras.callbacks.Callback):
         self.best_psnr = best_psnr
         self.best_epoch = best_epoch
         self.stopped_on_nan = False
+        self.start: keras.Model | None = None  # the new run's start, until an epoch has ended
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if not math.isfinite(float((logs or {}).get("loss", 0.0))):
@@ -108,14 +109,22 @@ class BestAndLatest(keras.callbacks.Callback):
             self.model.stop_training = True
             return
         self.completed_epochs = epoch + 1
-        self.keep_if_best(self.model, float(logs.get("val_psnr", -math.inf)), epoch + 1)
+        val_psnr = float(logs.get("val_psnr", -math.inf))
+        if val_psnr > self.best_psnr:
+            self.best_psnr, self.best_epoch = val_psnr, epoch + 1
+            write_atomic(self.checkpoint_dir / BEST_WEIGHTS_NAME, self.to_plain(self.model).save_weights)
+        elif self.start is not None:  # no epoch has beaten the start yet: it is the best so far
+            write_atomic(self.checkpoint_dir / BEST_WEIGHTS_NAME, self.start.save_weights)
+        self.start = None
         self.save_latest()
 
-    def keep_if_best(self, model: keras.Model, val_psnr: float, epoch: int) -> None:
-        """Write best.weights.h5 when val_psnr beats the best so far (epoch 0: the start)."""
-        if val_psnr > self.best_psnr:
-            self.best_psnr, self.best_epoch = val_psnr, epoch
-            write_atomic(self.checkpoint_dir / BEST_WEIGHTS_NAME, self.to_plain(model).save_weights)
+    def remember_start(self, model: keras.Model, val_psnr: float) -> None:
+        """The start as "epoch 0": if the first epoch does not beat it, it becomes best.weights.h5
+        then (not now: a run that fails in its first epoch leaves no files, and can simply be rerun)."""
+        plain = self.to_plain(model)
+        self.start = keras.models.clone_model(plain)
+        self.start.set_weights(plain.get_weights())
+        self.best_psnr, self.best_epoch = val_psnr, 0
 
     def save_latest(self) -> None:
         save_training_state(self.model, self.checkpoint_dir, self.completed_epochs, self.best_psnr, self.best_epoch)

@@ -37,7 +37,6 @@ SHIPPED_WEIGHTS = {
     "clean": SHIPPED_DIR / "pretrained" / BEST_WEIGHTS_NAME,
     "jpeg": SHIPPED_DIR / "pretrained-jpeg" / BEST_WEIGHTS_NAME,
 }
-PRETRAINED_WEIGHTS = SHIPPED_WEIGHTS["clean"]
 
 
 class CheckpointError(ValueError):

@@ -119,7 +119,10 @@ class TrainConfig:
         if self.epochs < 1 or self.batch_size < 1 or self.repeat < 1 or self.patch_size < 0:
             raise ValueError("epochs, batch size and repeat must be at least 1, patch size at least 0")
         if not self.learning_rate >= 0 or not self.min_learning_rate > 0:
-            raise ValueError(f"learning rates must be positive, got {self.learning_rate}, {self.min_learning_rate}")
+            raise ValueError(
+                f"learning rates must be positive (0: pick by the start), got {self.learning_rate},"
+                f" {self.min_learning_rate}"
+            )
         for item in fields(self):
             choices = item.metadata.get("choices")
             if choices and getattr(self, item.name) not in choices:

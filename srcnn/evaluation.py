@@ -63,18 +63,25 @@ def comparison_image(
     """bicubic | model | original side by side, each with its title and caption written above it,
     and below each the same detail enlarged (nearest neighbour, so pixels stay pixels): the square
     where model and bicubic differ most, outlined in red above. Sharpness shows without zooming."""
-    height, width = high_res.shape[:2]
+    return panels_image(list(zip((low_res, super_res, high_res), TITLES, captions, strict=True)), gap=gap)
+
+
+def panels_image(
+    panels: list[tuple[np.ndarray, str, str]], gap: int = 4, detail_of: tuple[int, int] = (0, 1)
+) -> Image.Image:
+    """Same-size images side by side, each as (pixels, title, caption), with the detail row below:
+    the square where the two panels `detail_of` differ most, enlarged."""
+    height, width = panels[0][0].shape[:2]
     font_size = max(10, min(16, width // 10))
     label_height = 2 * font_size + 8
     side = max(4, min(height, width) // 4)
     zoom = max(2, width // side)
-    top, left = most_different_square(low_res, super_res, side)
-    canvas = Image.new("RGB", (3 * width + 2 * gap, label_height + height + gap + side * zoom), (255, 255, 255))
+    top, left = most_different_square(panels[detail_of[0]][0], panels[detail_of[1]][0], side)
+    size = (len(panels) * width + (len(panels) - 1) * gap, label_height + height + gap + side * zoom)
+    canvas = Image.new("RGB", size, (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     font = _label_font(font_size)
-    for index, (pixels, title, caption) in enumerate(
-        zip((low_res, super_res, high_res), TITLES, captions, strict=True)
-    ):
+    for index, (pixels, title, caption) in enumerate(panels):
         x = index * (width + gap)
         draw.text((x + 2, 2), title, fill=(0, 0, 0), font=font)
         draw.text((x + 2, 4 + font_size), caption, fill=(0, 0, 0), font=font)

@@ -27,7 +27,7 @@ from srcnn.checkpoints import (
     BEST_WEIGHTS_NAME,
     CONFIG_NAME,
     LATEST_NAME,
-    PRETRAINED_WEIGHTS,
+    SHIPPED_WEIGHTS,
     STATE_NAME,
     CheckpointError,
     check_writable,
@@ -44,6 +44,7 @@ from srcnn.checkpoints import (
 from srcnn.config import ModelConfig, TrainConfig
 from srcnn.dataset import DataError, image_sizes, list_pairs, make_dataset, shard_by_data
 from srcnn.distribution import describe, fit_across_workers, in_multi_worker_mode, is_chief, make_strategy
+from srcnn.files import one_line
 from srcnn.network import build_model, initialize_identity, initialize_near_identity
 from srcnn.precision import resolve_jit, resolve_precision
 from srcnn.preparation import MANIFEST_NAME
@@ -92,13 +93,14 @@ class TrainingData:
 
 @dataclass(frozen=True)
 class Start:
-    """The compiled model and where it starts: epoch 0 for a new run."""
+    """The compiled model and where it starts: epoch 0 for a new run (`new`: not resumed)."""
 
     model: keras.Model
     model_config: ModelConfig
     initial_epoch: int = 0
     best_psnr: float = -math.inf
     best_epoch: int = 0
+    new: bool = False
 
 
 @dataclass
@@ -192,7 +194,9 @@ def run(folders: RunFolders, request: RunRequest, distribution: tf.distribute.St
             f" --checkpoint-dir {folders.checkpoints}"
         )
     request.train_config.validate()
-    if not request.resume:
+    if request.resume:
+        request = replace(request, train_config=resumed_start(request.train_config, folders.checkpoints))
+    else:
         request = replace(request, train_config=resolved_start(request.train_config, request.model_config, log))
     request = replace(request, train_config=request.train_config.with_learning_rate())
     config = request.train_config
@@ -214,7 +218,7 @@ def run(folders: RunFolders, request: RunRequest, distribution: tf.distribute.St
         log(f"batch: {config.batch_size} per replica x {replicas} replicas = {config.batch_size * replicas}")
     train_data, val_data = make_datasets(data, config, replicas, start.initial_epoch)
     validation = Validation(val_data)
-    if start.initial_epoch == 0:  # what training starts from: the first thing to beat, or to keep
+    if start.new:  # what training starts from: the first thing to beat, or to keep
         begin = validation.scores(lambda low_res: start.model(low_res, training=False))
         bicubic = validation.baseline
         log(
@@ -223,8 +227,8 @@ def run(folders: RunFolders, request: RunRequest, distribution: tf.distribute.St
         )
     to_plain = (lambda model: collapse(model, start.model_config)) if config.reparam else (lambda model: model)
     checkpoints = BestAndLatest(folders.checkpoints, start.initial_epoch, start.best_psnr, start.best_epoch, to_plain)
-    if start.initial_epoch == 0:  # the start counts as epoch 0: a run never ends worse than it began
-        checkpoints.keep_if_best(start.model, begin["val_psnr"], 0)
+    if start.new:  # the start counts as epoch 0: a run never ends worse than it began
+        checkpoints.remember_start(start.model, begin["val_psnr"])
     callbacks = [
         validation,  # first: the callbacks after it read val_psnr
         keras.callbacks.LearningRateScheduler(config.learning_rate_at),
@@ -343,12 +347,27 @@ def resolved_start(config: TrainConfig, model_config: ModelConfig | None, log: C
     has its shape, else a near-identity start (said in the log and kept in the run record)."""
     if config.init != "pretrained" or config.start_from:
         return config
-    shipped = load_model_config(PRETRAINED_WEIGHTS.parent)
-    if model_config is None or model_config == shipped:
-        log(f"init: pretrained, {PRETRAINED_WEIGHTS} (--init near-identity trains from scratch)")
+    shipped = SHIPPED_WEIGHTS["clean"]
+    try:
+        shipped_config = load_model_config(shipped.parent)
+    except CheckpointError as error:
+        log(f"init: near-identity, since the shipped model cannot be read ({one_line(error)})")
+        return replace(config, init="near-identity")
+    if model_config is None or model_config == shipped_config:
+        log(f"init: pretrained, {shipped} (--init near-identity trains from scratch)")
         return config
-    log(f"init: near-identity, since the shipped model is another network ({shipped}); --init sets it")
+    log(f"init: near-identity, since the shipped model is another network ({shipped_config}); --init sets it")
     return replace(config, init="near-identity")
+
+
+def resumed_start(config: TrainConfig, checkpoint_dir: Path) -> TrainConfig:
+    """A resumed run keeps how it started (init, start_from) from its record; a learning rate left
+    at 0 (pick by the start) is the one it ran with."""
+    recorded = read_run_record(checkpoint_dir).get("train", {})
+    config = replace(config, init=recorded.get("init", config.init), start_from=recorded.get("start_from", ""))
+    if not config.learning_rate and recorded.get("learning_rate"):
+        config = replace(config, learning_rate=float(recorded["learning_rate"]))
+    return config
 
 
 def start_model(folders: RunFolders, request: RunRequest, data: TrainingData, precision: str, jit: bool) -> Start:
@@ -403,7 +422,7 @@ def new_run(checkpoint_dir: Path, request: RunRequest, precision: str, jit: bool
             start(model, model_config)
     for name in (BEST_WEIGHTS_NAME, LATEST_NAME, STATE_NAME):  # the replaced run's (--overwrite)
         (checkpoint_dir / name).unlink(missing_ok=True)
-    return Start(model, model_config)
+    return Start(model, model_config, new=True)
 
 
 def weights_of(
@@ -411,7 +430,7 @@ def weights_of(
 ) -> tuple[Callable[[keras.Model, ModelConfig], None], ModelConfig]:
     """(a start that copies the weights of `source`, their model config) for --start-from: a
     best.weights.h5 beside its config.json, or "pretrained" for the shipped model."""
-    path = PRETRAINED_WEIGHTS if source == "pretrained" else Path(source)
+    path = SHIPPED_WEIGHTS["clean"] if source == "pretrained" else Path(source)
     loaded, loaded_config = load_for_inference(path)
     if model_config is not None and model_config != loaded_config:
         raise CheckpointError(f"{path} holds a model with {loaded_config}, not the requested {model_config}")

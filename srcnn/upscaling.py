@@ -98,27 +98,38 @@ def run_tiled(
 ) -> np.ndarray:
     """The model on a (height, width, 3) uint8 image, tile by tile; returns uint8 of the same size.
 
-    Each tile is cut with `halo` extra pixels on every side that the image has, and only its
-    centre is kept: outputs match a single pass over the whole image. Consecutive windows of the
-    same shape go through the model `batch_size` at a time (worth it on a GPU).
+    Each tile is cut with `halo` extra pixels on every side, and only its centre is kept: outputs
+    match a single pass over the whole image. Beyond the image's own edges the halo repeats the
+    edge pixels: the network would pad with zeros, mid-grey in its [-1, 1] range, and the outermost
+    pixels of a pure white background came out 254. Consecutive windows of the same shape go
+    through the model `batch_size` at a time (worth it on a GPU).
     """
     height, width = low_res.shape[:2]
     output = np.empty_like(low_res)
     pending: list[tuple[tuple[int, int, int, int], tuple[int, int, int, int]]] = []
 
+    def window(outer: tuple[int, int, int, int]) -> np.ndarray:
+        """The image under `outer`, which may reach past its edges: those rows and columns repeat the edge."""
+        outer_top, outer_left, outer_bottom, outer_right = outer
+        inside = low_res[max(outer_top, 0) : min(outer_bottom, height), max(outer_left, 0) : min(outer_right, width)]
+        rows = (max(-outer_top, 0), max(outer_bottom - height, 0))
+        columns = (max(-outer_left, 0), max(outer_right - width, 0))
+        return np.pad(inside, (rows, columns, (0, 0)), mode="edge")
+
     def flush() -> None:
-        windows = np.stack([to_model_range(low_res[ot:ob, ol:or_]) for _, (ot, ol, ob, or_) in pending])
+        windows = np.stack([to_model_range(window(outer)) for _, outer in pending])
         predicted = predict(windows)  # (batch, window height, window width, 3)
-        for ((top, left, bottom, right), (outer_top, outer_left, _, _)), result in zip(pending, predicted, strict=True):
-            inner = result[top - outer_top : bottom - outer_top, left - outer_left : right - outer_left]
-            output[top:bottom, left:right] = from_model_range(inner)
+        for (top, left, bottom, right), result in zip((box for box, _ in pending), predicted, strict=True):
+            output[top:bottom, left:right] = from_model_range(
+                result[halo : halo + bottom - top, halo : halo + right - left]
+            )
             if on_tile is not None:
                 on_tile()
         pending.clear()
 
     for box in tile_boxes(height, width, max(1, tile)):
         top, left, bottom, right = box
-        outer = (max(top - halo, 0), max(left - halo, 0), min(bottom + halo, height), min(right + halo, width))
+        outer = (top - halo, left - halo, bottom + halo, right + halo)
         shape = (outer[2] - outer[0], outer[3] - outer[1])
         if pending and (len(pending) >= batch_size or shape != _window_shape(pending[0][1])):
             flush()
@@ -146,11 +157,7 @@ def upscale(
     size = (width * scale, height * scale)
     bicubic = np.asarray(photo.colour.resize(size, Image.Resampling.BICUBIC))
     halo = config.receptive_field // 2
-    # The network pads with zeros, mid-grey in [-1, 1]: the outermost pixels of a pure white
-    # background came out 254. Repeating the edge gives them the context of the pixels inside.
-    padded = np.pad(bicubic, ((halo, halo), (halo, halo), (0, 0)), mode="edge")
-    enlarged = run_tiled(predict, padded, halo, tile, on_tile, batch_size)[halo:-halo, halo:-halo]
-    result = Image.fromarray(np.ascontiguousarray(enlarged))
+    result = Image.fromarray(run_tiled(predict, bicubic, halo, tile, on_tile, batch_size))
     if photo.grey:
         result = result.convert("L")
     if photo.alpha is not None:

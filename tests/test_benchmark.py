@@ -83,9 +83,9 @@ def test_the_shipped_model_beats_bicubic_on_a_built_in_photo():
     """The pretrained model (checkpoints/pretrained/) on a crop of scikit-image's astronaut, never trained on."""
     import skimage.data
 
-    from srcnn.checkpoints import PRETRAINED_WEIGHTS, load_for_inference
+    from srcnn.checkpoints import SHIPPED_WEIGHTS, load_for_inference
 
-    model, config = load_for_inference(PRETRAINED_WEIGHTS)
+    model, config = load_for_inference(SHIPPED_WEIGHTS["clean"])
     assert config == ModelConfig() and model.count_params() == 48_003
     face = Image.fromarray(skimage.data.astronaut()[40:200, 160:320])
     scores = benchmark_image(model, face, scale=2)

@@ -442,10 +442,10 @@ def test_a_run_can_start_from_trained_weights(data_dir, tmp_path, reparam):
 def test_by_default_a_run_fine_tunes_the_shipped_model_at_a_gentler_rate(data_dir, tmp_path, monkeypatch):
     from conftest import save_tiny_checkpoint
 
-    from srcnn import training
+    from srcnn import checkpoints
 
     shipped = save_tiny_checkpoint(tmp_path / "shipped", filters=6, seed=5)
-    monkeypatch.setattr(training, "PRETRAINED_WEIGHTS", shipped)
+    monkeypatch.setitem(checkpoints.SHIPPED_WEIGHTS, "clean", shipped)
     defaults = TrainConfig(epochs=1, batch_size=2, precision="float32")  # init pretrained, learning rate by the start
     lines = []
     train(data_dir, tmp_path / "a", tmp_path / "a", defaults, verbose=0, log=lines.append)
@@ -460,6 +460,15 @@ def test_by_default_a_run_fine_tunes_the_shipped_model_at_a_gentler_rate(data_di
     record = json.loads((tmp_path / "b" / "config.json").read_text())
     assert (record["train"]["init"], record["train"]["learning_rate"]) == ("near-identity", 1e-3)
     assert any(line.startswith("init: near-identity, since the shipped model is another network") for line in lines)
+
+    # Resumed with the defaults again, run b goes on as it started: from scratch, at 1e-3.
+    resumed = TrainConfig(epochs=2, batch_size=2, precision="float32")
+    train(data_dir, tmp_path / "b", tmp_path / "b", resumed, other, resume=True, verbose=0, log=lambda line: None)
+    record = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert (record["train"]["init"], record["train"]["learning_rate"]) == ("near-identity", 1e-3)
+    assert float(
+        keras.ops.convert_to_numpy(load_training_state(tmp_path / "b").optimizer.learning_rate)
+    ) == pytest.approx(1e-3)
 
 
 def test_the_start_counts_as_epoch_zero_so_a_run_never_ends_worse_than_it_began(data_dir, tmp_path):

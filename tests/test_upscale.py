@@ -30,7 +30,9 @@ def test_tiles_give_exactly_the_one_pass_result(tiny):
     for tile in (16, 10):
         np.testing.assert_array_equal(run_tiled(model.predict_on_batch, image, halo, tile=tile), one_pass)
         np.testing.assert_array_equal(run_tiled(model.predict_on_batch, image, halo, tile=tile, batch_size=3), one_pass)
-    direct = np.asarray(model(to_model_range(image)[np.newaxis], training=False))[0]
+    # One pass of the model over the image with its edges repeated `halo` times (not zero-padded).
+    extended = np.pad(image, ((halo, halo), (halo, halo), (0, 0)), mode="edge")
+    direct = np.asarray(model(to_model_range(extended)[np.newaxis], training=False))[0, halo:-halo, halo:-halo]
     assert np.abs((direct + 1) * 127.5 - one_pass).max() <= 0.5 + 1e-3  # rounded, not truncated
 
 
@@ -148,12 +150,12 @@ RUNTIME_BOUNDS = {"onnxruntime": (1, 0.01), "litert": (1, 0.01), "keras-bfloat16
 def test_each_runtime_matches_keras_float32_within_its_precision(name):
     import skimage.data
 
-    from srcnn.checkpoints import PRETRAINED_WEIGHTS
+    from srcnn.checkpoints import SHIPPED_WEIGHTS
     from srcnn.runtimes import available, make_runtime
 
     if not available(name):
         pytest.skip(f"{name} cannot run on this machine")
-    model, config = load_for_inference(PRETRAINED_WEIGHTS)
+    model, config = load_for_inference(SHIPPED_WEIGHTS["clean"])
     photo = np.asarray(Image.fromarray(skimage.data.astronaut()[:96, :80]).resize((160, 192), Image.BICUBIC))
     halo = config.receptive_field // 2
     expected = run_tiled(model.predict_on_batch, photo, halo, tile=64).astype(int)
@@ -274,6 +276,7 @@ def test_model_auto_gives_jpeg_files_to_the_jpeg_model_by_content_and_says_so(tm
             np.testing.assert_array_equal(np.asarray(made), np.asarray(expected))
 
     result = run_main("upscale.py", str(photos), "--out-dir", "out2", "--model", "clean", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
     assert f"model: {shipped['clean']} (the clean model, --model clean)" in result.stdout
     with pytest.raises(SystemExit) as refused:  # argparse's own error: usage and one line, exit 2
         run_main(
