@@ -51,6 +51,7 @@ from srcnn.network import (  # noqa: E402
     training_flops_per_pixel,
 )
 from srcnn.precision import resolve_precision  # noqa: E402
+from srcnn.reparam import build_training_model, initialize_training_model  # noqa: E402
 from srcnn.runtimes import RUNTIMES, Runtime, available, make_runtime, resolve_runtime  # noqa: E402
 from srcnn.training import compile_model  # noqa: E402
 from srcnn.upscaling import (  # noqa: E402
@@ -184,7 +185,7 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self.start)
 
 
-def fit_epoch(data_dir: Path, images: int, precision: str, jit: bool = False):
+def fit_epoch(data_dir: Path, images: int, precision: str, jit: bool = False, reparam: bool = False):
     """One-epoch runner through train.py's pieces: its tf.data pipeline, model, compile settings and fit.
 
     Returns a function that trains one more epoch and returns its seconds, from the start of the
@@ -194,8 +195,12 @@ def fit_epoch(data_dir: Path, images: int, precision: str, jit: bool = False):
     """
     timer = EpochTimer()
     keras.utils.set_random_seed(0)
-    model = build_model(precision=precision)
-    initialize_near_identity(model, ModelConfig())
+    if reparam:  # train.py --reparam: the branches' training form
+        model = build_training_model(ModelConfig(), precision)
+        initialize_training_model(model, ModelConfig())
+    else:
+        model = build_model(precision=precision)
+        initialize_near_identity(model, ModelConfig())
     compile_model(model, 1e-3, precision, jit)
     dataset = make_dataset(list_pairs(data_dir, "train")[:images], BATCH_SIZE, shuffle=True, seed=0)
 
@@ -259,6 +264,7 @@ def training_runners(data_dir: Path, plan: Plan, precisions: list[str]) -> dict:
     if plan.xla:
         for precision in precisions:
             runners[f"{precision}_xla"] = fit_epoch(data_dir, plan.train_images, precision, jit=True)
+    runners["reparam"] = fit_epoch(data_dir, plan.train_images, precisions[-1], reparam=True)  # at auto's precision
     runners["naive"] = naive_epoch(plan.train_images)
     runners["pipeline"] = pipeline_epoch(data_dir, plan.train_images)
     return runners
@@ -286,7 +292,13 @@ def median_ratio(rounds: list[dict[str, float]], numerator: str, denominator: st
 
 def training_results(rates: dict[str, float], rounds: list[dict[str, float]], precisions: list[str]) -> dict:
     """The JSON entries of the training rounds: rates of every fit runner, the naive loop and the pipeline, ratios."""
-    results = {f"train_{name}_images_per_s": rate for name, rate in rates.items() if name not in ("naive", "pipeline")}
+    results = {
+        f"train_{name}_images_per_s": rate
+        for name, rate in rates.items()
+        if name not in ("naive", "pipeline", "reparam")
+    }
+    results["train_reparam_images_per_s"] = rates["reparam"]
+    results["reparam_over_plain"] = median_ratio(rounds, "reparam", precisions[-1])
     fastest = max(precisions, key=rates.get)
     results["train_fastest_precision"] = fastest
     results["train_images_per_s"] = rates[fastest]
@@ -592,6 +604,8 @@ def training_rows(results: dict) -> list[tuple[str, str]]:
         ("float32 fit / naive", f"{results['fp32_over_naive']:.2f}x"),
         ("input pipeline time / training step time", f"{100 * results['input_pipeline_share']:.1f}%"),
     ]
+    if "reparam_over_plain" in results:
+        rows.append(("--reparam / plain, same precision (speed)", f"{results['reparam_over_plain']:.2f}x"))
     if "bound_fp32_images_per_s" in results:
         fp32_share = results["train_fp32_images_per_s"] / results["bound_fp32_images_per_s"]
         rows.append(("float32 fit / float32 bound", f"{100 * fp32_share:.0f}%"))
