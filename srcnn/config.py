@@ -15,6 +15,7 @@ from srcnn.precision import JIT_CHOICES, PRECISIONS
 SCRATCH_LEARNING_RATE, FINE_TUNE_LEARNING_RATE = 1e-3, 1e-4
 INITIALIZATIONS = ("pretrained", "near-identity", "identity", "glorot")
 SCHEDULES = ("constant", "cosine")
+LOSSES = ("mse", "l1")
 SPLITS = ("train", "val", "test")
 PREP_MODES = ("blog", "whole")
 BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0)}
@@ -94,6 +95,10 @@ class TrainConfig:
     start_from: str = setting("", "weights to start from instead of --init: a .weights.h5 or 'pretrained'")
     # "constant", or "cosine": per-epoch cosine decay from learning_rate to min_learning_rate.
     schedule: str = setting("constant", "learning rate per epoch", SCHEDULES)
+    # Blog: "Our loss function is about as simple as possible, its just the mean-squared error".
+    # "l1" (beyond the blog, for fine-tuning): its pull on a pixel does not fade as the error
+    # shrinks, where the MSE's does; near tanh's ends both are damped, the MSE's far more.
+    loss: str = setting("mse", "pixel loss: mse (the blog's) or l1 (mean absolute error)", LOSSES)
     min_learning_rate: float = setting(1e-5, "where the cosine schedule ends")
     # 0 trains on the prepared pairs as they are (the blog's 128x128 squares); N > 0 trains on
     # random N x N crops of them, `repeat` crops per pair per epoch (beyond the blog).

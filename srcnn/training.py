@@ -51,7 +51,9 @@ from srcnn.preparation import MANIFEST_NAME
 from srcnn.reparam import build_training_model, collapse, initialize_training_model
 
 
-def compile_model(model: keras.Model, learning_rate: float, precision: str = "float32", jit: bool = False) -> None:
+def compile_model(
+    model: keras.Model, learning_rate: float, precision: str = "float32", jit: bool = False, loss: str = "mse"
+) -> None:
     # Blog: "Our loss function is about as simple as possible, its just the mean-squared error".
     # Assumed: Adam, the usual choice for the blog's era of TF tutorials.
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
@@ -60,7 +62,7 @@ def compile_model(model: keras.Model, learning_rate: float, precision: str = "fl
         # (bfloat16 has float32's exponent range and needs no scaling.)
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     # No metrics on training batches (see callbacks.Validation): the loss says how training goes.
-    model.compile(optimizer=optimizer, loss="mse", jit_compile=jit)
+    model.compile(optimizer=optimizer, loss={"mse": "mse", "l1": "mae"}[loss], jit_compile=jit)
 
 
 @dataclass(frozen=True)
@@ -388,7 +390,7 @@ def start_model(folders: RunFolders, request: RunRequest, data: TrainingData, pr
 
 def compiled_model(model_config: ModelConfig, config: TrainConfig, precision: str, jit: bool) -> keras.Model:
     model = build_training_model(model_config, precision) if config.reparam else build_model(model_config, precision)
-    compile_model(model, config.learning_rate, precision, jit)
+    compile_model(model, config.learning_rate, precision, jit, config.loss)
     return model
 
 

@@ -482,3 +482,10 @@ def test_the_start_counts_as_epoch_zero_so_a_run_never_ends_worse_than_it_began(
     original, _ = load_for_inference(source)
     for mine, theirs in zip(kept.get_weights(), original.get_weights(), strict=True):
         np.testing.assert_array_equal(mine, theirs)
+
+
+def test_an_l1_fine_tune_trains_with_the_mean_absolute_error(data_dir, tmp_path):
+    config = TrainConfig(epochs=1, batch_size=2, learning_rate=1e-3, init="near-identity", loss="l1")
+    train(data_dir, tmp_path / "run", tmp_path / "run", config, TINY, verbose=0, log=lambda line: None)
+    assert load_training_state(tmp_path / "run").loss == "mae"
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["loss"] == "l1"
