@@ -283,3 +283,21 @@ def test_model_auto_gives_jpeg_files_to_the_jpeg_model_by_content_and_says_so(tm
             "upscale.py", str(photos / "a.png"), "-o", "x.png", "--model", "jpeg", "--checkpoint", "w", cwd=tmp_path
         )
     assert refused.value.code == 2
+
+
+@pytest.mark.parametrize("model", ["clean", "jpeg"])
+def test_pure_white_and_black_come_out_exact_from_the_shipped_models(model, tmp_path, run_main):
+    """A catalogue photo's white background must stay 255 (and black 0) through upscale.py, with the
+    default runtime, away from the edges of the flat regions (bicubic and the network's 15-pixel
+    window reach about 11 output pixels into them)."""
+    photo = np.asarray(gradient_image(24, 32, seed=4)).copy()
+    photo = np.concatenate([np.full((32, 24, 3), 255, np.uint8), photo, np.zeros((32, 24, 3), np.uint8)], axis=1)
+    Image.fromarray(photo).save(tmp_path / "on_white_and_black.png")
+    result = run_main("upscale.py", "on_white_and_black.png", "-o", "x2.png", "--model", model, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "x2.png") as made:
+        enlarged = np.asarray(made)
+    assert enlarged.shape == (64, 144, 3)
+    margin = 12
+    assert (enlarged[:, : 48 - margin] == 255).all()
+    assert (enlarged[:, 96 + margin :] == 0).all()
