@@ -106,20 +106,19 @@ def run_tiled(
     """
     height, width = low_res.shape[:2]
     output = np.empty_like(low_res)
-    pending: list[tuple[tuple[int, int, int, int], tuple[int, int, int, int]]] = []
+    pending: list[tuple[int, int, int, int]] = []  # tiles (top, left, bottom, right) waiting for the model
 
-    def window(outer: tuple[int, int, int, int]) -> np.ndarray:
-        """The image under `outer`, which may reach past its edges: those rows and columns repeat the edge."""
-        outer_top, outer_left, outer_bottom, outer_right = outer
-        inside = low_res[max(outer_top, 0) : min(outer_bottom, height), max(outer_left, 0) : min(outer_right, width)]
-        rows = (max(-outer_top, 0), max(outer_bottom - height, 0))
-        columns = (max(-outer_left, 0), max(outer_right - width, 0))
+    def window(top: int, left: int, bottom: int, right: int) -> np.ndarray:
+        """The tile with `halo` more on every side; past the image's edges those rows and columns repeat the edge."""
+        inside = low_res[max(top - halo, 0) : bottom + halo, max(left - halo, 0) : right + halo]
+        rows = (max(halo - top, 0), max(bottom + halo - height, 0))
+        columns = (max(halo - left, 0), max(right + halo - width, 0))
         return np.pad(inside, (rows, columns, (0, 0)), mode="edge")
 
     def flush() -> None:
-        windows = np.stack([to_model_range(window(outer)) for _, outer in pending])
+        windows = np.stack([to_model_range(window(*box)) for box in pending])
         predicted = predict(windows)  # (batch, window height, window width, 3)
-        for (top, left, bottom, right), result in zip((box for box, _ in pending), predicted, strict=True):
+        for (top, left, bottom, right), result in zip(pending, predicted, strict=True):
             output[top:bottom, left:right] = from_model_range(
                 result[halo : halo + bottom - top, halo : halo + right - left]
             )
@@ -128,19 +127,16 @@ def run_tiled(
         pending.clear()
 
     for box in tile_boxes(height, width, max(1, tile)):
-        top, left, bottom, right = box
-        outer = (top - halo, left - halo, bottom + halo, right + halo)
-        shape = (outer[2] - outer[0], outer[3] - outer[1])
-        if pending and (len(pending) >= batch_size or shape != _window_shape(pending[0][1])):
+        if pending and (len(pending) >= batch_size or _tile_shape(box) != _tile_shape(pending[0])):
             flush()
-        pending.append((box, outer))
+        pending.append(box)
     if pending:
         flush()
     return output
 
 
-def _window_shape(outer: tuple[int, int, int, int]) -> tuple[int, int]:
-    return outer[2] - outer[0], outer[3] - outer[1]
+def _tile_shape(box: tuple[int, int, int, int]) -> tuple[int, int]:
+    return box[2] - box[0], box[3] - box[1]
 
 
 def upscale(
