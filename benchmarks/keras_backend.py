@@ -28,27 +28,19 @@ import keras
 import numpy as np
 
 from srcnn.config import ModelConfig, TrainConfig
-from srcnn.images import load_rgb, make_whole_pair
-from srcnn.metrics import psnr, rgb_to_y, shave, ssim
-from srcnn.network import build_model, from_model_range, initialize_near_identity, to_model_range
+from srcnn.images import IMAGE_SUFFIXES, load_rgb, make_whole_pair
+from srcnn.metrics import benchmark_metrics
+from srcnn.network import build_model, compile_model, from_model_range, initialize_near_identity, to_model_range
 from srcnn.reparam import build_training_model, collapse, initialize_training_model
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
-def compiled(model: keras.Model, learning_rate: float, precision: str) -> keras.Model:
-    """Adam + MSE as training.compile_model, XLA-compiled (JAX always compiles its steps)."""
-    optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
-    if precision == "mixed_float16":  # float16 gradients of a small loss underflow without scaling
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    model.compile(optimizer=optimizer, loss="mse", jit_compile=True)
-    return model
-
-
 def training_speed(precision: str, reparam: bool, batch_size: int, patch_size: int = 64, steps: int = 60) -> float:
     """Training crops/s of the blog network (batches already in host memory, as fit gets them)."""
     config = ModelConfig()
-    model = compiled((build_training_model if reparam else build_model)(config, precision), 1e-4, precision)
+    model = (build_training_model if reparam else build_model)(config, precision)
+    compile_model(model, 1e-4, precision, jit=True)
     crops = np.random.default_rng(0).uniform(-1, 1, (batch_size * steps, patch_size, patch_size, 3))
     crops = crops.astype(np.float32)
     model.fit(crops[: 3 * batch_size], crops[: 3 * batch_size], batch_size=batch_size, verbose=0)  # compile
@@ -70,7 +62,7 @@ def inference_speed(precision: str, side: int = 512, batch: int = 4, repeats: in
 
 def load_pairs(folder: Path, scale: int = 2) -> list[tuple[np.ndarray, np.ndarray]]:
     """(low_res, high_res) uint8 arrays of every image in folder, made as prep_images.py --whole does."""
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".png", ".bmp", ".jpg", ".jpeg"})
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     return [tuple(np.asarray(image) for image in make_whole_pair(load_rgb(path), scale)) for path in paths]
 
 
@@ -97,9 +89,13 @@ def set5_scores(model: keras.Model, pairs: list) -> dict[str, float]:
     rows = []
     for low_res, high_res in pairs:
         super_res = from_model_range(model.predict_on_batch(to_model_range(low_res)[None])[0])
-        truth = shave(rgb_to_y(high_res), 2)
-        model_y, bicubic_y = shave(rgb_to_y(super_res), 2), shave(rgb_to_y(low_res), 2)
-        rows.append((psnr(truth, model_y), ssim(truth, model_y), psnr(truth, bicubic_y), ssim(truth, bicubic_y)))
+        model_values, bicubic_values = (
+            benchmark_metrics(high_res, super_res, 2),
+            benchmark_metrics(high_res, low_res, 2),
+        )
+        rows.append(
+            [model_values["psnr_y"], model_values["ssim_y"], bicubic_values["psnr_y"], bicubic_values["ssim_y"]]
+        )
     means = np.mean(rows, axis=0)
     return dict(zip(("psnr_y", "ssim_y", "bicubic_psnr_y", "bicubic_ssim_y"), map(float, means), strict=True))
 
@@ -114,7 +110,7 @@ def recipe_run(train_pairs: list, set5_pairs: list, config: TrainConfig, precisi
     else:
         model = build_model(model_config, precision)
         initialize_near_identity(model, model_config)
-    compiled(model, config.learning_rate, precision)
+    compile_model(model, config.learning_rate, precision, jit=True, loss=config.loss)
     rng = np.random.default_rng(config.seed)
     schedule = keras.callbacks.LearningRateScheduler(config.learning_rate_at)
     start = time.perf_counter()

@@ -41,11 +41,12 @@ from PIL import Image, ImageFilter  # noqa: E402
 from srcnn.checkpoints import SHIPPED_WEIGHTS, load_for_inference  # noqa: E402
 from srcnn.config import ModelConfig  # noqa: E402
 from srcnn.dataset import list_pairs, make_dataset  # noqa: E402
-from srcnn.evaluation import benchmark_metrics  # noqa: E402
 from srcnn.files import one_line  # noqa: E402
 from srcnn.images import IMAGE_SUFFIXES, load_rgb, make_pair, make_whole_pair  # noqa: E402
+from srcnn.metrics import benchmark_metrics  # noqa: E402
 from srcnn.network import (  # noqa: E402
     build_model,
+    compile_model,
     forward_flops_per_pixel,
     initialize_near_identity,
     training_flops_per_pixel,
@@ -53,7 +54,6 @@ from srcnn.network import (  # noqa: E402
 from srcnn.precision import resolve_precision  # noqa: E402
 from srcnn.reparam import build_training_model, initialize_training_model  # noqa: E402
 from srcnn.runtimes import RUNTIMES, Runtime, available, make_runtime, resolve_runtime  # noqa: E402
-from srcnn.training import compile_model  # noqa: E402
 from srcnn.upscaling import (  # noqa: E402
     DEFAULT_TILE,
     enlarge_all,

@@ -39,8 +39,9 @@ def jpeg_figure(name: str, quality: int) -> Image.Image:
     """bicubic | clean model | JPEG model | original on one crop whose half-size image was saved as a
     JPEG of `quality`, each captioned with its Y-PSNR/SSIM (test.py --benchmark --jpeg's protocol)."""
     from srcnn.checkpoints import SHIPPED_WEIGHTS, load_for_inference
-    from srcnn.evaluation import benchmark_metrics, panels_image, super_resolve
+    from srcnn.evaluation import panels_image, super_resolve
     from srcnn.images import make_whole_pair
+    from srcnn.metrics import benchmark_metrics
 
     photo, top, left = CROPS[name]
     pixels = np.asarray(getattr(skimage.data, photo)())[top : top + 192, left : left + 192]

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 from srcnn.dataset import DataError, list_pairs
 from srcnn.files import write_text_atomic
 from srcnn.images import make_whole_pair, save_png_atomic
-from srcnn.metrics import flat_region_kept, psnr, rgb_to_y, shave, ssim
+from srcnn.metrics import benchmark_metrics, flat_region_kept, psnr, ssim
 from srcnn.network import from_model_range, to_model_range
 
 
@@ -184,16 +184,6 @@ def test_split(model: keras.Model, data_dir: Path, results_dir: Path, split: str
 # --- Benchmark protocol (SRCNN paper): Y channel of BT.601, 2-pixel shave, peak 255 ------------
 
 BENCHMARK_KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "bicubic_psnr_y", "bicubic_ssim_y", "bicubic_psnr_rgb")
-
-
-def benchmark_metrics(high_res: np.ndarray, image: np.ndarray, border: int) -> dict[str, float]:
-    """Y-channel PSNR and SSIM and RGB PSNR of a uint8 image against the original, borders shaved."""
-    high_res_y, image_y = shave(rgb_to_y(high_res), border), shave(rgb_to_y(image), border)
-    return {
-        "psnr_y": psnr(high_res_y, image_y),
-        "ssim_y": ssim(high_res_y, image_y),
-        "psnr_rgb": psnr(shave(high_res, border), shave(image, border)),
-    }
 
 
 def benchmark_image(

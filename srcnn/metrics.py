@@ -68,6 +68,16 @@ def ssim(reference: np.ndarray, test: np.ndarray, peak: float = 255.0) -> float:
     )
 
 
+def benchmark_metrics(high_res: np.ndarray, image: np.ndarray, border: int) -> dict[str, float]:
+    """Y-channel PSNR and SSIM and RGB PSNR of a uint8 image against the original, borders shaved."""
+    high_res_y, image_y = shave(rgb_to_y(high_res), border), shave(rgb_to_y(image), border)
+    return {
+        "psnr_y": psnr(high_res_y, image_y),
+        "ssim_y": ssim(high_res_y, image_y),
+        "psnr_rgb": psnr(shave(high_res, border), shave(image, border)),
+    }
+
+
 def flat_region_kept(original: np.ndarray, level: int, *outputs: np.ndarray) -> tuple[int, ...]:
     """(pixels whose 5x5 neighbourhood is pure `level` in every channel of the original, then for
     each output how many of them it keeps exactly at `level`): does pure white (255) stay white,

@@ -1,4 +1,4 @@
-"""The blog's seven-layer "DeconvNet" and the mapping between uint8 pixels and its [-1, 1] range."""
+"""The blog's seven-layer "DeconvNet", its loss, and the mapping between uint8 pixels and its [-1, 1] range."""
 
 from __future__ import annotations
 
@@ -67,6 +67,20 @@ def build_model(
         return transposed(filters, config.kernel_size, strides=1, padding="same", name=name, dtype=policy)
 
     return stack_layers(config, policy, convolution, "srcnn_deconvnet")
+
+
+def compile_model(
+    model: keras.Model, learning_rate: float, precision: str = "float32", jit: bool = False, loss: str = "mse"
+) -> None:
+    # Blog: "Our loss function is about as simple as possible, its just the mean-squared error".
+    # Assumed: Adam, the usual choice for the blog's era of TF tutorials.
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
+    if precision == "mixed_float16":
+        # float16 gradients of a small loss underflow; scale the loss up and the gradients back.
+        # (bfloat16 has float32's exponent range and needs no scaling.)
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    # No metrics on training batches (see callbacks.Validation): the loss says how training goes.
+    model.compile(optimizer=optimizer, loss={"mse": "mse", "l1": "mae"}[loss], jit_compile=jit)
 
 
 def stack_layers(

@@ -45,24 +45,10 @@ from srcnn.config import ModelConfig, TrainConfig
 from srcnn.dataset import DataError, image_sizes, list_pairs, make_dataset, shard_by_data
 from srcnn.distribution import describe, fit_across_workers, in_multi_worker_mode, is_chief, make_strategy
 from srcnn.files import one_line
-from srcnn.network import build_model, initialize_identity, initialize_near_identity
+from srcnn.network import build_model, compile_model, initialize_identity, initialize_near_identity
 from srcnn.precision import resolve_jit, resolve_precision
 from srcnn.preparation import MANIFEST_NAME
 from srcnn.reparam import build_training_model, collapse, initialize_training_model
-
-
-def compile_model(
-    model: keras.Model, learning_rate: float, precision: str = "float32", jit: bool = False, loss: str = "mse"
-) -> None:
-    # Blog: "Our loss function is about as simple as possible, its just the mean-squared error".
-    # Assumed: Adam, the usual choice for the blog's era of TF tutorials.
-    optimizer = keras.optimizers.Adam(learning_rate=learning_rate)
-    if precision == "mixed_float16":
-        # float16 gradients of a small loss underflow; scale the loss up and the gradients back.
-        # (bfloat16 has float32's exponent range and needs no scaling.)
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-    # No metrics on training batches (see callbacks.Validation): the loss says how training goes.
-    model.compile(optimizer=optimizer, loss={"mse": "mse", "l1": "mae"}[loss], jit_compile=jit)
 
 
 @dataclass(frozen=True)

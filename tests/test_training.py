@@ -20,9 +20,9 @@ from srcnn.checkpoints import (
 )
 from srcnn.config import ModelConfig, PrepConfig, TrainConfig
 from srcnn.dataset import DataError, list_pairs, make_dataset
-from srcnn.network import build_model, initialize_near_identity
+from srcnn.network import build_model, compile_model, initialize_near_identity
 from srcnn.preparation import prepare_folder
-from srcnn.training import compile_model, train
+from srcnn.training import train
 
 TINY = ModelConfig(filters=6)
 
