@@ -181,13 +181,14 @@ def run(folders: RunFolders, request: RunRequest, distribution: tf.distribute.St
             f"{folders.checkpoints}: no training state to resume; start a run with: python train.py"
             f" --checkpoint-dir {folders.checkpoints}"
         )
-    request.train_config.validate()
-    if request.resume:
-        request = replace(request, train_config=resumed_start(request.train_config, folders.checkpoints))
-    else:
-        request = replace(request, train_config=resolved_start(request.train_config, request.model_config, log))
-    request = replace(request, train_config=request.train_config.with_learning_rate())
     config = request.train_config
+    config.validate()
+    if request.resume:
+        config = resumed_start(config, folders.checkpoints)
+    else:
+        config = resolved_start(config, request.model_config, log)
+    config = config.with_learning_rate()
+    request = replace(request, train_config=config)
     data = find_data(request.data_dir, config, log)
     clear_folders(folders)
     precision, precision_reason = resolve_precision(config.precision)
@@ -206,16 +207,14 @@ def run(folders: RunFolders, request: RunRequest, distribution: tf.distribute.St
         log(f"batch: {config.batch_size} per replica x {replicas} replicas = {config.batch_size * replicas}")
     train_data, val_data = make_datasets(data, config, replicas, start.initial_epoch)
     validation = Validation(val_data)
-    if start.new:  # what training starts from: the first thing to beat, or to keep
-        begin = validation.scores(lambda low_res: start.model(low_res, training=False))
-        bicubic = validation.baseline
+    to_plain = (lambda model: collapse(model, start.model_config)) if config.reparam else (lambda model: model)
+    checkpoints = BestAndLatest(folders.checkpoints, start.initial_epoch, start.best_psnr, start.best_epoch, to_plain)
+    if start.new:  # the start: the first thing to beat, and epoch 0, so a run never ends worse than it began
+        begin, bicubic = validation.scores(lambda low_res: start.model(low_res, training=False)), validation.baseline
         log(
             f"start: validation PSNR {begin['val_psnr']:.2f} dB, SSIM {begin['val_ssim']:.4f} "
             f"(bicubic {bicubic['val_bicubic_psnr']:.2f} dB, {bicubic['val_bicubic_ssim']:.4f})"
         )
-    to_plain = (lambda model: collapse(model, start.model_config)) if config.reparam else (lambda model: model)
-    checkpoints = BestAndLatest(folders.checkpoints, start.initial_epoch, start.best_psnr, start.best_epoch, to_plain)
-    if start.new:  # the start counts as epoch 0: a run never ends worse than it began
         checkpoints.remember_start(start.model, begin["val_psnr"])
     callbacks = [
         validation,  # first: the callbacks after it read val_psnr
