@@ -3,7 +3,7 @@
 Usage:
     python test.py [--data data] [--checkpoint-dir checkpoints | --checkpoint PATH] [--results-dir results]
     python test.py --benchmark ../shared/data/Set5 [--json results/set5.json] [--checkpoint PATH]
-    python test.py --benchmark ../shared/data/Set5 --jpeg 75 --model jpeg   # a shipped model by name
+    python test.py --benchmark ../shared/data/Set5 --jpeg 75 --model jpeg   # the shipped JPEG model for q75
 
 The first writes RESULTS/compare/NAME.png (bicubic | model | original, each with PSNR and SSIM) and
 RESULTS/metrics.csv for the prepared test pairs. The second scores every image of a folder with
@@ -31,9 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", type=Path, default=None, help="a .weights.h5 file beside its config.json")
     parser.add_argument(
         "--model",
-        choices=("clean", "jpeg"),
+        choices=("clean", "jpeg", "jpeg-low", "jpeg-high"),
         default=None,
-        help="a shipped model instead: clean (lossless inputs) or jpeg (trained on JPEG inputs)",
+        help="a shipped model instead: clean (lossless inputs), jpeg (the JPEG model for --jpeg's quality:"
+        " jpeg-low up to 85, else jpeg-high), or one of those two by name",
     )
     parser.add_argument(
         "--results-dir", type=Path, default=None, help="default: the named run's own results folder, else results"
@@ -64,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         weights_path = (
-            shipped_weights(args.model) if args.model else choose_weights(args.checkpoint, args.checkpoint_dir)
+            shipped_weights(args.model, args.jpeg)
+            if args.model
+            else choose_weights(args.checkpoint, args.checkpoint_dir)
         )
         model, config = load_for_inference(weights_path)
         print(f"model: {weights_path} ({config})")

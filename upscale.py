@@ -7,9 +7,11 @@ Usage:
     python upscale.py photo.png -o photo_x2.png --model jpeg      # a given shipped model (default: auto)
     python upscale.py --export exported/           # SavedModel, TFLite (float32, int8) and ONNX
 
-Two models ship: "clean", trained on lossless low-res images, and "jpeg", trained on JPEG-compressed
-ones, which cleans up block artifacts instead of sharpening them. --model auto (default) uses the
-JPEG model for files that hold a JPEG (by content, not name) and the clean one for the rest.
+Three models ship: "clean", trained on lossless low-res images, and two JPEG models trained on
+JPEG-compressed ones, which clean up block artifacts instead of sharpening them: "jpeg-low" for
+qualities up to 85 and "jpeg-high" above. --model auto (default) sends a file that holds a JPEG (by
+content, not name) to the JPEG model for its quality, read from the file's quantization table, and
+the rest to the clean model.
 
 Any size and mode: grayscale stays grayscale, alpha is kept (enlarged with bicubic), 16-bit
 becomes 8-bit, EXIF orientation is applied and the ICC profile kept. Large photos go through in
@@ -50,8 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model",
         default="auto",
-        choices=("auto", "clean", "jpeg"),
-        help="which shipped model: auto (default) = jpeg for JPEG files, clean for the rest",
+        choices=("auto", "clean", "jpeg", "jpeg-low", "jpeg-high"),
+        help="which shipped model: auto (default) = for JPEG files the JPEG model for their quality"
+        " (jpeg-low up to 85, else jpeg-high), clean for the rest; jpeg = the JPEG models for every file",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument(
@@ -120,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.checkpoint is not None and args.model != "auto":
         parser.error("--checkpoint and --model both name the weights; give one")
+    if args.export is not None and args.model == "jpeg":
+        parser.error("--export writes one model: name it, --model jpeg-low or --model jpeg-high")
 
     from srcnn.checkpoints import CheckpointError, load_for_inference
     from srcnn.files import one_line
@@ -170,25 +175,33 @@ def main(argv: list[str] | None = None) -> int:
 def choose_models(
     jobs: list[tuple[Path, Path]], checkpoint: Path | None, choice: str
 ) -> list[tuple[Path, str, list[tuple[Path, Path]]]]:
-    """[(weights, why, the jobs they enlarge)]: one group, or with --model auto JPEG files to the
-    JPEG model and the rest to the clean one (each group keeps the jobs' order)."""
-    from srcnn.checkpoints import SHIPPED_WEIGHTS, choose_weights, shipped_weights
-    from srcnn.images import is_jpeg
+    """[(weights, why, the jobs they enlarge)]: one group, or with --model auto each JPEG file to the
+    JPEG model for its quality (read from the file) and the rest to the clean one; --model jpeg sends
+    every file to the JPEG model for its quality. Each group keeps the jobs' order."""
+    from srcnn.checkpoints import JPEG_LOW_UP_TO, SHIPPED_WEIGHTS, choose_weights, jpeg_model_name, shipped_weights
+    from srcnn.images import jpeg_quality
 
     if checkpoint is not None:
         return [(checkpoint, "--checkpoint", jobs)]
     clean = choose_weights(None, None, prefer_pretrained=True)
-    if choice == "jpeg":
-        return [(shipped_weights("jpeg"), "the JPEG model, --model jpeg", jobs)]
+    if choice in ("jpeg-low", "jpeg-high"):
+        return [(shipped_weights(choice), f"the {choice} JPEG model, --model {choice}", jobs)]
     if choice == "clean" or not jobs:
         return [(clean, "the clean model" + (", --model clean" if choice == "clean" else ""), jobs)]
-    if not SHIPPED_WEIGHTS["jpeg"].is_file():
-        return [(clean, "the clean model: no JPEG model in this copy of the project", jobs)]
-    jpeg_jobs, other_jobs = [], []
+    if choice == "auto" and not all(SHIPPED_WEIGHTS[name].is_file() for name in ("jpeg-low", "jpeg-high")):
+        return [(clean, "the clean model: no JPEG models in this copy of the project", jobs)]
+    why = {
+        "jpeg-low": f"the JPEG model for quality up to {JPEG_LOW_UP_TO}, for JPEGs of such quality",
+        "jpeg-high": f"the JPEG model for quality above {JPEG_LOW_UP_TO}, for JPEGs of such quality",
+    }
+    grouped: dict[str, list[tuple[Path, Path]]] = {"jpeg-low": [], "jpeg-high": [], "clean": []}
     for job in jobs:
-        (jpeg_jobs if is_jpeg(job[0]) else other_jobs).append(job)
-    groups = [(SHIPPED_WEIGHTS["jpeg"], "the JPEG model, for JPEG inputs (--model auto)", jpeg_jobs)]
-    groups.append((clean, "the clean model, for lossless inputs (--model auto)", other_jobs))
+        quality = jpeg_quality(job[0])
+        grouped["clean" if quality is None and choice == "auto" else jpeg_model_name(quality)].append(job)
+    if choice == "jpeg":
+        why["jpeg-high"] += " and for files that are not JPEGs"
+    groups = [(shipped_weights(name), f"{why[name]} (--model {choice})", grouped[name]) for name in why]
+    groups.append((clean, f"the clean model, for lossless inputs (--model {choice})", grouped["clean"]))
     return [group for group in groups if group[2]]
 
 

@@ -38,7 +38,7 @@ def main() -> int:
 def jpeg_figure(name: str, quality: int) -> Image.Image:
     """bicubic | clean model | JPEG model | original on one crop whose half-size image was saved as a
     JPEG of `quality`, each captioned with its Y-PSNR/SSIM (test.py --benchmark --jpeg's protocol)."""
-    from srcnn.checkpoints import SHIPPED_WEIGHTS, load_for_inference
+    from srcnn.checkpoints import load_for_inference, shipped_weights
     from srcnn.evaluation import panels_image, super_resolve
     from srcnn.images import make_whole_pair
     from srcnn.metrics import benchmark_metrics
@@ -48,7 +48,7 @@ def jpeg_figure(name: str, quality: int) -> Image.Image:
     low_res, high_res = (np.asarray(image) for image in make_whole_pair(Image.fromarray(pixels), 2, quality))
     panels = [(low_res, f"bicubic of JPEG q{quality}")]
     for model_name in ("clean", "jpeg"):
-        model, _ = load_for_inference(SHIPPED_WEIGHTS[model_name])
+        model, _ = load_for_inference(shipped_weights(model_name, quality))  # "jpeg": the one for this quality
         panels.append((super_resolve(model, low_res), f"{model_name} model"))
     panels.append((high_res, "original"))
     captioned = []

@@ -31,12 +31,23 @@ BEST_WEIGHTS_NAME = "best.weights.h5"
 LATEST_NAME = "latest.keras"
 STATE_NAME = "state.json"
 # The models that ship with the project (README, "Results"): "clean" for lossless inputs, used when
-# nothing else is given, and "jpeg", trained on JPEG-compressed low-res inputs, for JPEG photos.
+# nothing else is given, and two JPEG models, each trained on low-res inputs saved as JPEGs of a
+# range of qualities: one model for every JPEG smooths what a good JPEG keeps and keeps what a poor
+# one should lose, so a JPEG goes to the one for its quality (read from the file, images.jpeg_quality).
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 SHIPPED_WEIGHTS = {
     "clean": SHIPPED_DIR / "pretrained" / BEST_WEIGHTS_NAME,
-    "jpeg": SHIPPED_DIR / "pretrained-jpeg" / BEST_WEIGHTS_NAME,
+    "jpeg-low": SHIPPED_DIR / "pretrained-jpeg-low" / BEST_WEIGHTS_NAME,  # trained on qualities 65-85
+    "jpeg-high": SHIPPED_DIR / "pretrained-jpeg-high" / BEST_WEIGHTS_NAME,  # trained on qualities 85-95
 }
+# "jpeg" names the pair: qualities up to this go to jpeg-low, the rest (and unknown ones) to jpeg-high.
+JPEG_LOW_UP_TO = 85
+SHIPPED_NAMES = ("clean", "jpeg", "jpeg-low", "jpeg-high")
+
+
+def jpeg_model_name(quality: int | None) -> str:
+    """The shipped JPEG model for a JPEG of this quality (None: not known, e.g. not a JPEG)."""
+    return "jpeg-low" if quality is not None and quality <= JPEG_LOW_UP_TO else "jpeg-high"
 
 
 class CheckpointError(ValueError):
@@ -116,10 +127,13 @@ def load_for_inference(weights_path: Path) -> tuple[keras.Model, ModelConfig]:
     return model, config
 
 
-def shipped_weights(name: str) -> Path:
-    """The shipped model of that name ("clean" or "jpeg"), or a CheckpointError if it is not there."""
+def shipped_weights(name: str, jpeg_quality: int | None = None) -> Path:
+    """The shipped model of that name (SHIPPED_NAMES; "jpeg": the JPEG model for `jpeg_quality`), or
+    a CheckpointError if it is not there."""
+    if name == "jpeg":
+        name = jpeg_model_name(jpeg_quality)
     if name not in SHIPPED_WEIGHTS:
-        raise CheckpointError(f"no shipped model named {name!r}; the shipped ones: {', '.join(SHIPPED_WEIGHTS)}")
+        raise CheckpointError(f"no shipped model named {name!r}; the shipped ones: {', '.join(SHIPPED_NAMES)}")
     path = SHIPPED_WEIGHTS[name]
     if not path.is_file():
         raise CheckpointError(f"{path}: the shipped {name} model is missing from this copy of the project")

@@ -69,8 +69,55 @@ def build_model(
     return stack_layers(config, policy, convolution, "srcnn_deconvnet")
 
 
+# Pure white (255) is 1.0 in the network's range, which tanh reaches only at an infinite input, and
+# rounds to 255 only above tanh(3.12). The MSE's pull on such a pixel, 2 (1 - t) (1 - t^2), fades
+# to nothing near there: it settles around 254, and any fine-tune moves it across (README, "Your
+# photos"). PURE_WEIGHT scales a squared hinge on tanh's input instead, zero once a pure target's
+# pixel is past the margin: 1e-3 makes a pixel at 3.0 weigh about 20x what the MSE gives it.
+PURE_WEIGHT = 1e-3
+
+
+@keras.saving.register_keras_serializable(package="srcnn")
+class PixelLoss(keras.losses.Loss):
+    """The mean squared ("mse") or absolute ("l1") pixel error, over all but the outer `border`
+    pixels of each image (config.TrainConfig.loss_border says why). With `pure_margin` m > 0, each
+    pixel whose target is pure white (1) or black (-1) also costs PURE_WEIGHT * (m - |tanh's input|)^2
+    while tanh's input is short of m on its side: pure stays exactly pure (m = 4: 254.9 -> 255)."""
+
+    def __init__(self, kind: str = "mse", border: int = 0, pure_margin: float = 0.0, name: str | None = None, **kw):
+        super().__init__(name=name or f"{kind}_pixel_loss", **kw)
+        if kind not in ("mse", "l1"):
+            raise ValueError(f"loss must be mse or l1, got {kind!r}")
+        self.kind, self.border, self.pure_margin = kind, border, pure_margin
+
+    def call(self, y_true, y_pred):
+        if self.border:
+            inside = (slice(None), slice(self.border, -self.border), slice(self.border, -self.border))
+            y_true, y_pred = y_true[inside], y_pred[inside]
+        y_true = keras.ops.cast(y_true, y_pred.dtype)
+        error = keras.ops.subtract(y_pred, y_true)
+        error = keras.ops.square(error) if self.kind == "mse" else keras.ops.abs(error)
+        loss = keras.ops.mean(error, axis=(1, 2, 3))  # one number per image, as Keras' own losses
+        if self.pure_margin:
+            # tanh's input, recovered from its float32 output (exact to about 8, far past the margin).
+            pre_activation = keras.ops.arctanh(keras.ops.clip(y_pred, -1 + 1e-6, 1 - 1e-6))
+            pure = keras.ops.cast(keras.ops.abs(y_true) == 1, y_pred.dtype)  # +1 white, -1 black, else 0
+            shortfall = keras.ops.relu(self.pure_margin - pre_activation * y_true) * pure
+            loss = loss + PURE_WEIGHT * keras.ops.mean(keras.ops.square(shortfall), axis=(1, 2, 3))
+        return loss
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "kind": self.kind, "border": self.border, "pure_margin": self.pure_margin}
+
+
 def compile_model(
-    model: keras.Model, learning_rate: float, precision: str = "float32", jit: bool = False, loss: str = "mse"
+    model: keras.Model,
+    learning_rate: float,
+    precision: str = "float32",
+    jit: bool = False,
+    loss: str = "mse",
+    loss_border: int = 0,
+    pure_margin: float = 0.0,
 ) -> None:
     # Blog: "Our loss function is about as simple as possible, its just the mean-squared error".
     # Assumed: Adam, the usual choice for the blog's era of TF tutorials.
@@ -80,7 +127,9 @@ def compile_model(
         # (bfloat16 has float32's exponent range and needs no scaling.)
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     # No metrics on training batches (see callbacks.Validation): the loss says how training goes.
-    model.compile(optimizer=optimizer, loss={"mse": "mse", "l1": "mae"}[loss], jit_compile=jit)
+    plain = not (loss_border or pure_margin)
+    pixel_loss = {"mse": "mse", "l1": "mae"}[loss] if plain else PixelLoss(loss, loss_border, pure_margin)
+    model.compile(optimizer=optimizer, loss=pixel_loss, jit_compile=jit)
 
 
 def stack_layers(

@@ -375,7 +375,7 @@ def start_model(folders: RunFolders, request: RunRequest, data: TrainingData, pr
 
 def compiled_model(model_config: ModelConfig, config: TrainConfig, precision: str, jit: bool) -> keras.Model:
     model = build_training_model(model_config, precision) if config.reparam else build_model(model_config, precision)
-    compile_model(model, config.learning_rate, precision, jit, config.loss)
+    compile_model(model, config.learning_rate, precision, jit, config.loss, config.loss_border, config.pure_margin)
     return model
 
 

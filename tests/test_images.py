@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srcnn.images import ImageReadError, bicubic_degrade, load_rgb, make_pair, pad_to_square, to_rgb
+from srcnn.images import ImageReadError, bicubic_degrade, jpeg_quality, load_rgb, make_pair, pad_to_square, to_rgb
 
 RED = (200, 30, 40)
 
@@ -147,3 +147,14 @@ def test_whole_pair_keeps_the_size_cropped_to_the_scale():
     assert high_res.size == low_res.size == (44, 30)
     assert np.array_equal(np.asarray(high_res), pixels[:30, :44])  # the top-left part is kept
     assert np.array_equal(np.asarray(low_res), np.asarray(bicubic_degrade(high_res, 2)))
+
+
+def test_jpeg_quality_is_read_back_from_the_file_for_every_quality(tmp_path):
+    photo = Image.fromarray(np.random.default_rng(4).integers(0, 256, (24, 24, 3), dtype=np.uint8))
+    for quality in range(1, 101):
+        photo.save(tmp_path / "photo.png", format="JPEG", quality=quality)  # JPEG bytes, whatever the name
+        assert jpeg_quality(tmp_path / "photo.png") == quality
+    photo.save(tmp_path / "lossless.jpg", format="PNG")
+    assert jpeg_quality(tmp_path / "lossless.jpg") is None
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    assert jpeg_quality(tmp_path / "broken.jpg") is None

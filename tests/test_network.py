@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from srcnn.config import ModelConfig
-from srcnn.network import build_model, from_model_range, to_model_range
+from srcnn.network import PixelLoss, build_model, from_model_range, to_model_range
 
 
 def test_blog_architecture():
@@ -84,3 +84,18 @@ def test_the_identity_start_gives_back_its_input_with_white_and_black_exact():
     inner = output[6, 8:-8]  # away from the zero padding at the borders
     assert np.abs(inner - image[6, 8:-8]).max() <= 2 and np.abs(inner - image[6, 8:-8]).mean() <= 0.5
     assert (output[:, -1] == 255).all() and (output[:, 0] == 0).all()  # pure white and black, also at edges
+
+
+@pytest.mark.parametrize("kind", ["mse", "l1"])
+def test_pixel_loss_leaves_the_border_out_and_equals_keras_inside(kind):
+    rng = np.random.default_rng(3)
+    target, output = (rng.uniform(-1, 1, (2, 12, 10, 3)).astype(np.float32) for _ in range(2))
+    keras_loss = keras.losses.MeanSquaredError() if kind == "mse" else keras.losses.MeanAbsoluteError()
+    inside = (slice(None), slice(3, -3), slice(3, -3))
+    assert float(PixelLoss(kind, 3)(target, output)) == pytest.approx(
+        float(keras_loss(target[inside], output[inside])), rel=1e-6
+    )
+    assert float(PixelLoss(kind)(target, output)) == pytest.approx(float(keras_loss(target, output)), rel=1e-6)
+    changed = output.copy()
+    changed[:, :3] = changed[:, -3:] = changed[:, :, :3] = changed[:, :, -3:] = 5.0  # only the border
+    assert float(PixelLoss(kind, 3)(target, changed)) == float(PixelLoss(kind, 3)(target, output))

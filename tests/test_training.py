@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from dataclasses import replace
 
 import keras
 import numpy as np
@@ -489,3 +490,18 @@ def test_an_l1_fine_tune_trains_with_the_mean_absolute_error(data_dir, tmp_path)
     train(data_dir, tmp_path / "run", tmp_path / "run", config, TINY, verbose=0, log=lambda line: None)
     assert load_training_state(tmp_path / "run").loss == "mae"
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["loss"] == "l1"
+
+
+def test_a_loss_border_is_recorded_and_survives_a_resume(data_dir, tmp_path):
+    config = TrainConfig(epochs=1, batch_size=2, patch_size=8, learning_rate=1e-3, init="near-identity", loss_border=2)
+    train(data_dir, tmp_path / "run", tmp_path / "run", config, TINY, verbose=0, log=lambda line: None)
+    saved = load_training_state(tmp_path / "run")
+    assert (saved.loss.kind, saved.loss.border) == ("mse", 2)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["loss_border"] == 2
+    resumed = replace(config, epochs=2)
+    result = train(
+        data_dir, tmp_path / "run", tmp_path / "run", resumed, TINY, resume=True, verbose=0, log=lambda line: None
+    )
+    assert result.epochs_completed == 2
+    with pytest.raises(ValueError, match="loss border 4 leaves nothing"):
+        TrainConfig(patch_size=8, loss_border=4).validate()

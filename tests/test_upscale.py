@@ -248,28 +248,36 @@ def test_two_inputs_with_one_output_name_never_overwrite_each_other(tiny, tmp_pa
         assert made.size == (32, 32)  # a.jpg, first in name order; a.png was refused, not written over it
 
 
-def test_model_auto_gives_jpeg_files_to_the_jpeg_model_by_content_and_says_so(tmp_path, run_main, monkeypatch):
+def test_model_auto_gives_jpeg_files_to_the_jpeg_model_for_their_quality_and_says_so(tmp_path, run_main, monkeypatch):
     from srcnn import checkpoints
     from srcnn.upscaling import split_modes
 
-    shipped = {name: save_tiny_checkpoint(tmp_path / name, seed=seed) for seed, name in enumerate(("clean", "jpeg"))}
+    names = ("clean", "jpeg-low", "jpeg-high")
+    shipped = {name: save_tiny_checkpoint(tmp_path / name, seed=seed) for seed, name in enumerate(names)}
     for name, weights in shipped.items():
         monkeypatch.setitem(checkpoints.SHIPPED_WEIGHTS, name, weights)
     photos = tmp_path / "photos"
     photos.mkdir()
-    holds_jpeg = {"a.png": False, "b.jpg": True, "c.png": True, "d.jpg": False}  # by content, not by name
-    for index, (name, jpeg) in enumerate(holds_jpeg.items()):
-        gradient_image(20, 12, seed=index).save(photos / name, format="JPEG" if jpeg else "PNG")
+    # By content, not by name: (JPEG quality or None for a PNG, the model that must take it).
+    holds = {"a.png": (None, "clean"), "b.jpg": (90, "jpeg-high"), "c.png": (70, "jpeg-low"), "d.jpg": (None, "clean")}
+    holds["e.jpg"] = (85, "jpeg-low")
+    for index, (name, (quality, _)) in enumerate(holds.items()):
+        photo = gradient_image(20, 12, seed=index)
+        photo.save(photos / name, format="PNG") if quality is None else photo.save(
+            photos / name, "JPEG", quality=quality
+        )
 
     result = run_main("upscale.py", str(photos), "--out-dir", "out", "--runtime", "keras", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert f"model: {shipped['jpeg']} (the JPEG model, for JPEG inputs (--model auto)), 2 photo(s)" in result.stdout
-    assert (
-        f"model: {shipped['clean']} (the clean model, for lossless inputs (--model auto)), 2 photo(s)" in result.stdout
-    )
+    for name, why, count in (
+        ("jpeg-low", "the JPEG model for quality up to 85, for JPEGs of such quality (--model auto)", 2),
+        ("jpeg-high", "the JPEG model for quality above 85, for JPEGs of such quality (--model auto)", 1),
+        ("clean", "the clean model, for lossless inputs (--model auto)", 2),
+    ):
+        assert f"model: {shipped[name]} ({why}), {count} photo(s)" in result.stdout
     models = {name: load_for_inference(weights) for name, weights in shipped.items()}
-    for name, jpeg in holds_jpeg.items():
-        model, config = models["jpeg" if jpeg else "clean"]
+    for name, (_, model_name) in holds.items():
+        model, config = models[model_name]
         with Image.open(photos / name) as photo:
             expected = upscale(model.predict_on_batch, config, split_modes(photo.convert("RGB")))
         with Image.open(tmp_path / "out" / f"{name[0]}_x2.png") as made:
@@ -278,6 +286,9 @@ def test_model_auto_gives_jpeg_files_to_the_jpeg_model_by_content_and_says_so(tm
     result = run_main("upscale.py", str(photos), "--out-dir", "out2", "--model", "clean", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"model: {shipped['clean']} (the clean model, --model clean)" in result.stdout
+    result = run_main("upscale.py", str(photos / "a.png"), "-o", "a.png", "--model", "jpeg", cwd=tmp_path / "out")
+    assert result.returncode == 0, result.stderr  # a PNG through the JPEG models: the one for high qualities
+    assert f"model: {shipped['jpeg-high']} (the JPEG model for quality above 85" in result.stdout
     with pytest.raises(SystemExit) as refused:  # argparse's own error: usage and one line, exit 2
         run_main(
             "upscale.py", str(photos / "a.png"), "-o", "x.png", "--model", "jpeg", "--checkpoint", "w", cwd=tmp_path
@@ -285,7 +296,7 @@ def test_model_auto_gives_jpeg_files_to_the_jpeg_model_by_content_and_says_so(tm
     assert refused.value.code == 2
 
 
-@pytest.mark.parametrize("model", ["clean", "jpeg"])
+@pytest.mark.parametrize("model", ["clean", "jpeg-low", "jpeg-high"])
 def test_pure_white_and_black_come_out_exact_from_the_shipped_models(model, tmp_path, run_main):
     """A catalogue photo's white background must stay 255 (and black 0) through upscale.py, with the
     default runtime, away from the edges of the flat regions (bicubic and the network's 15-pixel
