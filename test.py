@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("clean", "jpeg", "jpeg-low", "jpeg-high"),
         default=None,
         help="a shipped model instead: clean (lossless inputs), jpeg (the JPEG model for --jpeg's quality:"
-        " jpeg-low up to 85, else jpeg-high), or one of those two by name",
+        " jpeg-low up to 82, else jpeg-high), or one of those two by name",
     )
     parser.add_argument(
         "--results-dir", type=Path, default=None, help="default: the named run's own results folder, else results"

@@ -9,9 +9,9 @@ Usage:
 
 Three models ship: "clean", trained on lossless low-res images, and two JPEG models trained on
 JPEG-compressed ones, which clean up block artifacts instead of sharpening them: "jpeg-low" for
-qualities up to 85 and "jpeg-high" above. --model auto (default) sends a file that holds a JPEG (by
+qualities up to 82 and "jpeg-high" above. --model auto (default) sends a file that holds a JPEG (by
 content, not name) to the JPEG model for its quality, read from the file's quantization table, and
-the rest to the clean model.
+the rest, and JPEGs above quality 95 (nearly lossless), to the clean model.
 
 Any size and mode: grayscale stays grayscale, alpha is kept (enlarged with bicubic), 16-bit
 becomes 8-bit, EXIF orientation is applied and the ICC profile kept. Large photos go through in
@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         choices=("auto", "clean", "jpeg", "jpeg-low", "jpeg-high"),
         help="which shipped model: auto (default) = for JPEG files the JPEG model for their quality"
-        " (jpeg-low up to 85, else jpeg-high), clean for the rest; jpeg = the JPEG models for every file",
+        " (jpeg-low up to 82, else jpeg-high; above 95 clean), clean for the rest; jpeg = the JPEG models for every"
+        " file",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument(
@@ -178,7 +179,15 @@ def choose_models(
     """[(weights, why, the jobs they enlarge)]: one group, or with --model auto each JPEG file to the
     JPEG model for its quality (read from the file) and the rest to the clean one; --model jpeg sends
     every file to the JPEG model for its quality. Each group keeps the jobs' order."""
-    from srcnn.checkpoints import JPEG_LOW_UP_TO, SHIPPED_WEIGHTS, choose_weights, jpeg_model_name, shipped_weights
+    from srcnn.checkpoints import (
+        JPEG_HIGH_UP_TO,
+        JPEG_LOW_UP_TO,
+        SHIPPED_WEIGHTS,
+        auto_model_name,
+        choose_weights,
+        jpeg_model_name,
+        shipped_weights,
+    )
     from srcnn.images import jpeg_quality
 
     if checkpoint is not None:
@@ -197,11 +206,12 @@ def choose_models(
     grouped: dict[str, list[tuple[Path, Path]]] = {"jpeg-low": [], "jpeg-high": [], "clean": []}
     for job in jobs:
         quality = jpeg_quality(job[0])
-        grouped["clean" if quality is None and choice == "auto" else jpeg_model_name(quality)].append(job)
+        grouped[auto_model_name(quality) if choice == "auto" else jpeg_model_name(quality)].append(job)
     if choice == "jpeg":
         why["jpeg-high"] += " and for files that are not JPEGs"
     groups = [(shipped_weights(name), f"{why[name]} (--model {choice})", grouped[name]) for name in why]
-    groups.append((clean, f"the clean model, for lossless inputs (--model {choice})", grouped["clean"]))
+    clean_why = f"the clean model, for lossless inputs and JPEGs above quality {JPEG_HIGH_UP_TO} (--model auto)"
+    groups.append((clean, clean_why, grouped["clean"]))
     return [group for group in groups if group[2]]
 
 

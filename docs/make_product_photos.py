@@ -2,8 +2,9 @@
 objects cut out of scikit-image's sample photos (never in the shipped models' training data),
 pasted on pure white with a margin, in assorted sizes and shapes.
 
-Usage (from the project's root): python docs/make_product_photos.py OUT_DIR [COUNT]
-writes COUNT (default 25) PNGs to OUT_DIR, the same ones on every machine.
+Usage (from the project's root): python docs/make_product_photos.py OUT_DIR [COUNT] [--also-on-black]
+writes COUNT (default 25) PNGs to OUT_DIR, the same ones on every machine; --also-on-black adds
+each one again on a black canvas (NAME_on_black.png).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ OBJECTS = (
 )
 
 
-def product_photo(index: int) -> Image.Image:
-    """Object `index % len(OBJECTS)`, cut with a soft oval or rounded box, on a white canvas."""
+def product_photo(index: int, background: str = "white") -> Image.Image:
+    """Object `index % len(OBJECTS)`, cut with a soft oval or rounded box, on a white (or black) canvas."""
     rng = np.random.default_rng(index)
     name, (left, top, right, bottom) = OBJECTS[index % len(OBJECTS)]
     photo = Image.fromarray(np.asarray(getattr(skimage.data, name)())).convert("RGB")
@@ -56,18 +57,22 @@ def product_photo(index: int) -> Image.Image:
         shape.rounded_rectangle((0, 0, item.width - 1, item.height - 1), radius=min(item.size) // 6, fill=255)
     mask = mask.filter(ImageFilter.GaussianBlur(1.5))  # a cut-out's soft edge
     margin = rng.integers(16, 80, 4)
-    canvas = Image.new("RGB", (item.width + margin[0] + margin[2], item.height + margin[1] + margin[3]), "white")
+    canvas = Image.new("RGB", (item.width + margin[0] + margin[2], item.height + margin[1] + margin[3]), background)
     canvas.paste(item, (int(margin[0]), int(margin[1])), mask)
     return canvas
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = argv if argv is not None else sys.argv[1:]
+    args = list(argv if argv is not None else sys.argv[1:])
+    on_black = "--also-on-black" in args
+    args = [arg for arg in args if arg != "--also-on-black"]
     out, count = Path(args[0]), int(args[1]) if len(args) > 1 else 25
     out.mkdir(parents=True, exist_ok=True)
     for index in range(count):
         product_photo(index).save(out / f"product_{index:02d}.png")
-    print(f"{count} photos on white -> {out}")
+        if on_black:
+            product_photo(index, "black").save(out / f"product_{index:02d}_on_black.png")
+    print(f"{count} photos on white{' and the same on black' if on_black else ''} -> {out}")
     return 0
 
 

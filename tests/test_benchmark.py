@@ -123,3 +123,19 @@ def test_comparisons_show_an_enlarged_detail_where_model_and_bicubic_differ_most
     assert image.width == 3 * 80 + 8 and image.height > 64 + 64  # the detail row: a 16-px square, 5x
     pixels = np.asarray(image)
     assert ((pixels == [255, 0, 0]).all(axis=2)).sum() > 0  # the red outline of the square
+
+
+def test_model_jpeg_scores_with_the_jpeg_model_for_the_quality_asked(tmp_path, run_main, monkeypatch):
+    from srcnn import checkpoints
+
+    shipped = {name: save_tiny_checkpoint(tmp_path / name, seed=seed) for seed, name in enumerate(("low", "high"))}
+    monkeypatch.setitem(checkpoints.SHIPPED_WEIGHTS, "jpeg-low", shipped["low"])
+    monkeypatch.setitem(checkpoints.SHIPPED_WEIGHTS, "jpeg-high", shipped["high"])
+    folder = tmp_path / "set"
+    folder.mkdir()
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(folder / "a.png")
+    for quality, used in ((82, "low"), (83, "high"), (None, "high")):
+        jpeg = ["--jpeg", str(quality)] if quality else []
+        result = run_main("test.py", "--benchmark", str(folder), "--model", "jpeg", *jpeg, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert f"model: {shipped[used]} (" in result.stdout

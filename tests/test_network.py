@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from srcnn.config import ModelConfig
 from srcnn.network import PixelLoss, build_model, from_model_range, to_model_range
@@ -99,3 +100,19 @@ def test_pixel_loss_leaves_the_border_out_and_equals_keras_inside(kind):
     changed = output.copy()
     changed[:, :3] = changed[:, -3:] = changed[:, :, :3] = changed[:, :, -3:] = 5.0  # only the border
     assert float(PixelLoss(kind, 3)(target, changed)) == float(PixelLoss(kind, 3)(target, output))
+
+
+def test_the_pure_margin_costs_only_pure_targets_short_of_it_and_pushes_them_outwards():
+    target = np.array([1.0, -1.0, 0.5, 1.0, -1.0], np.float32).reshape(1, 1, 5, 1)
+    pre_activation = np.array([3.0, -3.5, 0.4, 4.5, -6.0], np.float32)  # the last two: past the margin
+    output = np.tanh(pre_activation).reshape(1, 1, 5, 1)
+    extra = float(PixelLoss("mse", 0, 4.0)(target, output)) - float(PixelLoss("mse")(target, output))
+    assert extra == pytest.approx(1e-3 * (1.0**2 + 0.5**2) / 5, rel=1e-4)
+    variable = keras.Variable(pre_activation.reshape(1, 1, 5, 1))
+    with tf.GradientTape() as tape:
+        loss = PixelLoss("mse", 0, 4.0)(target, keras.ops.tanh(variable)) - PixelLoss("mse")(
+            target, keras.ops.tanh(variable)
+        )
+    gradient = tape.gradient(loss, variable).numpy().ravel()
+    assert gradient[0] < 0 < gradient[1]  # white pulled up, black down
+    assert gradient[2] == gradient[3] == gradient[4] == 0
