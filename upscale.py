@@ -200,15 +200,15 @@ def choose_models(
     if choice == "auto" and not all(SHIPPED_WEIGHTS[name].is_file() for name in ("jpeg-low", "jpeg-high")):
         return [(clean, "the clean model: no JPEG models in this copy of the project", jobs)]
     why = {
-        "jpeg-low": f"the JPEG model for quality up to {JPEG_LOW_UP_TO}, for JPEGs of such quality",
-        "jpeg-high": f"the JPEG model for quality above {JPEG_LOW_UP_TO}, for JPEGs of such quality",
+        "jpeg-low": f"the JPEG model for qualities up to {JPEG_LOW_UP_TO}, for such JPEGs",
+        "jpeg-high": f"the JPEG model for qualities {JPEG_LOW_UP_TO + 1}-{JPEG_HIGH_UP_TO}, for such JPEGs",
     }
     grouped: dict[str, list[tuple[Path, Path]]] = {"jpeg-low": [], "jpeg-high": [], "clean": []}
     for job in jobs:
         quality = jpeg_quality(job[0])
         grouped[auto_model_name(quality) if choice == "auto" else jpeg_model_name(quality)].append(job)
     if choice == "jpeg":
-        why["jpeg-high"] += " and for files that are not JPEGs"
+        why["jpeg-high"] = f"the JPEG model for qualities above {JPEG_LOW_UP_TO}, for such JPEGs and all other files"
     groups = [(shipped_weights(name), f"{why[name]} (--model {choice})", grouped[name]) for name in why]
     clean_why = f"the clean model, for lossless inputs and JPEGs above quality {JPEG_HIGH_UP_TO} (--model auto)"
     groups.append((clean, clean_why, grouped["clean"]))

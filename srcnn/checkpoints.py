@@ -40,24 +40,20 @@ SHIPPED_WEIGHTS = {
     "jpeg-low": SHIPPED_DIR / "pretrained-jpeg-low" / BEST_WEIGHTS_NAME,  # trained on qualities 65-85
     "jpeg-high": SHIPPED_DIR / "pretrained-jpeg-high" / BEST_WEIGHTS_NAME,  # trained on qualities 85-95
 }
-# "jpeg" names the pair: qualities up to this go to jpeg-low, the rest (and unknown ones) to jpeg-high.
-# Where the two cross on the 20 held-out BSD200 images as JPEGs: level at 83, jpeg-low ahead below.
-JPEG_LOW_UP_TO = 82
-SHIPPED_NAMES = ("clean", "jpeg", "jpeg-low", "jpeg-high")
-
-
-# Above this a JPEG is nearly lossless and the clean model is ahead (held-out BSD200 at quality 97:
-# +2.06 dB over bicubic against jpeg-high's +1.93; level at 95), so --model auto gives it those.
-JPEG_HIGH_UP_TO = 95
+SHIPPED_NAMES = ("clean", "jpeg", "jpeg-low", "jpeg-high")  # "jpeg": the JPEG model for the quality
+# Where to switch, measured on the 20 held-out BSD200 images as JPEGs (README, "Your photos"):
+# jpeg-low leads up to quality 82 and the two are level at 83; above 95 a JPEG is nearly lossless
+# and the clean model leads (quality 97: +2.06 dB over bicubic against jpeg-high's +1.93).
+JPEG_LOW_UP_TO, JPEG_HIGH_UP_TO = 82, 95
 
 
 def jpeg_model_name(quality: int | None) -> str:
-    """The shipped JPEG model for a JPEG of this quality (None: not known, e.g. not a JPEG)."""
+    """The shipped JPEG model for a JPEG of this quality (None: unknown, e.g. not a JPEG)."""
     return "jpeg-low" if quality is not None and quality <= JPEG_LOW_UP_TO else "jpeg-high"
 
 
 def auto_model_name(quality: int | None) -> str:
-    """The shipped model for a file holding a JPEG of this quality, or None for a lossless file."""
+    """The shipped model for a file holding a JPEG of this quality (None: a lossless file)."""
     return "clean" if quality is None or quality > JPEG_HIGH_UP_TO else jpeg_model_name(quality)
 
 

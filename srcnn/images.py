@@ -53,18 +53,10 @@ def read_image(path: str | os.PathLike) -> Image.Image:
         raise ImageReadError(f"cannot decode: {error}") from None
 
 
-def is_jpeg(path: str | os.PathLike) -> bool:
-    """True when the file holds a JPEG (by its content, whatever its name ends in); False for any
-    other image and for files that cannot be read (their error comes when they are decoded)."""
-    try:
-        with Image.open(path) as image:  # reads the header only
-            return image.format in ("JPEG", "MPO")  # MPO: a camera's JPEG with extra frames
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        return False
-
-
 def jpeg_quality(path: str | os.PathLike) -> int | None:
-    """The quality (1-100) a JPEG file was most likely saved at, or None for anything else.
+    """The quality (1-100) a file holding a JPEG (by its content, whatever its name) was most likely
+    saved at, or None for any other image and for files that cannot be read (their error comes when
+    they are decoded).
 
     Read from the file's luminance quantization table, the one that sets how coarse the brightness
     is stored: the quality whose table under the IJG scaling (libjpeg's, which Pillow, most
@@ -73,7 +65,7 @@ def jpeg_quality(path: str | os.PathLike) -> int | None:
     """
     try:
         with Image.open(path) as image:
-            if image.format not in ("JPEG", "MPO"):
+            if image.format not in ("JPEG", "MPO"):  # MPO: a camera's JPEG with extra frames
                 return None
             table = (getattr(image, "quantization", None) or {}).get(0)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):

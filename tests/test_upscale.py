@@ -270,8 +270,8 @@ def test_model_auto_gives_jpeg_files_to_the_jpeg_model_for_their_quality_and_say
     result = run_main("upscale.py", str(photos), "--out-dir", "out", "--runtime", "keras", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     for name, why, count in (
-        ("jpeg-low", "the JPEG model for quality up to 82, for JPEGs of such quality (--model auto)", 2),
-        ("jpeg-high", "the JPEG model for quality above 82, for JPEGs of such quality (--model auto)", 1),
+        ("jpeg-low", "the JPEG model for qualities up to 82, for such JPEGs (--model auto)", 2),
+        ("jpeg-high", "the JPEG model for qualities 83-95, for such JPEGs (--model auto)", 1),
         ("clean", "the clean model, for lossless inputs and JPEGs above quality 95 (--model auto)", 3),
     ):
         assert f"model: {shipped[name]} ({why}), {count} photo(s)" in result.stdout
@@ -288,7 +288,10 @@ def test_model_auto_gives_jpeg_files_to_the_jpeg_model_for_their_quality_and_say
     assert f"model: {shipped['clean']} (the clean model, --model clean)" in result.stdout
     result = run_main("upscale.py", str(photos / "a.png"), "-o", "a.png", "--model", "jpeg", cwd=tmp_path / "out")
     assert result.returncode == 0, result.stderr  # a PNG through the JPEG models: the one for high qualities
-    assert f"model: {shipped['jpeg-high']} (the JPEG model for quality above 82" in result.stdout
+    assert (
+        f"model: {shipped['jpeg-high']} (the JPEG model for qualities above 82, for such JPEGs and all other files"
+        in result.stdout
+    )
     with pytest.raises(SystemExit) as refused:  # argparse's own error: usage and one line, exit 2
         run_main(
             "upscale.py", str(photos / "a.png"), "-o", "x.png", "--model", "jpeg", "--checkpoint", "w", cwd=tmp_path
