@@ -1,6 +1,6 @@
 """The README's comparison figures: two crops of scikit-image's photos (never trained on), scored and
 drawn by test.py --benchmark with the shipped model; and one JPEG input (quality 75) enlarged by
-bicubic, the clean model and the JPEG model, beside the original.
+bicubic, the clean model and the JPEG model for that quality, beside the original.
 
 Usage (from the project's root): python docs/make_figures.py
 """
@@ -36,9 +36,9 @@ def main() -> int:
 
 
 def jpeg_figure(name: str, quality: int) -> Image.Image:
-    """bicubic | clean model | JPEG model | original on one crop whose half-size image was saved as a
+    """bicubic | clean model | the JPEG model for that quality | original on one crop whose half-size image was saved as a
     JPEG of `quality`, each captioned with its Y-PSNR/SSIM (test.py --benchmark --jpeg's protocol)."""
-    from srcnn.checkpoints import load_for_inference, shipped_weights
+    from srcnn.checkpoints import jpeg_model_name, load_for_inference, shipped_weights
     from srcnn.evaluation import panels_image, super_resolve
     from srcnn.images import make_whole_pair
     from srcnn.metrics import benchmark_metrics
@@ -47,8 +47,8 @@ def jpeg_figure(name: str, quality: int) -> Image.Image:
     pixels = np.asarray(getattr(skimage.data, photo)())[top : top + 192, left : left + 192]
     low_res, high_res = (np.asarray(image) for image in make_whole_pair(Image.fromarray(pixels), 2, quality))
     panels = [(low_res, f"bicubic of JPEG q{quality}")]
-    for model_name in ("clean", "jpeg"):
-        model, _ = load_for_inference(shipped_weights(model_name, quality))  # "jpeg": the one for this quality
+    for model_name in ("clean", jpeg_model_name(quality)):
+        model, _ = load_for_inference(shipped_weights(model_name))
         panels.append((super_resolve(model, low_res), f"{model_name} model"))
     panels.append((high_res, "original"))
     captioned = []
