@@ -36,8 +36,9 @@ def main() -> int:
 
 
 def jpeg_figure(name: str, quality: int) -> Image.Image:
-    """bicubic | clean model | the JPEG model for that quality | original on one crop whose half-size image was saved as a
-    JPEG of `quality`, each captioned with its Y-PSNR/SSIM (test.py --benchmark --jpeg's protocol)."""
+    """bicubic | clean model | the JPEG model for `quality` | original on one crop whose half-size
+    image was saved as a JPEG of `quality`, each captioned with its Y-PSNR/SSIM (test.py --benchmark
+    --jpeg's protocol)."""
     from srcnn.checkpoints import jpeg_model_name, load_for_inference, shipped_weights
     from srcnn.evaluation import panels_image, super_resolve
     from srcnn.images import make_whole_pair
