@@ -95,7 +95,9 @@ def train_config_from(args: argparse.Namespace, checkpoint_dir: Path) -> TrainCo
     if args.demo:
         values["epochs"] = DEMO_EPOCHS
     if args.resume:
-        values.update(read_run_record(checkpoint_dir).get("train", {}))
+        recorded = read_run_record(checkpoint_dir).get("train", {})
+        # A run recorded before --pure-margin existed trained with the blog's loss alone: keep it so.
+        values.update({"pure_margin": 0.0, **recorded} if recorded else {})
     if args.config is not None:
         try:
             values.update(json.loads(args.config.read_text(encoding="utf-8")))

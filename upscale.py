@@ -4,7 +4,7 @@ Usage:
     python upscale.py photo.jpg -o photo_x2.png
     python upscale.py photos/ more.png --out-dir enlarged/ [--tile 512] [--checkpoint PATH] [--overwrite]
     python upscale.py photo.jpg -o photo_x2.png --runtime keras   # a given runtime (default: auto)
-    python upscale.py photo.png -o photo_x2.png --model jpeg      # a given shipped model (default: auto)
+    python upscale.py photo.jpg -o photo_x2.png --model clean     # one shipped model for all (default: auto)
     python upscale.py --export exported/           # SavedModel, TFLite (float32, int8) and ONNX
 
 Three models ship: "clean", trained on lossless low-res images, and two JPEG models trained on
@@ -209,10 +209,11 @@ def choose_models(
         grouped[auto_model_name(quality) if choice == "auto" else jpeg_model_name(quality)].append(job)
     if choice == "jpeg":
         why["jpeg-high"] = f"the JPEG model for qualities above {JPEG_LOW_UP_TO}, for such JPEGs and all other files"
-    groups = [(shipped_weights(name), f"{why[name]} (--model {choice})", grouped[name]) for name in why]
+    groups = [
+        (shipped_weights(name), f"{why[name]} (--model {choice})", grouped[name]) for name in why if grouped[name]
+    ]
     clean_why = f"the clean model, for lossless inputs and JPEGs above quality {JPEG_HIGH_UP_TO} (--model auto)"
-    groups.append((clean, clean_why, grouped["clean"]))
-    return [group for group in groups if group[2]]
+    return groups + ([(clean, clean_why, grouped["clean"])] if grouped["clean"] else [])
 
 
 if __name__ == "__main__":

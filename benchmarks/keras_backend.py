@@ -110,7 +110,15 @@ def recipe_run(train_pairs: list, set5_pairs: list, config: TrainConfig, precisi
     else:
         model = build_model(model_config, precision)
         initialize_near_identity(model, model_config)
-    compile_model(model, config.learning_rate, precision, True, config.loss, config.loss_border, config.pure_margin)
+    compile_model(
+        model,
+        config.learning_rate,
+        precision,
+        jit=True,
+        loss=config.loss,
+        loss_border=config.loss_border,
+        pure_margin=config.pure_margin,
+    )
     rng = np.random.default_rng(config.seed)
     schedule = keras.callbacks.LearningRateScheduler(config.learning_rate_at)
     start = time.perf_counter()

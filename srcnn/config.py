@@ -105,8 +105,8 @@ class TrainConfig:
     # fitting them costs the inside. The SRCNN paper scored only the inner pixels for this reason.
     loss_border: int = setting(0, "pixels at each edge of a training image left out of the loss")
     # Beyond the blog: the pixel loss cannot hold pure white or black exactly through tanh (see
-    # network.PixelLoss); a pixel whose target is pure also pays while tanh's input is short of
-    # this margin. 0 = the blog's loss alone.
+    # network.PixelLoss); a colour value whose target is 0 or 255 also pays while tanh's input is
+    # short of this margin. 0 = the blog's loss alone (and what runs recorded without it resume with).
     pure_margin: float = setting(4.0, "keep pure white/black exact: tanh input margin on pure targets (0: off)")
     min_learning_rate: float = setting(1e-5, "where the cosine schedule ends")
     # 0 trains on the prepared pairs as they are (the blog's 128x128 squares); N > 0 trains on
@@ -130,15 +130,10 @@ class TrainConfig:
     val_images: tuple[str, ...] = ()
 
     def validate(self) -> None:
-        if (
-            self.epochs < 1
-            or self.batch_size < 1
-            or self.repeat < 1
-            or self.patch_size < 0
-            or self.loss_border < 0
-            or self.pure_margin < 0
-        ):
+        if self.epochs < 1 or self.batch_size < 1 or self.repeat < 1 or self.patch_size < 0 or self.loss_border < 0:
             raise ValueError("epochs, batch size and repeat must be at least 1, patch size and loss border at least 0")
+        if not self.pure_margin >= 0:  # also refuses NaN
+            raise ValueError(f"the pure margin must be 0 (off) or more, got {self.pure_margin}")
         if self.patch_size and 2 * self.loss_border >= self.patch_size:
             raise ValueError(f"loss border {self.loss_border} leaves nothing of a {self.patch_size}-pixel crop")
         if not self.learning_rate >= 0 or not self.min_learning_rate > 0:

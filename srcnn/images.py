@@ -5,6 +5,7 @@ PIL and NumPy only; nothing here imports TensorFlow, so prep stays light and fas
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import warnings
@@ -59,9 +60,9 @@ def jpeg_quality(path: str | os.PathLike) -> int | None:
     they are decoded).
 
     Read from the file's luminance quantization table, the one that sets how coarse the brightness
-    is stored: the quality whose table under the IJG scaling (libjpeg's, which Pillow, most
-    software and many cameras use) is nearest to it. Exact for files those encoders wrote; for
-    others (tables of their own), the nearest IJG quality.
+    is stored: the quality whose standard table (the IJG's, scaled as libjpeg scales it; Pillow,
+    most software and many cameras use it) is nearest to it. Exact for files saved with those
+    tables; for others (tables of their own), the nearest standard quality.
     """
     try:
         with Image.open(path) as image:
@@ -74,24 +75,23 @@ def jpeg_quality(path: str | os.PathLike) -> int | None:
         return None
     observed = np.asarray(table, dtype=np.int64)
     distances = {quality: int(np.abs(observed - reference).sum()) for quality, reference in _ijg_tables().items()}
+    # Ties (the top qualities share near-flat tables): the highest, the lightest compression that fits.
     return min(distances, key=lambda quality: (distances[quality], -quality))
 
 
-_IJG_TABLES: dict[int, np.ndarray] = {}
-
-
+@functools.cache
 def _ijg_tables() -> dict[int, np.ndarray]:
     """Pillow's own luminance table for each quality 1-100 (in the order Pillow reports tables),
     made once by saving a tiny image at each quality: about 20 ms."""
-    if not _IJG_TABLES:
-        tiny = Image.new("RGB", (8, 8))
-        for quality in range(1, 101):
-            buffer = io.BytesIO()
-            tiny.save(buffer, format="JPEG", quality=quality)
-            buffer.seek(0)
-            with Image.open(buffer) as saved:
-                _IJG_TABLES[quality] = np.asarray(saved.quantization[0], dtype=np.int64)
-    return _IJG_TABLES
+    tables = {}
+    tiny = Image.new("RGB", (8, 8))
+    for quality in range(1, 101):
+        buffer = io.BytesIO()
+        tiny.save(buffer, format="JPEG", quality=quality)
+        buffer.seek(0)
+        with Image.open(buffer) as saved:
+            tables[quality] = np.asarray(saved.quantization[0], dtype=np.int64)
+    return tables
 
 
 def load_rgb(path: str | os.PathLike) -> Image.Image:

@@ -81,8 +81,9 @@ PURE_WEIGHT = 1e-3
 class PixelLoss(keras.losses.Loss):
     """The mean squared ("mse") or absolute ("l1") pixel error, over all but the outer `border`
     pixels of each image (config.TrainConfig.loss_border says why). With `pure_margin` m > 0, each
-    pixel whose target is pure white (1) or black (-1) also costs PURE_WEIGHT * (m - |tanh's input|)^2
-    while tanh's input is short of m on its side: pure stays exactly pure (m = 4: 254.9 -> 255)."""
+    colour value whose target is 255 (1) or 0 (-1), as in pure white and black, also costs
+    PURE_WEIGHT * (m - |tanh's input|)^2 while tanh's input is short of m on its side: such values
+    stay exact (m = 4: 254.9, which rounds to 255)."""
 
     def __init__(self, kind: str = "mse", border: int = 0, pure_margin: float = 0.0, name: str | None = None, **kw):
         super().__init__(name=name or f"{kind}_pixel_loss", **kw)
@@ -99,7 +100,7 @@ class PixelLoss(keras.losses.Loss):
         error = keras.ops.square(error) if self.kind == "mse" else keras.ops.abs(error)
         loss = keras.ops.mean(error, axis=(1, 2, 3))  # one number per image, as Keras' own losses
         if self.pure_margin:
-            # tanh's input, recovered from its float32 output (exact to about 8, far past the margin).
+            # tanh's input, recovered from its float32 output (up to the clip's 7.25, far past the margin).
             pre_activation = keras.ops.arctanh(keras.ops.clip(y_pred, -1 + 1e-6, 1 - 1e-6))
             pure = keras.ops.cast(keras.ops.abs(y_true) == 1, y_pred.dtype)  # +1 white, -1 black, else 0
             shortfall = keras.ops.relu(self.pure_margin - pre_activation * y_true) * pure

@@ -154,6 +154,16 @@ def test_jpeg_quality_is_read_back_from_the_file_for_every_quality(tmp_path):
     for quality in range(1, 101):
         photo.save(tmp_path / "photo.png", format="JPEG", quality=quality)  # JPEG bytes, whatever the name
         assert jpeg_quality(tmp_path / "photo.png") == quality
+    photo.convert("L").save(tmp_path / "gray.jpg", quality=60)
+    photo.save(tmp_path / "progressive.jpg", quality=88, progressive=True)
+    assert (jpeg_quality(tmp_path / "gray.jpg"), jpeg_quality(tmp_path / "progressive.jpg")) == (60, 88)
+    with Image.open(tmp_path / "photo.png") as saved:  # quality 100: every table entry 1
+        assert set(saved.quantization[0]) == {1}
+    photo.save(tmp_path / "photo.png", format="JPEG", quality=75)
+    with Image.open(tmp_path / "photo.png") as saved:
+        luminance, chroma = [list(table) for table in saved.quantization.values()]
+    photo.save(tmp_path / "own_tables.jpg", qtables=[[value + 1 for value in luminance], chroma])
+    assert jpeg_quality(tmp_path / "own_tables.jpg") in (74, 75)  # tables of its own: the nearest standard quality
     photo.save(tmp_path / "lossless.jpg", format="PNG")
     assert jpeg_quality(tmp_path / "lossless.jpg") is None
     (tmp_path / "broken.jpg").write_bytes(b"not an image")

@@ -185,6 +185,12 @@ def test_settings_merge_defaults_resumed_run_file_and_flags(data_dir, tmp_path):
     assert config.epochs == 4  # flag
     assert config.batch_size == 3 and config.schedule == "cosine"  # file
     assert config.learning_rate == 1e-3 and config.init == "near-identity"  # the resumed run's
+    assert config.pure_margin == TrainConfig().pure_margin == 4.0  # recorded with the run
+    record_path = tmp_path / "checkpoints" / "config.json"
+    record = json.loads(record_path.read_text())
+    del record["train"]["pure_margin"]  # a run recorded before the margin existed trained without it
+    record_path.write_text(json.dumps(record))
+    assert train_script.train_config_from(args, tmp_path / "checkpoints").pure_margin == 0.0
     settings.write_text(json.dumps({"batch_sise": 3}))
     with pytest.raises(ValueError, match="batch_sise"):
         train_script.train_config_from(train_script.build_parser().parse_args(["--config", str(settings)]), tmp_path)
@@ -503,5 +509,11 @@ def test_a_loss_border_is_recorded_and_survives_a_resume(data_dir, tmp_path):
         data_dir, tmp_path / "run", tmp_path / "run", resumed, TINY, resume=True, verbose=0, log=lambda line: None
     )
     assert result.epochs_completed == 2
+
+
+def test_loss_settings_are_checked():
     with pytest.raises(ValueError, match="loss border 4 leaves nothing"):
         TrainConfig(patch_size=8, loss_border=4).validate()
+    for margin in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="pure margin"):
+            TrainConfig(pure_margin=margin).validate()

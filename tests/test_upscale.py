@@ -263,9 +263,10 @@ def test_model_auto_gives_jpeg_files_to_the_jpeg_model_for_their_quality_and_say
     holds.update({"e.jpg": (82, "jpeg-low"), "f.jpg": (96, "clean")})  # 96: nearly lossless
     for index, (name, (quality, _)) in enumerate(holds.items()):
         photo = gradient_image(20, 12, seed=index)
-        photo.save(photos / name, format="PNG") if quality is None else photo.save(
-            photos / name, "JPEG", quality=quality
-        )
+        if quality is None:
+            photo.save(photos / name, format="PNG")
+        else:
+            photo.save(photos / name, format="JPEG", quality=quality)
 
     result = run_main("upscale.py", str(photos), "--out-dir", "out", "--runtime", "keras", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -315,3 +316,16 @@ def test_pure_white_and_black_come_out_exact_from_the_shipped_models(model, tmp_
     margin = 12
     assert (enlarged[:, : 48 - margin] == 255).all()
     assert (enlarged[:, 96 + margin :] == 0).all()
+
+
+def test_the_help_of_both_scripts_gives_the_switch_points_in_use():
+    from conftest import load_script
+
+    from srcnn.checkpoints import JPEG_HIGH_UP_TO, JPEG_LOW_UP_TO
+
+    def help_text(script: str) -> str:  # as one line: argparse wraps it
+        return " ".join(load_script(script).build_parser().format_help().split())
+
+    upscale_help = help_text("upscale.py")
+    assert f"jpeg-low up to {JPEG_LOW_UP_TO}" in upscale_help and f"above {JPEG_HIGH_UP_TO} clean" in upscale_help
+    assert f"jpeg-low up to {JPEG_LOW_UP_TO}" in help_text("test.py")
