@@ -494,7 +494,8 @@ def test_the_start_counts_as_epoch_zero_so_a_run_never_ends_worse_than_it_began(
 def test_an_l1_fine_tune_trains_with_the_mean_absolute_error(data_dir, tmp_path):
     config = TrainConfig(epochs=1, batch_size=2, learning_rate=1e-3, init="near-identity", loss="l1")
     train(data_dir, tmp_path / "run", tmp_path / "run", config, TINY, verbose=0, log=lambda line: None)
-    assert load_training_state(tmp_path / "run").loss == "mae"
+    loss = load_training_state(tmp_path / "run").loss  # with the default pure margin
+    assert (loss.kind, loss.border, loss.pure_margin) == ("l1", 0, 4.0)
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["loss"] == "l1"
 
 
