@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("clean", "jpeg", "jpeg-low", "jpeg-high"),
         default=None,
         help="a shipped model instead: clean (lossless inputs), jpeg (the JPEG model for --jpeg's quality:"
-        " jpeg-low up to 82, else jpeg-high), or one of those two by name",
+        " jpeg-low up to 82, else jpeg-high; jpeg-high without --jpeg), or one of those two by name",
     )
     parser.add_argument(
         "--results-dir", type=Path, default=None, help="default: the named run's own results folder, else results"
@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.jpeg is not None and not 1 <= args.jpeg <= 100:
         parser.error("--jpeg takes a quality from 1 to 100")
+    if args.jpeg is not None and args.benchmark is None:
+        parser.error("--jpeg goes with --benchmark DIR (it degrades the benchmark's images)")
     if args.model is not None and (args.checkpoint is not None or args.checkpoint_dir is not None):
         parser.error("--model names a shipped model; give it or --checkpoint/--checkpoint-dir, not both")
     from srcnn.checkpoints import CheckpointError, choose_weights, load_for_inference, shipped_weights

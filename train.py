@@ -1,7 +1,8 @@
-"""Train the blog's network on prepared pairs: pixel MSE, Adam, checkpoints, logs and curves.
+"""Train the blog's network on prepared pairs: pixel MSE (with pure white and black held exact,
+--pure-margin), Adam, checkpoints, logs and curves.
 
 Usage:
-    python train.py [--data data] [--epochs 100] [--batch-size 16] [--learning-rate 1e-3]
+    python train.py [--data data] [--epochs 100] [--batch-size 16] [--learning-rate 1e-4]
     python train.py --config configs/t91.json --data data/t91   # settings from a JSON file
     python train.py --resume [--epochs 200]                     # continue the run in --checkpoint-dir
     python train.py --demo                                      # built-in photos: prep, train, test

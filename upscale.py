@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--export",
         type=Path,
         metavar="DIR",
-        help="write the model as SavedModel, TFLite (float32, int8) and ONNX to DIR",
+        help="write the model as SavedModel, TFLite (float32, int8) and ONNX to DIR (one model: --model clean,"
+        " jpeg-low or jpeg-high, or --checkpoint)",
     )
     return parser
 

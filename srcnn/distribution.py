@@ -117,8 +117,8 @@ def fit_across_workers(model, strategy, train_data, epochs: int, initial_epoch: 
     def train_step(low_res, high_res):
         with tf.GradientTape() as tape:
             predicted = tf.cast(model(low_res, training=True), tf.float32)
-            per_image = tf.reduce_mean(tf.square(high_res - predicted), axis=[1, 2, 3])
-            loss = tf.nn.compute_average_loss(per_image)  # the blog's pixel MSE, over the global batch
+            per_image = model.loss.call(high_res, predicted)  # the compiled loss (network.PixelLoss), per image
+            loss = tf.nn.compute_average_loss(per_image)  # averaged over the global batch
             scaled = optimizer.scale_loss(loss)  # loss scaling under mixed_float16, else unchanged
         gradients = tape.gradient(scaled, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))

@@ -128,9 +128,7 @@ def compile_model(
         # (bfloat16 has float32's exponent range and needs no scaling.)
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     # No metrics on training batches (see callbacks.Validation): the loss says how training goes.
-    plain = not (loss_border or pure_margin)
-    pixel_loss = {"mse": "mse", "l1": "mae"}[loss] if plain else PixelLoss(loss, loss_border, pure_margin)
-    model.compile(optimizer=optimizer, loss=pixel_loss, jit_compile=jit)
+    model.compile(optimizer=optimizer, loss=PixelLoss(loss, loss_border, pure_margin), jit_compile=jit)
 
 
 def stack_layers(
