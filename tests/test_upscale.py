@@ -111,6 +111,7 @@ def test_command_errors_and_safety(tiny, tmp_path, run_main):
     assert not [path for path in (tmp_path / "out").iterdir() if path.name.startswith(".tmp")]
 
 
+@pytest.mark.slow  # four runtimes to load: the slow suite keeps the default one under 90 s
 def test_every_export_matches_keras_in_its_own_runtime(tiny, tmp_path):
     """SavedModel, TFLite (LiteRT and tf.lite, resized to an odd size) and ONNX (onnxruntime)."""
     import onnxruntime
