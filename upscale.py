@@ -202,19 +202,20 @@ def choose_models(
         return [(clean, "the clean model: no JPEG models in this copy of the project", jobs)]
     why = {
         "jpeg-low": f"the JPEG model for qualities up to {JPEG_LOW_UP_TO}, for such JPEGs",
-        "jpeg-high": f"the JPEG model for qualities {JPEG_LOW_UP_TO + 1}-{JPEG_HIGH_UP_TO}, for such JPEGs",
+        "jpeg-high": f"the JPEG model for qualities {JPEG_LOW_UP_TO + 1}-{JPEG_HIGH_UP_TO}, for such JPEGs"
+        if choice == "auto"
+        else f"the JPEG model for qualities above {JPEG_LOW_UP_TO}, for such JPEGs and all other files",
+        "clean": f"the clean model, for lossless inputs and JPEGs above quality {JPEG_HIGH_UP_TO}",
     }
-    grouped: dict[str, list[tuple[Path, Path]]] = {"jpeg-low": [], "jpeg-high": [], "clean": []}
+    model_for = auto_model_name if choice == "auto" else jpeg_model_name
+    grouped: dict[str, list[tuple[Path, Path]]] = {name: [] for name in why}
     for job in jobs:
-        quality = jpeg_quality(job[0])
-        grouped[auto_model_name(quality) if choice == "auto" else jpeg_model_name(quality)].append(job)
-    if choice == "jpeg":
-        why["jpeg-high"] = f"the JPEG model for qualities above {JPEG_LOW_UP_TO}, for such JPEGs and all other files"
-    groups = [
-        (shipped_weights(name), f"{why[name]} (--model {choice})", grouped[name]) for name in why if grouped[name]
+        grouped[model_for(jpeg_quality(job[0]))].append(job)
+    return [
+        (clean if name == "clean" else shipped_weights(name), f"{why[name]} (--model {choice})", group)
+        for name, group in grouped.items()
+        if group
     ]
-    clean_why = f"the clean model, for lossless inputs and JPEGs above quality {JPEG_HIGH_UP_TO} (--model auto)"
-    return groups + ([(clean, clean_why, grouped["clean"])] if grouped["clean"] else [])
 
 
 if __name__ == "__main__":
