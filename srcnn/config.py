@@ -108,12 +108,18 @@ class TrainConfig:
     # network.PixelLoss); a colour value whose target is 0 or 255 also pays while tanh's input is
     # short of this margin. 0 = the blog's loss alone (and what runs recorded without it resume with).
     pure_margin: float = setting(4.0, "keep pure white/black exact: tanh input margin on pure targets (0: off)")
+    # Beyond the blog: the standard score (Y-PSNR) reads only luma, where the MSE counts the three
+    # colours alike; this share of the loss is taken on luma instead (0: the blog's loss).
+    luma_weight: float = setting(0.0, "share of the loss taken on luma rather than on each colour (0-1)")
     min_learning_rate: float = setting(1e-5, "where the cosine schedule ends")
     # 0 trains on the prepared pairs as they are (the blog's 128x128 squares); N > 0 trains on
     # random N x N crops of them, `repeat` crops per pair per epoch (beyond the blog).
     patch_size: int = setting(0, "train on random N x N crops of the pairs (0: whole pairs)")
     repeat: int = setting(1, "crops per pair per epoch")
     augment: bool = setting(False, "random flips and quarter turns of the crops")  # beyond the blog
+    # Beyond the blog: the negative of a training pair is a training pair too (dataset._random_negative);
+    # it brings pure black to photos on white, and back, so a fine-tune keeps both exact.
+    invert_chance: float = setting(0.0, "share of training pairs turned into their negatives (0-1)")
     # Beyond the blog, the network unchanged: train each layer as a sum of linear branches that
     # collapse exactly into its one 3x3 kernel (srcnn/reparam.py); every saved model is the plain one.
     reparam: bool = setting(False, "train each layer as collapsible linear branches (saved as the plain layer)")
@@ -134,6 +140,10 @@ class TrainConfig:
             raise ValueError("epochs, batch size and repeat must be at least 1, patch size and loss border at least 0")
         if not self.pure_margin >= 0:  # also refuses NaN
             raise ValueError(f"the pure margin must be 0 (off) or more, got {self.pure_margin}")
+        if not 0 <= self.invert_chance <= 1:
+            raise ValueError(f"the invert chance must be within 0-1, got {self.invert_chance}")
+        if not 0 <= self.luma_weight <= 1:
+            raise ValueError(f"the luma weight must be within 0-1, got {self.luma_weight}")
         if self.patch_size and 2 * self.loss_border >= self.patch_size:
             raise ValueError(f"loss border {self.loss_border} leaves nothing of a {self.patch_size}-pixel crop")
         if not self.learning_rate >= 0 or not self.min_learning_rate > 0:

@@ -44,13 +44,15 @@ def make_dataset(
     patch_size: int = 0,
     repeat: int = 1,
     augment: bool = False,
+    invert_chance: float = 0.0,
 ) -> tf.data.Dataset:
     """Batches of (low_res, high_res) float32 images in [-1, 1], shape (batch, height, width, 3).
 
     Decoded uint8 images are cached in memory (a quarter of the float32 size), so PNGs are read
     once; shuffling is seeded and differs each epoch. With `patch_size`, every pair yields
     `repeat` random crops per epoch, the same window in both images; `augment` adds random
-    flips and 90-degree turns (eight orientations). All images of a batch must share a size.
+    flips and 90-degree turns (eight orientations); `invert_chance` turns that share of the pairs
+    into their negatives (255 - pixel), both images alike. All images of a batch must share a size.
     """
     if not pairs:
         raise DataError("no image pairs to load")
@@ -68,6 +70,8 @@ def make_dataset(
         dataset = dataset.map(lambda pair: tf.image.random_crop(pair, (2, patch_size, patch_size, 3)))
     if augment:
         dataset = dataset.map(_random_orientation)
+    if invert_chance:
+        dataset = dataset.map(lambda pair: _random_negative(pair, invert_chance))
     dataset = dataset.map(
         lambda pair: (_to_model_range(pair[0]), _to_model_range(pair[1])), num_parallel_calls=AUTOTUNE
     )
@@ -78,6 +82,16 @@ def _random_orientation(pair: tf.Tensor) -> tf.Tensor:
     """One of the eight flips and quarter turns of a square (2, size, size, 3) pair."""
     pair = tf.cond(tf.random.uniform(()) < 0.5, lambda: tf.reverse(pair, axis=[2]), lambda: pair)
     return tf.image.rot90(pair, k=tf.random.uniform((), 0, 4, dtype=tf.int32))
+
+
+def _random_negative(pair: tf.Tensor, chance: float) -> tf.Tensor:
+    """The (2, height, width, 3) uint8 pair as its negative, with probability `chance`.
+
+    A valid training pair for any photo: the low-res side is made by linear resizes (and JPEG,
+    nearly linear) that give 255 - x for 255 - x, so the negative of a pair is the pair of a
+    negative. What it adds is pure black wherever a photo has pure white, and back: with the pure
+    margin (network.PixelLoss), a fine-tune on white-background photos also keeps black exact."""
+    return tf.cond(tf.random.uniform(()) < chance, lambda: 255 - pair, lambda: pair)
 
 
 def image_sizes(pairs: list[tuple[Path, Path]]) -> set[tuple[int, int]]:

@@ -76,6 +76,10 @@ def build_model(
 # pixel is past the margin: 1e-3 makes a pixel at 3.0 weigh about 20x what the MSE gives it.
 PURE_WEIGHT = 1e-3
 
+# BT.601 luma, the Y of the standard Y-PSNR (metrics.py) up to its 219/255 scale: green counts five
+# times blue. An error shared by the three colours moves Y by as much as it moves each of them.
+LUMA = (0.299, 0.587, 0.114)
+
 
 @keras.saving.register_keras_serializable(package="srcnn")
 class PixelLoss(keras.losses.Loss):
@@ -83,13 +87,24 @@ class PixelLoss(keras.losses.Loss):
     pixels of each image (config.TrainConfig.loss_border says why). With `pure_margin` m > 0, each
     colour value whose target is 255 (1) or 0 (-1), as in pure white and black, also costs
     PURE_WEIGHT * (m - |tanh's input|)^2 while tanh's input is short of m on its side: such values
-    stay exact (m = 4: 254.9, which rounds to 255)."""
+    stay exact (m = 4: 254.9, which rounds to 255). With `luma_weight` w > 0, that share of the
+    error is taken on each pixel's luma (LUMA) instead of on its three colours alike."""
 
-    def __init__(self, kind: str = "mse", border: int = 0, pure_margin: float = 0.0, name: str | None = None, **kw):
+    def __init__(
+        self,
+        kind: str = "mse",
+        border: int = 0,
+        pure_margin: float = 0.0,
+        luma_weight: float = 0.0,
+        name: str | None = None,
+        **kw,
+    ):
         super().__init__(name=name or f"{kind}_pixel_loss", **kw)
         if kind not in ("mse", "l1"):
             raise ValueError(f"loss must be mse or l1, got {kind!r}")
-        self.kind, self.border, self.pure_margin = kind, border, pure_margin
+        if not 0 <= luma_weight <= 1:
+            raise ValueError(f"luma weight must be within 0-1, got {luma_weight}")
+        self.kind, self.border, self.pure_margin, self.luma_weight = kind, border, pure_margin, luma_weight
 
     def call(self, y_true, y_pred):
         if self.border:
@@ -97,8 +112,11 @@ class PixelLoss(keras.losses.Loss):
             y_true, y_pred = y_true[inside], y_pred[inside]
         y_true = keras.ops.cast(y_true, y_pred.dtype)
         error = keras.ops.subtract(y_pred, y_true)
-        error = keras.ops.square(error) if self.kind == "mse" else keras.ops.abs(error)
-        loss = keras.ops.mean(error, axis=(1, 2, 3))  # one number per image, as Keras' own losses
+        loss = keras.ops.mean(self.penalty(error), axis=(1, 2, 3))  # one number per image, as Keras' own losses
+        if self.luma_weight:
+            luma_error = keras.ops.sum(error * keras.ops.convert_to_tensor(LUMA, error.dtype), axis=-1)
+            luma_loss = keras.ops.mean(self.penalty(luma_error), axis=(1, 2))
+            loss = (1 - self.luma_weight) * loss + self.luma_weight * luma_loss
         if self.pure_margin:
             # tanh's input, recovered from its float32 output (up to the clip's 7.25, far past the margin).
             pre_activation = keras.ops.arctanh(keras.ops.clip(y_pred, -1 + 1e-6, 1 - 1e-6))
@@ -107,8 +125,17 @@ class PixelLoss(keras.losses.Loss):
             loss = loss + PURE_WEIGHT * keras.ops.mean(keras.ops.square(shortfall), axis=(1, 2, 3))
         return loss
 
+    def penalty(self, error):
+        return keras.ops.square(error) if self.kind == "mse" else keras.ops.abs(error)
+
     def get_config(self) -> dict:
-        return {**super().get_config(), "kind": self.kind, "border": self.border, "pure_margin": self.pure_margin}
+        return {
+            **super().get_config(),
+            "kind": self.kind,
+            "border": self.border,
+            "pure_margin": self.pure_margin,
+            "luma_weight": self.luma_weight,
+        }
 
 
 def compile_model(
@@ -119,6 +146,7 @@ def compile_model(
     loss: str = "mse",
     loss_border: int = 0,
     pure_margin: float = 0.0,
+    luma_weight: float = 0.0,
 ) -> None:
     # Blog: "Our loss function is about as simple as possible, its just the mean-squared error".
     # Assumed: Adam, the usual choice for the blog's era of TF tutorials.
@@ -128,7 +156,7 @@ def compile_model(
         # (bfloat16 has float32's exponent range and needs no scaling.)
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     # No metrics on training batches (see callbacks.Validation): the loss says how training goes.
-    model.compile(optimizer=optimizer, loss=PixelLoss(loss, loss_border, pure_margin), jit_compile=jit)
+    model.compile(optimizer=optimizer, loss=PixelLoss(loss, loss_border, pure_margin, luma_weight), jit_compile=jit)
 
 
 def stack_layers(

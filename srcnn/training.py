@@ -375,7 +375,16 @@ def start_model(folders: RunFolders, request: RunRequest, data: TrainingData, pr
 
 def compiled_model(model_config: ModelConfig, config: TrainConfig, precision: str, jit: bool) -> keras.Model:
     model = build_training_model(model_config, precision) if config.reparam else build_model(model_config, precision)
-    compile_model(model, config.learning_rate, precision, jit, config.loss, config.loss_border, config.pure_margin)
+    compile_model(
+        model,
+        config.learning_rate,
+        precision,
+        jit,
+        config.loss,
+        config.loss_border,
+        config.pure_margin,
+        config.luma_weight,
+    )
     return model
 
 
@@ -489,6 +498,7 @@ def make_datasets(
         patch_size=config.patch_size,
         repeat=config.repeat,
         augment=config.augment,
+        invert_chance=config.invert_chance,
     )
     # Whole validation images of several sizes (a benchmark set) go one at a time.
     val_batch_size = config.batch_size if len(data.val_sizes) == 1 else 1

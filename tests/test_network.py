@@ -102,6 +102,20 @@ def test_pixel_loss_leaves_the_border_out_and_equals_keras_inside(kind):
     assert float(PixelLoss(kind, 3)(target, changed)) == float(PixelLoss(kind, 3)(target, output))
 
 
+@pytest.mark.parametrize("kind", ["mse", "l1"])
+def test_the_luma_share_of_the_loss_reads_luma_alone(kind):
+    target = np.zeros((1, 2, 2, 3), np.float32)
+    grey_error = np.full((1, 2, 2, 3), 0.2, np.float32)  # the same error in each colour: luma's too
+    same_luma = np.tile(np.array([0.587, -0.299, 0.0], np.float32), (1, 2, 2, 1))  # red for green: luma 0
+    for weight in (0.0, 0.5, 1.0):
+        loss = PixelLoss(kind, luma_weight=weight)
+        assert float(loss(target, grey_error)) == pytest.approx(float(PixelLoss(kind)(target, grey_error)), rel=1e-6)
+        colour_loss = float(PixelLoss(kind)(target, same_luma))
+        assert float(loss(target, same_luma)) == pytest.approx((1 - weight) * colour_loss, abs=1e-7)
+    with pytest.raises(ValueError, match="luma weight"):
+        PixelLoss(kind, luma_weight=1.5)
+
+
 def test_the_pure_margin_costs_only_pure_targets_short_of_it_and_pushes_them_outwards():
     target = np.array([1.0, -1.0, 0.5, 1.0, -1.0], np.float32).reshape(1, 1, 5, 1)
     pre_activation = np.array([3.0, -3.5, 0.4, 4.5, -6.0], np.float32)  # the last two: past the margin

@@ -164,6 +164,24 @@ def test_patches_are_aligned_crops_in_all_orientations(tmp_path):
     assert Image.open(pairs[0][1]).size == (30, 26)
 
 
+def test_the_negative_of_a_pair_is_both_images_inverted(data_dir):
+    pairs = list_pairs(data_dir, "train")
+    plain = list(make_dataset(pairs, batch_size=1, shuffle=False))
+    negative = list(make_dataset(pairs, batch_size=1, shuffle=False, invert_chance=1.0))
+    for (low_res, high_res), (negative_low, negative_high) in zip(plain, negative, strict=True):
+        np.testing.assert_allclose(negative_low.numpy(), -low_res.numpy(), atol=1e-6)  # 255 - x is -x in [-1, 1]
+        np.testing.assert_allclose(negative_high.numpy(), -high_res.numpy(), atol=1e-6)
+    keras.utils.set_random_seed(0)
+    half = make_dataset(pairs * 8, batch_size=1, shuffle=False, invert_chance=0.5)
+    flipped = [
+        bool(np.allclose(low.numpy(), -plain[index % len(plain)][0].numpy(), atol=1e-6))
+        for index, (low, _) in enumerate(half)
+    ]
+    assert 0 < sum(flipped) < len(flipped)
+    with pytest.raises(ValueError, match="invert chance"):
+        TrainConfig(invert_chance=-0.1).validate()
+
+
 def test_cosine_schedule_runs_from_the_rate_to_the_floor():
     config = TrainConfig(epochs=11, learning_rate=1e-3, min_learning_rate=1e-5, schedule="cosine")
     rates = [config.learning_rate_at(epoch) for epoch in range(11)]
