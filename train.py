@@ -97,8 +97,8 @@ def train_config_from(args: argparse.Namespace, checkpoint_dir: Path) -> TrainCo
         values["epochs"] = DEMO_EPOCHS
     if args.resume:
         recorded = read_run_record(checkpoint_dir).get("train", {})
-        # A run recorded before --pure-margin existed trained with the blog's loss alone: keep it so.
-        values.update({"pure_margin": 0.0, **recorded} if recorded else {})
+        # A run recorded before --pure-margin or --invert-chance existed trained without them: keep it so.
+        values.update({"pure_margin": 0.0, "invert_chance": 0.0, **recorded} if recorded else {})
     if args.config is not None:
         try:
             values.update(json.loads(args.config.read_text(encoding="utf-8")))

@@ -66,32 +66,43 @@ def make_dataset(
         dataset = dataset.repeat(repeat)
     if shuffle:
         dataset = dataset.shuffle(len(pairs) * repeat, seed=seed, reshuffle_each_iteration=True)
-    if patch_size:
-        dataset = dataset.map(lambda pair: tf.image.random_crop(pair, (2, patch_size, patch_size, 3)))
-    if augment:
-        dataset = dataset.map(_random_orientation)
-    if invert_chance:
-        dataset = dataset.map(lambda pair: _random_negative(pair, invert_chance))
+    if patch_size or augment or invert_chance:
+        # Each pair draws its crop, turn and negative from a seed of its own. Keras' global seed
+        # would not do: a random op in a tf.data map restarts its sequence with every epoch, so
+        # every epoch would draw the same numbers (with 20 photos and a chance of 0.1, often no
+        # negative at all). These seeds differ each epoch and follow `seed`.
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        dataset = tf.data.Dataset.zip(dataset, seeds).map(
+            lambda pair, element_seed: _random_changes(pair, element_seed, patch_size, augment, invert_chance)
+        )
     dataset = dataset.map(
         lambda pair: (_to_model_range(pair[0]), _to_model_range(pair[1])), num_parallel_calls=AUTOTUNE
     )
     return dataset.batch(batch_size).prefetch(AUTOTUNE)
 
 
-def _random_orientation(pair: tf.Tensor) -> tf.Tensor:
-    """One of the eight flips and quarter turns of a square (2, size, size, 3) pair."""
-    pair = tf.cond(tf.random.uniform(()) < 0.5, lambda: tf.reverse(pair, axis=[2]), lambda: pair)
-    return tf.image.rot90(pair, k=tf.random.uniform((), 0, 4, dtype=tf.int32))
+def _random_changes(
+    pair: tf.Tensor, element_seed: tf.Tensor, patch_size: int, augment: bool, invert_chance: float
+) -> tf.Tensor:
+    """The (2, height, width, 3) uint8 pair cropped, turned and inverted as drawn from `element_seed`."""
 
+    def seed(stream: int) -> tf.Tensor:
+        return tf.stack([element_seed, tf.constant(stream, tf.int64)])
 
-def _random_negative(pair: tf.Tensor, chance: float) -> tf.Tensor:
-    """The (2, height, width, 3) uint8 pair as its negative, with probability `chance`.
-
-    A valid training pair for any photo: the low-res side is made by linear resizes (and JPEG,
-    nearly linear) that give 255 - x for 255 - x, so the negative of a pair is the pair of a
-    negative. What it adds is pure black wherever a photo has pure white, and back: with the pure
-    margin (network.PixelLoss), a fine-tune on white-background photos also keeps black exact."""
-    return tf.cond(tf.random.uniform(()) < chance, lambda: 255 - pair, lambda: pair)
+    if patch_size:
+        pair = tf.image.stateless_random_crop(pair, (2, patch_size, patch_size, 3), seed=seed(1))
+    if augment:  # one of the eight flips and quarter turns of a square
+        flip = tf.random.stateless_uniform((), seed=seed(2)) < 0.5
+        pair = tf.cond(flip, lambda: tf.reverse(pair, axis=[2]), lambda: pair)
+        pair = tf.image.rot90(pair, k=tf.random.stateless_uniform((), seed=seed(3), minval=0, maxval=4, dtype=tf.int32))
+    if invert_chance:
+        # The negative of a pair is a valid training pair for any photo: the low-res side is made by
+        # linear resizes (and JPEG, nearly linear) that give 255 - x for 255 - x. What it adds is
+        # pure black wherever a photo has pure white, and back: with the pure margin
+        # (network.PixelLoss), a fine-tune on white-background photos also keeps black exact.
+        invert = tf.random.stateless_uniform((), seed=seed(4)) < invert_chance
+        pair = tf.cond(invert, lambda: 255 - pair, lambda: pair)
+    return pair
 
 
 def image_sizes(pairs: list[tuple[Path, Path]]) -> set[tuple[int, int]]:
