@@ -33,6 +33,14 @@ def psnr_rgb_float(high_res: tf.Tensor, predicted: tf.Tensor) -> tf.Tensor:
     return tf.image.psnr((high_res + 1.0) / 2.0, (tf.cast(predicted, tf.float32) + 1.0) / 2.0, max_val=1.0)
 
 
+def psnr_y_float(high_res: tf.Tensor, predicted: tf.Tensor) -> tf.Tensor:
+    """Per-image PSNR in dB of the luma (Y, as metrics.rgb_to_y: BT.601, peak 219/255 of [0, 1]) of
+    [-1, 1] tensors, no rounding: what the benchmarks score, at training time."""
+    weights = tf.constant([65.481, 128.553, 24.966], tf.float32) / 255.0
+    luma_error = tf.reduce_sum((tf.cast(predicted, tf.float32) - high_res) / 2.0 * weights, axis=-1)
+    return 10.0 * tf.math.log(1.0 / tf.reduce_mean(tf.square(luma_error), axis=[1, 2])) / tf.math.log(10.0)
+
+
 def ssim_rgb_float(high_res: tf.Tensor, predicted: tf.Tensor) -> tf.Tensor:
     """Per-image SSIM (11x11 Gaussian window, RGB channels averaged) of [-1, 1] tensors, in [0, 1]."""
     return tf.image.ssim((high_res + 1.0) / 2.0, (tf.cast(predicted, tf.float32) + 1.0) / 2.0, max_val=1.0)
@@ -49,19 +57,21 @@ class Validation(keras.callbacks.Callback):
         super().__init__()
         self.validation = validation
         bicubic = self.scores(lambda low_res: low_res)
-        self.baseline = {"val_bicubic_psnr": bicubic["val_psnr"], "val_bicubic_ssim": bicubic["val_ssim"]}
+        self.baseline = {f"val_bicubic_{key[4:]}": value for key, value in bicubic.items() if key != "val_loss"}
         self._predict = None
 
     def scores(self, predict) -> dict[str, float]:
-        losses, psnr_values, ssim_values = [], [], []
+        losses, psnr_values, psnr_y_values, ssim_values = [], [], [], []
         for low_res, high_res in self.validation:
             predicted = tf.cast(predict(low_res), tf.float32)
             losses.append(tf.reduce_mean(tf.square(high_res - predicted), axis=[1, 2, 3]).numpy())
             psnr_values.append(psnr_rgb_float(high_res, predicted).numpy())
+            psnr_y_values.append(psnr_y_float(high_res, predicted).numpy())
             ssim_values.append(ssim_rgb_float(high_res, predicted).numpy())
         return {
             "val_loss": float(np.mean(np.concatenate(losses))),  # per-image means, as Keras averages
             "val_psnr": float(np.mean(np.concatenate(psnr_values))),
+            "val_psnr_y": float(np.mean(np.concatenate(psnr_y_values))),
             "val_ssim": float(np.mean(np.concatenate(ssim_values))),
         }
 
@@ -74,7 +84,8 @@ class Validation(keras.callbacks.Callback):
 
 
 class BestAndLatest(keras.callbacks.Callback):
-    """Every epoch: the best weights by validation PSNR, and the whole training state for --resume.
+    """Every epoch: the best weights by validation PSNR (RGB, or luma: `monitor`), and the whole
+    training state for --resume.
 
     A NaN or infinite loss stops training at once, at the batch where it appears (as Keras'
     TerminateOnNaN would), and nothing is saved after it: diverged weights never replace good ones.
@@ -87,8 +98,10 @@ class BestAndLatest(keras.callbacks.Callback):
         best_psnr: float,
         best_epoch: int,
         to_plain: Callable[[keras.Model], keras.Model] = lambda model: model,
+        monitor: str = "val_psnr",
     ) -> None:
         super().__init__()
+        self.monitor = monitor  # the validation score that picks the best epoch: val_psnr or val_psnr_y
         self.checkpoint_dir = checkpoint_dir
         self.to_plain = to_plain  # the blog's network for best.weights.h5 (reparam.collapse when training branches)
         self.completed_epochs = completed_epochs
@@ -109,7 +122,7 @@ class BestAndLatest(keras.callbacks.Callback):
             self.model.stop_training = True
             return
         self.completed_epochs = epoch + 1
-        val_psnr = float(logs.get("val_psnr", -math.inf))
+        val_psnr = float(logs.get(self.monitor, -math.inf))
         if val_psnr > self.best_psnr:
             self.best_psnr, self.best_epoch = val_psnr, epoch + 1
             write_atomic(self.checkpoint_dir / BEST_WEIGHTS_NAME, self.to_plain(self.model).save_weights)

@@ -50,6 +50,9 @@ from srcnn.precision import resolve_jit, resolve_precision
 from srcnn.preparation import MANIFEST_NAME
 from srcnn.reparam import build_training_model, collapse, initialize_training_model
 
+# TrainConfig.select_on -> the Validation score that picks best.weights.h5.
+SELECTION_SCORES = {"rgb": "val_psnr", "y": "val_psnr_y"}
+
 
 @dataclass(frozen=True)
 class RunRequest:
@@ -208,14 +211,18 @@ def run(folders: RunFolders, request: RunRequest, distribution: tf.distribute.St
     train_data, val_data = make_datasets(data, config, replicas, start.initial_epoch)
     validation = Validation(val_data)
     to_plain = (lambda model: collapse(model, start.model_config)) if config.reparam else (lambda model: model)
-    checkpoints = BestAndLatest(folders.checkpoints, start.initial_epoch, start.best_psnr, start.best_epoch, to_plain)
+    monitor = SELECTION_SCORES[config.select_on]
+    checkpoints = BestAndLatest(
+        folders.checkpoints, start.initial_epoch, start.best_psnr, start.best_epoch, to_plain, monitor
+    )
     if start.new:  # the start: the first thing to beat, and epoch 0, so a run never ends worse than it began
         begin, bicubic = validation.scores(lambda low_res: start.model(low_res, training=False)), validation.baseline
         log(
-            f"start: validation PSNR {begin['val_psnr']:.2f} dB, SSIM {begin['val_ssim']:.4f} "
-            f"(bicubic {bicubic['val_bicubic_psnr']:.2f} dB, {bicubic['val_bicubic_ssim']:.4f})"
+            f"start: validation PSNR {begin['val_psnr']:.2f} dB (Y {begin['val_psnr_y']:.2f}), SSIM "
+            f"{begin['val_ssim']:.4f} (bicubic {bicubic['val_bicubic_psnr']:.2f} dB (Y "
+            f"{bicubic['val_bicubic_psnr_y']:.2f}), {bicubic['val_bicubic_ssim']:.4f})"
         )
-        checkpoints.remember_start(start.model, begin["val_psnr"])
+        checkpoints.remember_start(start.model, begin[monitor])
     callbacks = [
         validation,  # first: the callbacks after it read val_psnr
         keras.callbacks.LearningRateScheduler(config.learning_rate_at),
@@ -232,7 +239,7 @@ def run(folders: RunFolders, request: RunRequest, distribution: tf.distribute.St
         checkpoints.save_latest()
     if checkpoints.stopped_on_nan or diverged(start.model):
         status = "diverged"
-    bicubic_psnr = validation.baseline["val_bicubic_psnr"]
+    bicubic_psnr = validation.baseline[monitor.replace("val_", "val_bicubic_")]
     return RunResult(status, checkpoints.completed_epochs, checkpoints.best_psnr, checkpoints.best_epoch, bicubic_psnr)
 
 

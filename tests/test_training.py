@@ -214,12 +214,15 @@ def test_settings_merge_defaults_resumed_run_file_and_flags(data_dir, tmp_path):
     assert config.epochs == 4  # flag
     assert config.batch_size == 3 and config.schedule == "cosine"  # file
     assert config.learning_rate == 1e-3 and config.init == "near-identity"  # the resumed run's
-    assert config.pure_margin == TrainConfig().pure_margin == 4.0  # recorded with the run
+    assert config.pure_margin == TrainConfig().pure_margin == 5.0  # recorded with the run
     record_path = tmp_path / "checkpoints" / "config.json"
     record = json.loads(record_path.read_text())
-    del record["train"]["pure_margin"]  # a run recorded before the margin existed trained without it
+    assert config.invert_chance == TrainConfig().invert_chance == 0.25
+    for key in ("pure_margin", "invert_chance"):  # a run recorded before these existed trained without them
+        del record["train"][key]
     record_path.write_text(json.dumps(record))
-    assert train_script.train_config_from(args, tmp_path / "checkpoints").pure_margin == 0.0
+    resumed = train_script.train_config_from(args, tmp_path / "checkpoints")
+    assert resumed.pure_margin == resumed.invert_chance == 0.0
     settings.write_text(json.dumps({"batch_sise": 3}))
     with pytest.raises(ValueError, match="batch_sise"):
         train_script.train_config_from(train_script.build_parser().parse_args(["--config", str(settings)]), tmp_path)
@@ -241,6 +244,22 @@ def test_validation_psnr_is_the_per_image_psnr_of_the_evaluation_metric(data_dir
         values.append(psnr(high_res.numpy(), predicted, peak=2.0))  # [-1, 1]: the same as [0, 1] with peak 1
     assert len(values) == 2
     assert result.best_val_psnr == pytest.approx(np.mean(values), abs=1e-3)
+
+
+def test_a_run_picked_on_luma_reports_the_luma_psnr_of_the_benchmarks(data_dir, tmp_path):
+    from srcnn.metrics import psnr, rgb_to_y
+
+    config = TrainConfig(epochs=1, batch_size=2, learning_rate=1e-3, precision="float32", select_on="y")
+    result = train(data_dir, tmp_path / "run", tmp_path / "run", config, TINY, verbose=0, log=lambda line: None)
+    model, _ = load_for_inference(tmp_path / "run" / BEST_WEIGHTS_NAME)
+    values = []
+    for low_res, high_res in make_dataset(list_pairs(data_dir, "val"), batch_size=1, shuffle=False):
+        predicted = model.predict_on_batch(low_res.numpy())
+        as_pixels = [(np.asarray(image)[0] + 1.0) * 127.5 for image in (high_res, predicted)]  # unrounded
+        values.append(psnr(*(rgb_to_y(image) for image in as_pixels)))
+    assert result.best_val_psnr == pytest.approx(np.mean(values), abs=1e-3)
+    history = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
+    assert {"val_psnr", "val_psnr_y", "val_bicubic_psnr_y"} <= set(history[0])
 
 
 @pytest.mark.slow  # two runs: the slow suite keeps the default one under 90 s
@@ -525,7 +544,7 @@ def test_an_l1_fine_tune_trains_with_the_mean_absolute_error(data_dir, tmp_path)
     config = TrainConfig(epochs=1, batch_size=2, learning_rate=1e-3, init="near-identity", loss="l1")
     train(data_dir, tmp_path / "run", tmp_path / "run", config, TINY, verbose=0, log=lambda line: None)
     loss = load_training_state(tmp_path / "run").loss  # with the default pure margin
-    assert (loss.kind, loss.border, loss.pure_margin) == ("l1", 0, 4.0)
+    assert (loss.kind, loss.border, loss.pure_margin) == ("l1", 0, 5.0)
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train"]["loss"] == "l1"
 
 
