@@ -92,7 +92,7 @@ def train_config_from(args: argparse.Namespace, checkpoint_dir: Path) -> TrainCo
     from srcnn.demo import EPOCHS as DEMO_EPOCHS
     from srcnn.files import one_line
 
-    values = {}
+    values, recorded = {}, {}
     if args.demo:
         values["epochs"] = DEMO_EPOCHS
     if args.resume:
@@ -107,6 +107,9 @@ def train_config_from(args: argparse.Namespace, checkpoint_dir: Path) -> TrainCo
     values.update({key: getattr(args, key) for key in TRAIN_FLAGS if getattr(args, key) is not None})
     config = TrainConfig.from_dict(values)
     config.validate()
+    picked_on = recorded.get("select_on", "rgb") if recorded else config.select_on
+    if config.select_on != picked_on:  # state.json's best score is of the other kind
+        raise ValueError(f"the run picks its best epoch on {picked_on} PSNR; --select-on cannot change on --resume")
     return config
 
 

@@ -8,8 +8,9 @@ BackupAndRestore). These three exist because Keras' lack something train.py need
   state.json (epoch, best PSNR) beside the model, and would save diverged weights.
 - HistoryLog: CSVLogger appends, so a run resumed after a kill repeats the epochs it redoes.
 
-Validation PSNR here is the *training-time* convention: RGB, float images in [0, 1] as the
-network outputs them (no rounding), peak 1. metrics.py holds the conventions of test.py.
+Validation PSNR here is the *training-time* convention: RGB (val_psnr) or luma (val_psnr_y), float
+images as the network outputs them (no rounding, no border shaved), peak 1. metrics.py holds the
+conventions of test.py.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ def psnr_rgb_float(high_res: tf.Tensor, predicted: tf.Tensor) -> tf.Tensor:
 
 
 def psnr_y_float(high_res: tf.Tensor, predicted: tf.Tensor) -> tf.Tensor:
-    """Per-image PSNR in dB of the luma (Y, as metrics.rgb_to_y: BT.601, peak 219/255 of [0, 1]) of
-    [-1, 1] tensors, no rounding: what the benchmarks score, at training time."""
+    """Per-image PSNR in dB of the luma of [-1, 1] tensors: Y as metrics.rgb_to_y (BT.601), peak 255
+    (1 here), but unrounded and unshaved: the benchmarks' Y-PSNR in the training-time convention."""
     weights = tf.constant([65.481, 128.553, 24.966], tf.float32) / 255.0
     luma_error = tf.reduce_sum((tf.cast(predicted, tf.float32) - high_res) / 2.0 * weights, axis=-1)
     return 10.0 * tf.math.log(1.0 / tf.reduce_mean(tf.square(luma_error), axis=[1, 2])) / tf.math.log(10.0)
@@ -192,9 +193,16 @@ def plot_history(rows: list[dict], path: Path) -> None:
     for name, label in (("loss", "train"), ("val_loss", "validation")):
         loss_axes.plot(*column(name), label=label)
     loss_axes.set(title="MSE loss ([-1, 1] range)", xlabel="epoch", yscale="log")
-    for name, label in (("val_psnr", "model (validation)"), ("val_bicubic_psnr", "bicubic (validation)")):
-        psnr_axes.plot(*column(name), label=label)
-    psnr_axes.set(title="PSNR, RGB (dB)", xlabel="epoch")
+    scores = (
+        ("val_psnr", "model, RGB"),
+        ("val_bicubic_psnr", "bicubic, RGB"),
+        ("val_psnr_y", "model, luma (Y)"),
+        ("val_bicubic_psnr_y", "bicubic, luma (Y)"),
+    )
+    for name, label in scores:
+        if column(name)[0]:  # runs recorded before the luma score have none
+            psnr_axes.plot(*column(name), label=label)
+    psnr_axes.set(title="validation PSNR (dB)", xlabel="epoch")
     for axes in (loss_axes, psnr_axes):
         axes.grid(alpha=0.3)
         axes.legend()

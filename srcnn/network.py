@@ -87,7 +87,7 @@ class PixelLoss(keras.losses.Loss):
     pixels of each image (config.TrainConfig.loss_border says why). With `pure_margin` m > 0, each
     colour value whose target is 255 (1) or 0 (-1), as in pure white and black, also costs
     PURE_WEIGHT * (m - |tanh's input|)^2 while tanh's input is short of m on its side: such values
-    stay exact (m = 5, the default: 254.99, which rounds to 255). With `luma_weight` w > 0, that share of the
+    stay exact (m = 5, TrainConfig's default: 254.99, which rounds to 255). With `luma_weight` w > 0, that share of the
     error is taken on each pixel's luma (LUMA) instead of on its three colours alike."""
 
     def __init__(

@@ -224,7 +224,7 @@ def run(folders: RunFolders, request: RunRequest, distribution: tf.distribute.St
         )
         checkpoints.remember_start(start.model, begin[monitor])
     callbacks = [
-        validation,  # first: the callbacks after it read val_psnr
+        validation,  # first: the callbacks after it read its scores
         keras.callbacks.LearningRateScheduler(config.learning_rate_at),
         checkpoints,
         HistoryLog(folders.results, start.initial_epoch),

@@ -29,6 +29,10 @@ COMMON = (
     "3",
     "--learning-rate",
     "1e-2",
+    # No random changes to the pairs: how they are drawn is not promised equal on one process and on
+    # several workers (each reads its own copy of the pipeline); the gradients' arithmetic is.
+    "--invert-chance",
+    "0",
 )
 
 

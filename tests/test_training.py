@@ -223,6 +223,9 @@ def test_settings_merge_defaults_resumed_run_file_and_flags(data_dir, tmp_path):
     record_path.write_text(json.dumps(record))
     resumed = train_script.train_config_from(args, tmp_path / "checkpoints")
     assert resumed.pure_margin == resumed.invert_chance == 0.0
+    luma = train_script.build_parser().parse_args(["--resume", "--select-on", "y"])
+    with pytest.raises(ValueError, match="select-on cannot change"):  # state.json's best is an RGB PSNR
+        train_script.train_config_from(luma, tmp_path / "checkpoints")
     settings.write_text(json.dumps({"batch_sise": 3}))
     with pytest.raises(ValueError, match="batch_sise"):
         train_script.train_config_from(train_script.build_parser().parse_args(["--config", str(settings)]), tmp_path)
@@ -534,11 +537,18 @@ def test_the_start_counts_as_epoch_zero_so_a_run_never_ends_worse_than_it_began(
 
 def test_the_loss_settings_are_recorded_and_saved_with_the_training_state(data_dir, tmp_path):
     config = TrainConfig(
-        epochs=1, batch_size=2, patch_size=8, learning_rate=1e-3, init="near-identity", loss="l1", loss_border=2
+        epochs=1,
+        batch_size=2,
+        patch_size=8,
+        learning_rate=1e-3,
+        init="near-identity",
+        loss="l1",
+        loss_border=2,
+        luma_weight=0.5,
     )
     train(data_dir, tmp_path / "run", tmp_path / "run", config, TINY, verbose=0, log=lambda line: None)
     loss = load_training_state(tmp_path / "run").loss  # what --resume reads back, with the default pure margin
-    assert (loss.kind, loss.border, loss.pure_margin, loss.luma_weight) == ("l1", 2, 5.0, 0.0)
+    assert (loss.kind, loss.border, loss.pure_margin, loss.luma_weight) == ("l1", 2, 5.0, 0.5)
     recorded = json.loads((tmp_path / "run" / "config.json").read_text())["train"]
     assert (recorded["loss"], recorded["loss_border"]) == ("l1", 2)
 
@@ -549,3 +559,6 @@ def test_loss_settings_are_checked():
     for margin in (-1.0, float("nan")):
         with pytest.raises(ValueError, match="pure margin"):
             TrainConfig(pure_margin=margin).validate()
+    for weight in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="luma weight"):
+            TrainConfig(luma_weight=weight).validate()
