@@ -42,8 +42,8 @@ SHIPPED_WEIGHTS = {
 }
 SHIPPED_NAMES = ("clean", "jpeg", "jpeg-low", "jpeg-high")  # "jpeg": the JPEG model for the quality
 # Where to switch, measured on the 20 held-out BSD200 images as JPEGs (README, "Your photos"):
-# jpeg-low leads up to quality 82 and the two are level at 83; above 95 a JPEG is nearly lossless:
-# the clean model is level with jpeg-high at 96 and leads from 97 (+2.06 dB over bicubic against +2.01).
+# jpeg-low leads up to quality 82, jpeg-high from 83; above 95 a JPEG is nearly lossless: the clean
+# model is level with jpeg-high at 96 and leads from 97 (+2.06 dB over bicubic against +2.01).
 JPEG_LOW_UP_TO, JPEG_HIGH_UP_TO = 82, 95
 
 
