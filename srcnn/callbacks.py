@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from srcnn.checkpoints import BEST_WEIGHTS_NAME, save_training_state
 from srcnn.files import write_atomic, write_text_atomic
+from srcnn.metrics import Y_WEIGHTS
 
 
 def psnr_rgb_float(high_res: tf.Tensor, predicted: tf.Tensor) -> tf.Tensor:
@@ -37,9 +38,12 @@ def psnr_rgb_float(high_res: tf.Tensor, predicted: tf.Tensor) -> tf.Tensor:
 def psnr_y_float(high_res: tf.Tensor, predicted: tf.Tensor) -> tf.Tensor:
     """Per-image PSNR in dB of the luma of [-1, 1] tensors: Y as metrics.rgb_to_y (BT.601), peak 255
     (1 here), but unrounded and unshaved: the benchmarks' Y-PSNR in the training-time convention."""
-    weights = tf.constant([65.481, 128.553, 24.966], tf.float32) / 255.0
-    luma_error = tf.reduce_sum((tf.cast(predicted, tf.float32) - high_res) / 2.0 * weights, axis=-1)
-    return 10.0 * tf.math.log(1.0 / tf.reduce_mean(tf.square(luma_error), axis=[1, 2])) / tf.math.log(10.0)
+    weights = tf.constant(Y_WEIGHTS, tf.float32) / 255.0  # Y's offset of 16 cancels in the error
+
+    def luma(image: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_sum((tf.cast(image, tf.float32) + 1.0) / 2.0 * weights, axis=-1, keepdims=True)
+
+    return tf.image.psnr(luma(high_res), luma(predicted), max_val=1.0)
 
 
 def ssim_rgb_float(high_res: tf.Tensor, predicted: tf.Tensor) -> tf.Tensor:

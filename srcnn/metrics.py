@@ -2,7 +2,8 @@
 
 The project reports PSNR in three conventions, each where it has a reason, and names it there:
 - "val PSNR" (train.py, history.csv; callbacks.psnr_rgb_float): RGB, the network's float output
-  in [0, 1], not rounded. Computed in TensorFlow inside training, every epoch, cheaply.
+  in [0, 1], not rounded. Computed in TensorFlow inside training, every epoch, cheaply; beside it
+  val_psnr_y (callbacks.psnr_y_float), the same on BT.601 luma (Y_WEIGHTS), no border shaved.
 - "RGB PSNR" (test.py on prepared pairs): RGB uint8, the model's output rounded as the PNG you get,
   over the whole 128x128 square, white padding included, peak 255: what a user of the blog's
   pipeline sees.
@@ -14,11 +15,15 @@ from __future__ import annotations
 
 import numpy as np
 
+# ITU-R BT.601: luma levels per 255 of red, green and blue (they add up to 219, the span 16-235).
+Y_WEIGHTS = (65.481, 128.553, 24.966)
+
 
 def rgb_to_y(rgb: np.ndarray) -> np.ndarray:
     """ITU-R BT.601 luma in [16, 235] from RGB in [0, 255], as float64 (the SRCNN paper's Y)."""
     rgb = np.asarray(rgb, dtype=np.float64)
-    return 16.0 + (65.481 * rgb[..., 0] + 128.553 * rgb[..., 1] + 24.966 * rgb[..., 2]) / 255.0
+    red, green, blue = Y_WEIGHTS
+    return 16.0 + (red * rgb[..., 0] + green * rgb[..., 1] + blue * rgb[..., 2]) / 255.0
 
 
 def shave(image: np.ndarray, border: int) -> np.ndarray:

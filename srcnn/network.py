@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from srcnn.config import ModelConfig
+from srcnn.metrics import Y_WEIGHTS
 
 
 @keras.saving.register_keras_serializable(package="srcnn")
@@ -76,9 +77,9 @@ def build_model(
 # pixel is past the margin: 1e-3 makes a pixel at 3.0 weigh about 20x what the MSE gives it.
 PURE_WEIGHT = 1e-3
 
-# BT.601 luma, the Y of the standard Y-PSNR (metrics.py) up to its 219/255 scale: green counts five
-# times blue. An error shared by the three colours moves Y by as much as it moves each of them.
-LUMA = (0.299, 0.587, 0.114)
+# BT.601 luma, the Y of the standard Y-PSNR (metrics.Y_WEIGHTS) up to its 219/255 scale: 0.299,
+# 0.587, 0.114, green five times blue. An error shared by the three colours moves Y by as much.
+LUMA = tuple(weight / sum(Y_WEIGHTS) for weight in Y_WEIGHTS)
 
 
 @keras.saving.register_keras_serializable(package="srcnn")
