@@ -172,19 +172,16 @@ def main(argv: list[str] | None = None) -> int:
     resume = f"python train.py --resume --checkpoint-dir {shlex.quote(str(checkpoint_dir.resolve()))}"
     if args.strategy != "auto":
         resume += f" --strategy {args.strategy}"
-    status = report(result, resume, checkpoint_dir, results_dir, train_config.batch_size, train_config.select_on)
+    status = report(result, resume, checkpoint_dir, results_dir, train_config.batch_size)
     if args.demo and result.status in ("finished", "nothing to do"):
         return score_demo(data_dir, checkpoint_dir, results_dir)
     return status
 
 
-def report(
-    result: RunResult, resume: str, checkpoint_dir: Path, results_dir: Path, batch_size: int, select_on: str = "rgb"
-) -> int:
+def report(result: RunResult, resume: str, checkpoint_dir: Path, results_dir: Path, batch_size: int) -> int:
     """Print how the run ended, with the command that continues it (`resume`); returns the exit status."""
     when = f"epoch {result.best_epoch}" if result.best_epoch else "the start (no epoch beat it; kept as best)"
-    score = "PSNR" if select_on == "rgb" else "Y-PSNR"  # the score that picked the best epoch
-    best = f"best validation {score} {result.best_val_psnr:.2f} dB at {when}"
+    best = f"best validation {result.score_label} {result.best_val_psnr:.2f} dB at {when}"
     kept = (
         f"the last good checkpoint (epoch {result.epochs_completed}) is kept in {checkpoint_dir}"
         if result.epochs_completed

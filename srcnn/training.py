@@ -50,8 +50,21 @@ from srcnn.precision import resolve_jit, resolve_precision
 from srcnn.preparation import MANIFEST_NAME
 from srcnn.reparam import build_training_model, collapse, initialize_training_model
 
-# TrainConfig.select_on -> the Validation score that picks best.weights.h5.
-SELECTION_SCORES = {"rgb": "val_psnr", "y": "val_psnr_y"}
+
+@dataclass(frozen=True)
+class SelectionScore:
+    """A validation PSNR that can pick best.weights.h5: its Validation key, bicubic's, and its name."""
+
+    key: str
+    bicubic_key: str
+    label: str
+
+
+# TrainConfig.select_on -> the score that picks the best epoch.
+SELECTION_SCORES = {
+    "rgb": SelectionScore("val_psnr", "val_bicubic_psnr", "PSNR"),
+    "y": SelectionScore("val_psnr_y", "val_bicubic_psnr_y", "Y-PSNR"),
+}
 
 
 @dataclass(frozen=True)
@@ -102,6 +115,7 @@ class RunResult:
     best_val_psnr: float
     best_epoch: int
     bicubic_val_psnr: float
+    score_label: str = "PSNR"  # the validation score of best_val_psnr (SELECTION_SCORES' label)
 
 
 def train(
@@ -153,7 +167,8 @@ def run_on_each_worker(request: RunRequest, checkpoint_dir: Path, results_dir: P
     except (tf.errors.ResourceExhaustedError, MemoryError):
         # Out of memory before or after fit (the model, the bicubic baseline): what is saved is kept.
         epoch, best_psnr, best_epoch = read_state(checkpoint_dir)
-        return RunResult("out of memory", epoch, best_psnr, best_epoch, math.nan)
+        label = SELECTION_SCORES[request.train_config.select_on].label
+        return RunResult("out of memory", epoch, best_psnr, best_epoch, math.nan, label)
 
 
 @contextmanager
@@ -201,7 +216,8 @@ def run(folders: RunFolders, request: RunRequest, distribution: tf.distribute.St
         start = start_model(folders, request, data, precision, jit)
     if start.initial_epoch >= config.epochs and folders.backup is None:
         log(f"already trained {start.initial_epoch} epochs; ask for more with --epochs")
-        return RunResult("nothing to do", start.initial_epoch, start.best_psnr, start.best_epoch, math.nan)
+        label = SELECTION_SCORES[config.select_on].label
+        return RunResult("nothing to do", start.initial_epoch, start.best_psnr, start.best_epoch, math.nan, label)
 
     replicas = distribution.num_replicas_in_sync
     log(f"training on {describe_device()}: {len(data.train_pairs)} training pairs, {len(data.val_pairs)} validation")
@@ -211,9 +227,9 @@ def run(folders: RunFolders, request: RunRequest, distribution: tf.distribute.St
     train_data, val_data = make_datasets(data, config, replicas, start.initial_epoch)
     validation = Validation(val_data)
     to_plain = (lambda model: collapse(model, start.model_config)) if config.reparam else (lambda model: model)
-    monitor = SELECTION_SCORES[config.select_on]
+    selection = SELECTION_SCORES[config.select_on]
     checkpoints = BestAndLatest(
-        folders.checkpoints, start.initial_epoch, start.best_psnr, start.best_epoch, to_plain, monitor
+        folders.checkpoints, start.initial_epoch, start.best_psnr, start.best_epoch, to_plain, selection.key
     )
     if start.new:  # the start: the first thing to beat, and epoch 0, so a run never ends worse than it began
         begin, bicubic = validation.scores(lambda low_res: start.model(low_res, training=False)), validation.baseline
@@ -222,7 +238,7 @@ def run(folders: RunFolders, request: RunRequest, distribution: tf.distribute.St
             f"{begin['val_ssim']:.4f} (bicubic {bicubic['val_bicubic_psnr']:.2f} dB (Y "
             f"{bicubic['val_bicubic_psnr_y']:.2f}), {bicubic['val_bicubic_ssim']:.4f})"
         )
-        checkpoints.remember_start(start.model, begin[monitor])
+        checkpoints.remember_start(start.model, begin[selection.key])
     callbacks = [
         validation,  # first: the callbacks after it read its scores
         keras.callbacks.LearningRateScheduler(config.learning_rate_at),
@@ -239,8 +255,14 @@ def run(folders: RunFolders, request: RunRequest, distribution: tf.distribute.St
         checkpoints.save_latest()
     if checkpoints.stopped_on_nan or diverged(start.model):
         status = "diverged"
-    bicubic_psnr = validation.baseline[monitor.replace("val_", "val_bicubic_")]
-    return RunResult(status, checkpoints.completed_epochs, checkpoints.best_psnr, checkpoints.best_epoch, bicubic_psnr)
+    return RunResult(
+        status,
+        checkpoints.completed_epochs,
+        checkpoints.best_psnr,
+        checkpoints.best_epoch,
+        validation.baseline[selection.bicubic_key],
+        selection.label,
+    )
 
 
 def find_data(data_dir: Path, config: TrainConfig, log: Callable[[str], None]) -> TrainingData:

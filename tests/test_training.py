@@ -251,6 +251,7 @@ def test_validation_psnr_is_the_per_image_psnr_of_the_evaluation_metric(data_dir
         luma_values.append(psnr(*(rgb_to_y(image) for image in as_pixels)))
     assert len(rgb_values) == 2
     assert result.best_val_psnr == pytest.approx(np.mean(luma_values), abs=1e-3)
+    assert result.score_label == "Y-PSNR"  # train.py prints it beside the score
     history = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
     assert result.best_epoch == 1  # the epoch, not the start: its row in history.csv holds the kept weights' scores
     assert float(history[0]["val_psnr"]) == pytest.approx(np.mean(rgb_values), abs=1e-3)
