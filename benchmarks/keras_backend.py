@@ -2,7 +2,7 @@
 
     KERAS_BACKEND=jax python -m benchmarks.keras_backend [--train DIR ... --set5 DIR] [--json FILE]
     KERAS_BACKEND=jax python -m benchmarks.keras_backend --no-speed --config configs/clean-291.json \
-        --train ../shared/data/T91 --train ../shared/data/BSD200 --set5 ../shared/data/Set5 --runs 1000:reparam \
+        --train ../shared/data/T91 --train ../shared/data/BSD200 --set5 ../shared/data/Set5 --runs 1500:reparam \
         --save checkpoints/gpu-291
 
 For a GPU machine where TensorFlow's own GPU build cannot be installed (its wheel alone is 573 MB
@@ -38,6 +38,7 @@ import numpy as np
 
 from srcnn.checkpoints import BEST_WEIGHTS_NAME, write_run_record
 from srcnn.config import ModelConfig, TrainConfig
+from srcnn.files import write_atomic, write_text_atomic
 from srcnn.images import IMAGE_SUFFIXES, load_rgb, make_whole_pair
 from srcnn.metrics import benchmark_metrics
 from srcnn.network import build_model, compile_model, from_model_range, initialize_near_identity, to_model_range
@@ -81,9 +82,11 @@ def load_pairs(paths: list[Path], scale: int = 2) -> list[tuple[np.ndarray, np.n
     return [tuple(np.asarray(image) for image in make_whole_pair(load_rgb(path), scale)) for path in paths]
 
 
-def epoch_crops(pairs: list, repeat: int, patch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def epoch_crops(
+    pairs: list, repeat: int, patch_size: int, rng: np.random.Generator, augment: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """`repeat` random crops per pair, the same window in both images, each in one of the eight
-    flips and quarter turns (dataset.make_dataset's augmentation), shuffled."""
+    flips and quarter turns with `augment` (dataset.make_dataset's augmentation), shuffled."""
     low, high = [], []
     for _ in range(repeat):
         for low_res, high_res in pairs:
@@ -93,18 +96,26 @@ def epoch_crops(pairs: list, repeat: int, patch_size: int, rng: np.random.Genera
             low.append(low_res[rows, columns])  # the crop only: copying whole images made this 7x slower
             high.append(high_res[rows, columns])
     low, high = np.stack(low), np.stack(high)
-    flips, turns = rng.integers(2, size=len(low)), rng.integers(4, size=len(low))
-    for flip in (0, 1):  # the eight orientations, each applied to its crops at once
-        for turn in range(4):
-            chosen = (flips == flip) & (turns == turn)
-            for crops in (low, high):
-                part = crops[chosen][:, :, ::-1] if flip else crops[chosen]
-                crops[chosen] = np.rot90(part, k=turn, axes=(1, 2))
+    if augment:
+        flips, turns = rng.integers(2, size=len(low)), rng.integers(4, size=len(low))
+        low, high = orient(low, flips, turns), orient(high, flips, turns)
     order = rng.permutation(len(low))
     return to_model_range(low[order]), to_model_range(high[order])
 
 
-def set5_scores(model: keras.Model, pairs: list) -> dict[str, float]:
+def orient(crops: np.ndarray, flips: np.ndarray, turns: np.ndarray) -> np.ndarray:
+    """Each (n, side, side, c) crop flipped left-right where flips is 1, then turned a quarter
+    `turns` times: eight groups at once rather than n crops one by one."""
+    oriented = crops.copy()
+    for flip in (0, 1):
+        for turn in range(4):
+            chosen = (flips == flip) & (turns == turn)
+            part = crops[chosen][:, :, ::-1] if flip else crops[chosen]
+            oriented[chosen] = np.rot90(part, k=turn, axes=(1, 2))
+    return oriented
+
+
+def benchmark_scores(model: keras.Model, pairs: list) -> dict[str, float]:
     """Mean Y-PSNR/SSIM (border = scale = 2 shaved) of the model and of bicubic, as test.py --benchmark."""
     rows = []
     for low_res, high_res in pairs:
@@ -120,27 +131,39 @@ def set5_scores(model: keras.Model, pairs: list) -> dict[str, float]:
     return dict(zip(("psnr_y", "ssim_y", "bicubic_psnr_y", "bicubic_ssim_y"), map(float, means), strict=True))
 
 
+def check_recipe(config: TrainConfig) -> None:
+    """Refuse the settings this runner does not implement, rather than train without them."""
+    config.validate()
+    if config.patch_size == 0:
+        raise ValueError("the GPU runner trains on random crops: the config needs a patch_size")
+    if config.invert_chance:
+        raise ValueError("the GPU runner draws no negatives: set invert_chance to 0 in the config")
+    if not config.start_from and config.init != "near-identity":
+        raise ValueError(f"the GPU runner starts from near-identity or start_from weights, not init {config.init!r}")
+
+
 def recipe_run(
     train_pairs: list,
     set5_pairs: list,
     config: TrainConfig,
     precision: str,
     val_pairs: list | None = None,
-    start_from: Path | None = None,
     save_dir: Path | None = None,
     val_every: int = 5,
 ) -> dict:
-    """config's recipe, trained on NumPy crops for config.epochs; Set5 of the epoch picked on
-    val_pairs' Y-PSNR (every val_every epochs and the last), or of the last epoch without them."""
+    """config's recipe, trained on NumPy crops for config.epochs, from config.start_from when it
+    names weights; Set5 of the network picked on val_pairs' Y-PSNR (the start, when it is trained
+    weights, every val_every epochs, and the last), or of the last epoch without val_pairs."""
+    check_recipe(config)
     model_config = ModelConfig()
     keras.utils.set_random_seed(config.seed)
-    if start_from is None:
-        start = initialize_near_identity
-    else:
+    if config.start_from:
 
         def start(plain: keras.Model, _: ModelConfig) -> None:
-            plain.load_weights(start_from)
+            plain.load_weights(config.start_from)
 
+    else:
+        start = initialize_near_identity
     if config.reparam:
         model = build_training_model(model_config, precision)
         initialize_training_model(model, model_config, start)
@@ -157,22 +180,42 @@ def recipe_run(
         pure_margin=config.pure_margin,
         luma_weight=config.luma_weight,
     )
-    rng = np.random.default_rng(config.seed)
-    schedule = keras.callbacks.LearningRateScheduler(config.learning_rate_at)
-    history, best, picked_epoch = [], -np.inf, None
+    plain = build_model(model_config)  # one float32 network to score: a new one would compile again
     if save_dir is not None:
         save_dir.mkdir(parents=True, exist_ok=True)
         data = {"backend": keras.backend.backend(), "train_images": len(train_pairs), "val_images": config.val_images}
         write_run_record(save_dir, model_config, config, data, save_dir)
-    start_time = time.perf_counter()
+    history, best = [], {"epoch": None, "val_psnr_y": -np.inf, "weights": None}
+
+    def score(epoch: int, loss: float | None) -> None:
+        to_plain(model, model_config, config.reparam, plain)
+        value = benchmark_scores(plain, val_pairs)["psnr_y"]
+        history.append({"epoch": epoch, "loss": loss, "val_psnr_y": value})
+        print(f"  epoch {epoch}: loss {loss}, held-out Y-PSNR {value:.3f}", flush=True)
+        if value > best["val_psnr_y"]:  # NaN never is
+            best.update(epoch=epoch, val_psnr_y=value, weights=plain.get_weights())
+            if save_dir is not None:  # at once: a run cut off by a time limit keeps its best so far
+                write_atomic(save_dir / BEST_WEIGHTS_NAME, plain.save_weights)
+        if save_dir is not None:
+            write_text_atomic(save_dir / "history.json", json.dumps({"history": history}, indent=1))
+
+    if val_pairs and config.start_from:  # as train.py: a fine-tune never ends worse than its start
+        score(0, None)
+    rng = np.random.default_rng(config.seed)
+    schedule = keras.callbacks.LearningRateScheduler(config.learning_rate_at)
+    started = time.perf_counter()
     # The next epoch's crops are cut on a second thread while this one trains (NumPy and the
     # backend both release the GIL); one thread draws from rng in turn, so a seed repeats a run.
     with ThreadPoolExecutor(max_workers=1) as cutter:
-        upcoming = cutter.submit(epoch_crops, train_pairs, config.repeat, config.patch_size, rng)
+
+        def cut():
+            return cutter.submit(epoch_crops, train_pairs, config.repeat, config.patch_size, rng, config.augment)
+
+        upcoming = cut()
         for epoch in range(1, config.epochs + 1):
             low, high = upcoming.result()
             if epoch < config.epochs:
-                upcoming = cutter.submit(epoch_crops, train_pairs, config.repeat, config.patch_size, rng)
+                upcoming = cut()
             fitted = model.fit(
                 low,
                 high,
@@ -183,41 +226,39 @@ def recipe_run(
                 callbacks=[schedule],
             )
             if val_pairs and (epoch % val_every == 0 or epoch == config.epochs):
-                plain = plain_network(model, model_config, config.reparam)
-                score = set5_scores(plain, val_pairs)["psnr_y"]
-                history.append({"epoch": epoch, "loss": float(fitted.history["loss"][-1]), "val_psnr_y": score})
-                print(f"  epoch {epoch}: loss {history[-1]['loss']:.5f}, held-out Y-PSNR {score:.3f}", flush=True)
-                if score > best:
-                    best, picked_epoch, picked = score, epoch, plain
-                    if save_dir is not None:  # at once: a run cut off by a time limit keeps its best so far
-                        picked.save_weights(save_dir / BEST_WEIGHTS_NAME)
-                if save_dir is not None:
-                    (save_dir / "history.json").write_text(json.dumps({"history": history}, indent=1))
-    seconds = time.perf_counter() - start_time
-    if picked_epoch is None:  # no held-out images: the last epoch
-        picked_epoch, picked = config.epochs, plain_network(model, model_config, config.reparam)
+                score(epoch, float(fitted.history["loss"][-1]))
+    seconds = time.perf_counter() - started
+    if best["weights"] is None:  # no held-out images (or only NaN scores): the last epoch
+        to_plain(model, model_config, config.reparam, plain)
+        best.update(epoch=config.epochs, weights=plain.get_weights())
         if save_dir is not None:
-            picked.save_weights(save_dir / BEST_WEIGHTS_NAME)
-    result = {
-        "epochs": config.epochs,
-        "reparam": config.reparam,
-        "seconds": seconds,
-        "picked_epoch": picked_epoch,
-        **({"val_psnr_y": best} if history else {}),
-        **set5_scores(picked, set5_pairs),
-    }
+            write_atomic(save_dir / BEST_WEIGHTS_NAME, plain.save_weights)
+    plain.set_weights(best["weights"])
+    result = {"epochs": config.epochs, "reparam": config.reparam, "seconds": seconds, "picked_epoch": best["epoch"]}
+    if np.isfinite(best["val_psnr_y"]):
+        result["val_psnr_y"] = best["val_psnr_y"]
+    result |= benchmark_scores(plain, set5_pairs)
     if save_dir is not None:
-        (save_dir / "history.json").write_text(json.dumps({"result": result, "history": history}, indent=1))
+        write_text_atomic(save_dir / "history.json", json.dumps({"result": result, "history": history}, indent=1))
     return result
 
 
-def plain_network(model: keras.Model, model_config: ModelConfig, reparam: bool) -> keras.Model:
-    """The float32 blog network computing what the training model does now."""
+def to_plain(model: keras.Model, model_config: ModelConfig, reparam: bool, plain: keras.Model) -> None:
+    """Put into `plain` (the float32 blog network) what the training model computes now."""
     if reparam:
-        return collapse(model, model_config)
-    plain = build_model(model_config)
-    plain.set_weights([np.asarray(weight, np.float32) for weight in model.get_weights()])
-    return plain
+        collapse(model, model_config, into=plain)
+    else:
+        plain.set_weights([np.asarray(weight, np.float32) for weight in model.get_weights()])
+
+
+def held_out_split(paths: list[Path], names: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
+    """(training images, held-out images) of paths, by file name; every name must be found once."""
+    held_out = [path for path in paths if path.name in set(names)]
+    found = sorted(path.name for path in held_out)
+    if found != sorted(names):
+        missing = sorted(set(names) - set(found)) or sorted({name for name in found if found.count(name) > 1})
+        raise ValueError(f"the config's val_images must each be in the --train folders once: {missing[:5]}")
+    return [path for path in paths if path.name not in set(names)], held_out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -227,9 +268,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--set5", type=Path, help="Set5 folder (with --train)")
     parser.add_argument("--config", type=Path, default=CONFIGS / "t91.json", help="the recipe's training settings")
-    parser.add_argument("--start-from", type=Path, help="plain-network weights to start from (.weights.h5)")
-    parser.add_argument("--val-every", type=int, default=5, help="epochs between held-out scores")
-    parser.add_argument("--save", type=Path, help="write each run's picked network into this folder")
+    parser.add_argument("--start-from", type=Path, help="plain-network weights to start from (else the config's)")
+    parser.add_argument("--val-every", type=positive, default=5, help="epochs between held-out scores")
+    parser.add_argument(
+        "--save", type=Path, help="write the picked network into this folder (one subfolder per run with several)"
+    )
     parser.add_argument("--no-speed", action="store_true", help="skip the speed table (recipe runs only)")
     parser.add_argument("--runs", default="140:plain,140:reparam", help="EPOCHS:plain|reparam, comma-separated")
     parser.add_argument("--precision", default="mixed_float16", choices=PRECISIONS, help="for the recipe runs")
@@ -260,10 +303,11 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.train and args.set5:
         recipe = TrainConfig.from_dict(json.loads(args.config.read_text(encoding="utf-8")))
-        held_out = set(recipe.val_images)
-        paths = image_paths(args.train)
-        train_pairs = load_pairs([path for path in paths if path.name not in held_out])
-        val_pairs = load_pairs([path for path in paths if path.name in held_out])
+        if args.start_from is not None:
+            recipe = replace(recipe, start_from=str(args.start_from))
+        check_recipe(recipe)
+        train_paths, val_paths = held_out_split(image_paths(args.train), recipe.val_images)
+        train_pairs, val_pairs = load_pairs(train_paths), load_pairs(val_paths)
         set5_pairs = load_pairs(image_paths([args.set5]))
         print(f"{len(train_pairs)} training images, {len(val_pairs)} held out", flush=True)
         report["recipe"], started = [], time.perf_counter()
@@ -278,7 +322,13 @@ def main(argv: list[str] | None = None) -> None:
             if save_dir is not None and len(runs) > 1:
                 save_dir = save_dir / run.replace(":", "-")
             result = recipe_run(
-                train_pairs, set5_pairs, config, args.precision, val_pairs, args.start_from, save_dir, args.val_every
+                train_pairs,
+                set5_pairs,
+                config,
+                args.precision,
+                val_pairs=val_pairs,
+                save_dir=save_dir,
+                val_every=args.val_every,
             )
             report["recipe"].append({**result, "precision": args.precision, "run": run, "config": args.config.name})
             print(f"recipe {run}: {json.dumps(report['recipe'][-1])}", flush=True)
@@ -286,6 +336,13 @@ def main(argv: list[str] | None = None) -> None:
                 args.json.write_text(json.dumps(report, indent=1))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
+
+
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)
 
 
 def devices() -> list[str]:

@@ -94,9 +94,10 @@ def build_training_model(config: ModelConfig, precision: str = "float32") -> ker
     return stack_layers(config, policy, convolution, "srcnn_deconvnet_reparameterized")
 
 
-def collapse(training_model: keras.Model, config: ModelConfig) -> keras.Model:
-    """The plain blog network (float32, Conv2DTranspose layers) computing what training_model does."""
-    plain = build_model(config)
+def collapse(training_model: keras.Model, config: ModelConfig, into: keras.Model | None = None) -> keras.Model:
+    """The plain blog network (float32, Conv2DTranspose layers) computing what training_model does:
+    a new one, or `into` with its weights replaced (one network to score again and again)."""
+    plain = build_model(config) if into is None else into
     for index in range(1, config.layers + 1):
         kernel, bias = training_model.get_layer(f"deconv{index}").collapsed()
         # Conv2D (h, w, in, out) -> Conv2DTranspose (h, w, out, in): the same flip and swap undo themselves.

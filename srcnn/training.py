@@ -115,7 +115,7 @@ class RunResult:
     best_val_psnr: float
     best_epoch: int
     bicubic_val_psnr: float
-    score_label: str = "PSNR"  # the validation score of best_val_psnr (SELECTION_SCORES' label)
+    score_label: str  # the validation score of best_val_psnr (SELECTION_SCORES' label)
 
 
 def train(

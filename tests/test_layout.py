@@ -42,22 +42,3 @@ def test_inference_does_not_import_the_training_code():
         modules = reachable(srcnn_imports(ROOT / script))
         assert {"checkpoints", "network"} <= modules, script  # the test sees the real imports
         assert not modules & {"training", "callbacks", "distribution"}, f"{script} imports {modules}"
-
-
-def test_every_shipped_config_is_valid_and_validates_on_the_held_out_images():
-    """configs/*.json load as train.py --config reads them; those that name validation images name
-    the 20 of configs/bsd200-val.txt (Set5 never picks a checkpoint)."""
-    import json
-
-    from srcnn.config import TrainConfig
-
-    held_out = [
-        line.strip() for line in (ROOT / "configs" / "bsd200-val.txt").read_text().splitlines() if line[:1] not in "#"
-    ]
-    configs = sorted((ROOT / "configs").glob("*.json"))
-    assert len(configs) >= 2 and len(held_out) == 20
-    for path in configs:
-        config = TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        config.validate()
-        if config.val_images:
-            assert sorted(config.val_images) == sorted(held_out), path.name

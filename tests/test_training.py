@@ -563,3 +563,18 @@ def test_loss_settings_are_checked():
     for weight in (-0.1, 1.5):
         with pytest.raises(ValueError, match="luma weight"):
             TrainConfig(luma_weight=weight).validate()
+
+
+def test_every_shipped_config_is_valid_and_validates_on_the_held_out_images():
+    """configs/*.json load as train.py --config reads them; those that name validation images name
+    the 20 of configs/bsd200-val.txt (Set5 never picks a checkpoint)."""
+    from conftest import ROOT, load_script
+
+    held_out = load_script("prep_images.py").read_names(ROOT / "configs" / "bsd200-val.txt")
+    configs = sorted((ROOT / "configs").glob("*.json"))
+    assert len(configs) >= 2 and len(held_out) == 20
+    for path in configs:
+        config = TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        config.validate()
+        if config.val_images:
+            assert sorted(config.val_images) == sorted(held_out), path.name
