@@ -262,9 +262,14 @@ def held_out_split(paths: list[Path], names: tuple[str, ...]) -> tuple[list[Path
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument(
-        "--train", type=Path, action="append", help="training image folder (repeat for more): run the recipe"
+        "--train",
+        type=Path,
+        action="append",
+        help="folder of whole training images, made into pairs as prep_images.py --whole does (repeat for more)",
     )
     parser.add_argument("--set5", type=Path, help="Set5 folder (with --train)")
     parser.add_argument("--config", type=Path, default=CONFIGS / "t91.json", help="the recipe's training settings")
@@ -274,12 +279,18 @@ def main(argv: list[str] | None = None) -> None:
         "--save", type=Path, help="write the picked network into this folder (one subfolder per run with several)"
     )
     parser.add_argument("--no-speed", action="store_true", help="skip the speed table (recipe runs only)")
-    parser.add_argument("--runs", default="140:plain,140:reparam", help="EPOCHS:plain|reparam, comma-separated")
+    parser.add_argument(
+        "--runs",
+        default="140:plain,140:reparam",
+        help="EPOCHS:plain|reparam, comma-separated: each run's epochs and form, in place of the config's",
+    )
     parser.add_argument("--precision", default="mixed_float16", choices=PRECISIONS, help="for the recipe runs")
     parser.add_argument("--budget", type=float, default=300, help="seconds after which no new recipe run starts")
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke test on a CPU)")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args(argv)
+    if bool(args.train) != bool(args.set5):
+        parser.error("--train and --set5 go together (a recipe run trains, then scores Set5)")
 
     report = {"backend": keras.backend.backend(), "machine": platform.machine(), "devices": devices()}
     print(json.dumps(report), flush=True)
