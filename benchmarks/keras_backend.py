@@ -262,9 +262,7 @@ def held_out_split(paths: list[Path], names: tuple[str, ...]) -> tuple[list[Path
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--train",
         type=Path,
@@ -272,9 +270,14 @@ def main(argv: list[str] | None = None) -> None:
         help="folder of whole training images, made into pairs as prep_images.py --whole does (repeat for more)",
     )
     parser.add_argument("--set5", type=Path, help="Set5 folder (with --train)")
-    parser.add_argument("--config", type=Path, default=CONFIGS / "t91.json", help="the recipe's training settings")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=CONFIGS / "t91.json",
+        help="the recipe's training settings (default: configs/t91.json)",
+    )
     parser.add_argument("--start-from", type=Path, help="plain-network weights to start from (else the config's)")
-    parser.add_argument("--val-every", type=positive, default=5, help="epochs between held-out scores")
+    parser.add_argument("--val-every", type=positive, default=5, help="epochs between held-out scores (default: 5)")
     parser.add_argument(
         "--save", type=Path, help="write the picked network into this folder (one subfolder per run with several)"
     )
@@ -282,10 +285,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--runs",
         default="140:plain,140:reparam",
-        help="EPOCHS:plain|reparam, comma-separated: each run's epochs and form, in place of the config's",
+        help="EPOCHS:plain|reparam, comma-separated: each run's epochs and form, in place of the config's"
+        " (default: %(default)s)",
     )
-    parser.add_argument("--precision", default="mixed_float16", choices=PRECISIONS, help="for the recipe runs")
-    parser.add_argument("--budget", type=float, default=300, help="seconds after which no new recipe run starts")
+    parser.add_argument(
+        "--precision", default="mixed_float16", choices=PRECISIONS, help="for the recipe runs (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--budget", type=float, default=300, help="seconds after which no new recipe run starts (default: %(default)s)"
+    )
     parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke test on a CPU)")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args(argv)

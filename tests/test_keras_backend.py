@@ -116,3 +116,9 @@ def test_the_best_held_out_score_is_kept_not_the_last(tmp_path, monkeypatch):
     assert not np.array_equal(seen[1][0], seen[2][0])  # the last epoch differed, and was not kept
     monkeypatch.undo()
     assert result["psnr_y"] == pytest.approx(real_scores(saved, set5_pairs)["psnr_y"])
+
+
+def test_training_folders_without_set5_are_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        keras_backend.main(["--no-speed", "--train", str(tmp_path)])
+    assert "--train and --set5 go together" in capsys.readouterr().err
