@@ -110,17 +110,18 @@ def test_resume_continues_at_the_next_epoch(data_dir, tmp_path):
     assert (tmp_path / "results" / "curves.png").stat().st_size > 0
 
 
-def test_an_existing_run_is_not_overwritten_by_accident(data_dir, tmp_path):
+def test_an_existing_run_is_not_overwritten_or_resumed_by_accident_and_bad_weights_are_clear(data_dir, tmp_path):
+    """One trained run (each costs seconds) for the refusals that guard it."""
     run(data_dir, tmp_path, epochs=1)
     with pytest.raises(CheckpointError, match="--resume"):
         run(data_dir, tmp_path, epochs=1)
-    assert run(data_dir, tmp_path, epochs=1, overwrite=True).status == "finished"
-
-
-def test_resume_with_another_model_config_is_refused(data_dir, tmp_path):
-    run(data_dir, tmp_path, epochs=1)
     with pytest.raises(CheckpointError, match="kernel_size=5"):
         run(data_dir, tmp_path, epochs=2, resume=True, model_config=ModelConfig(filters=6, kernel_size=5))
+    assert run(data_dir, tmp_path, epochs=1, overwrite=True).status == "finished"
+    weights = tmp_path / "checkpoints" / BEST_WEIGHTS_NAME
+    weights.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="cannot load"):
+        load_for_inference(weights)
 
 
 def test_missing_data_and_missing_checkpoint_are_clear_errors(tmp_path):
@@ -128,14 +129,6 @@ def test_missing_data_and_missing_checkpoint_are_clear_errors(tmp_path):
         run(tmp_path / "nothing", tmp_path, epochs=1)
     with pytest.raises(CheckpointError, match="train.py"):
         load_for_inference(tmp_path / "nowhere" / BEST_WEIGHTS_NAME)
-
-
-def test_corrupt_weights_are_a_clear_error(data_dir, tmp_path):
-    run(data_dir, tmp_path, epochs=1)
-    weights = tmp_path / "checkpoints" / BEST_WEIGHTS_NAME
-    weights.write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match="cannot load"):
-        load_for_inference(weights)
 
 
 def test_patches_are_aligned_crops_in_all_orientations(tmp_path):
