@@ -400,6 +400,7 @@ def test_resume_carries_adams_state_across_precisions(data_dir, tmp_path):
             np.testing.assert_array_equal(before, after)
 
 
+@pytest.mark.slow  # the GPU's precision, run on the CPU: the slow suite keeps the default one under 90 s
 def test_float16_uses_loss_scaling_and_trains(data_dir, tmp_path):
     result = run(data_dir, tmp_path, epochs=1, precision="mixed_float16")
     assert result.status == "finished" and np.isfinite(result.best_val_psnr)
@@ -407,6 +408,7 @@ def test_float16_uses_loss_scaling_and_trains(data_dir, tmp_path):
     assert isinstance(saved.optimizer, keras.optimizers.LossScaleOptimizer)
 
 
+@pytest.mark.slow  # as above; the multi-worker tests are there too
 def test_mirrored_strategy_trains_with_fit(data_dir, tmp_path):
     messages = []
     run(data_dir, tmp_path, epochs=4, strategy="mirrored", log=messages.append)
