@@ -36,13 +36,13 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from srcnn.checkpoints import BEST_WEIGHTS_NAME, write_run_record
+from srcnn.checkpoints import BEST_WEIGHTS_NAME, weights_of, write_run_record
 from srcnn.config import ModelConfig, TrainConfig
 from srcnn.files import write_atomic, write_text_atomic
 from srcnn.images import IMAGE_SUFFIXES, load_rgb, make_whole_pair
 from srcnn.metrics import benchmark_metrics
 from srcnn.network import build_model, compile_model, from_model_range, initialize_near_identity, to_model_range
-from srcnn.reparam import build_training_model, collapse, initialize_training_model
+from srcnn.reparam import build_training_model, collapse, compiled_training_model, initialize_training_model
 
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -156,30 +156,16 @@ def recipe_run(
     weights, every val_every epochs, and the last), or of the last epoch without val_pairs."""
     check_recipe(config)
     model_config = ModelConfig()
+    # As train.py's new runs (training.new_run): the start, then the seed, the compiled network, the start in it.
+    start, model_config = (
+        weights_of(config.start_from, None) if config.start_from else (initialize_near_identity, model_config)
+    )
     keras.utils.set_random_seed(config.seed)
-    if config.start_from:
-
-        def start(plain: keras.Model, _: ModelConfig) -> None:
-            plain.load_weights(config.start_from)
-
-    else:
-        start = initialize_near_identity
+    model = compiled_training_model(model_config, config, precision, jit=True)
     if config.reparam:
-        model = build_training_model(model_config, precision)
         initialize_training_model(model, model_config, start)
     else:
-        model = build_model(model_config, precision)
         start(model, model_config)
-    compile_model(
-        model,
-        config.learning_rate,
-        precision,
-        jit=True,
-        loss=config.loss,
-        loss_border=config.loss_border,
-        pure_margin=config.pure_margin,
-        luma_weight=config.luma_weight,
-    )
     plain = build_model(model_config)  # one float32 network to score: a new one would compile again
     if save_dir is not None:
         save_dir.mkdir(parents=True, exist_ok=True)

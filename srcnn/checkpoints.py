@@ -17,6 +17,7 @@ import math
 import tempfile
 import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -132,6 +133,18 @@ def load_for_inference(weights_path: Path) -> tuple[keras.Model, ModelConfig]:
             f" ({one_line(error)})"
         ) from None
     return model, config
+
+
+def weights_of(
+    source: str, model_config: ModelConfig | None
+) -> tuple[Callable[[keras.Model, ModelConfig], None], ModelConfig]:
+    """(a start that copies the weights of `source`, their model config) for --start-from: a
+    best.weights.h5 beside its config.json, or "pretrained" for the shipped model."""
+    path = SHIPPED_WEIGHTS["clean"] if source == "pretrained" else Path(source)
+    loaded, loaded_config = load_for_inference(path)
+    if model_config is not None and model_config != loaded_config:
+        raise CheckpointError(f"{path} holds a model with {loaded_config}, not the requested {model_config}")
+    return lambda model, config: model.set_weights(loaded.get_weights()), loaded_config
 
 
 def shipped_weights(name: str, jpeg_quality: int | None = None) -> Path:

@@ -18,8 +18,8 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from srcnn.config import ModelConfig
-from srcnn.network import build_model, conv2d_kernel, initialize_near_identity, stack_layers
+from srcnn.config import ModelConfig, TrainConfig
+from srcnn.network import build_model, compile_model, conv2d_kernel, initialize_near_identity, stack_layers
 
 
 @keras.saving.register_keras_serializable(package="srcnn")
@@ -125,3 +125,19 @@ def initialize_training_model(
                 variable.assign(np.zeros(variable.shape, np.float32))
         for name, variable in layer.biases.items():
             variable.assign(bias if name == "full" else np.zeros(variable.shape, np.float32))
+
+
+def compiled_training_model(model_config: ModelConfig, config: TrainConfig, precision: str, jit: bool) -> keras.Model:
+    """The network in the form `config` trains it (plain, or re-parameterized), compiled with its loss."""
+    model = build_training_model(model_config, precision) if config.reparam else build_model(model_config, precision)
+    compile_model(
+        model,
+        config.learning_rate,
+        precision,
+        jit,
+        config.loss,
+        config.loss_border,
+        config.pure_margin,
+        config.luma_weight,
+    )
+    return model

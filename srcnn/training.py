@@ -32,23 +32,23 @@ from srcnn.checkpoints import (
     CheckpointError,
     check_writable,
     has_training_state,
-    load_for_inference,
     load_model_config,
     load_training_state,
     read_json,
     read_run_record,
     read_state,
     transfer_training_state,
+    weights_of,
     write_run_record,
 )
 from srcnn.config import ModelConfig, TrainConfig
 from srcnn.dataset import DataError, image_sizes, list_pairs, make_dataset, shard_by_data
 from srcnn.distribution import describe, fit_across_workers, in_multi_worker_mode, is_chief, make_strategy
 from srcnn.files import one_line
-from srcnn.network import build_model, compile_model, initialize_identity, initialize_near_identity
+from srcnn.network import initialize_identity, initialize_near_identity
 from srcnn.precision import resolve_jit, resolve_precision
 from srcnn.preparation import MANIFEST_NAME
-from srcnn.reparam import build_training_model, collapse, initialize_training_model
+from srcnn.reparam import collapse, compiled_training_model, initialize_training_model
 
 
 @dataclass(frozen=True)
@@ -402,21 +402,6 @@ def start_model(folders: RunFolders, request: RunRequest, data: TrainingData, pr
     return start
 
 
-def compiled_model(model_config: ModelConfig, config: TrainConfig, precision: str, jit: bool) -> keras.Model:
-    model = build_training_model(model_config, precision) if config.reparam else build_model(model_config, precision)
-    compile_model(
-        model,
-        config.learning_rate,
-        precision,
-        jit,
-        config.loss,
-        config.loss_border,
-        config.pure_margin,
-        config.luma_weight,
-    )
-    return model
-
-
 def new_run(checkpoint_dir: Path, request: RunRequest, precision: str, jit: bool) -> Start:
     """A fresh model, refusing to replace another run's checkpoints unless asked to."""
     if has_training_state(checkpoint_dir) and not request.overwrite:
@@ -439,7 +424,7 @@ def new_run(checkpoint_dir: Path, request: RunRequest, precision: str, jit: bool
     if source:  # fine-tuning: another model's weights, a fresh optimizer
         start, model_config = weights_of(source, request.model_config)
     keras.utils.set_random_seed(request.train_config.seed)
-    model = compiled_model(model_config, request.train_config, precision, jit)
+    model = compiled_training_model(model_config, request.train_config, precision, jit)
     if start is not None:
         if request.train_config.reparam:
             initialize_training_model(model, model_config, start)
@@ -448,18 +433,6 @@ def new_run(checkpoint_dir: Path, request: RunRequest, precision: str, jit: bool
     for name in (BEST_WEIGHTS_NAME, LATEST_NAME, STATE_NAME):  # the replaced run's (--overwrite)
         (checkpoint_dir / name).unlink(missing_ok=True)
     return Start(model, model_config, new=True)
-
-
-def weights_of(
-    source: str, model_config: ModelConfig | None
-) -> tuple[Callable[[keras.Model, ModelConfig], None], ModelConfig]:
-    """(a start that copies the weights of `source`, their model config) for --start-from: a
-    best.weights.h5 beside its config.json, or "pretrained" for the shipped model."""
-    path = SHIPPED_WEIGHTS["clean"] if source == "pretrained" else Path(source)
-    loaded, loaded_config = load_for_inference(path)
-    if model_config is not None and model_config != loaded_config:
-        raise CheckpointError(f"{path} holds a model with {loaded_config}, not the requested {model_config}")
-    return lambda model, config: model.set_weights(loaded.get_weights()), loaded_config
 
 
 def resume_run(checkpoint_dir: Path, request: RunRequest, precision: str, jit: bool) -> Start:
@@ -471,7 +444,7 @@ def resume_run(checkpoint_dir: Path, request: RunRequest, precision: str, jit: b
             f"{checkpoint_dir} holds a model with {saved_config}, not the requested {request.model_config}"
         )
     saved_model = load_training_state(checkpoint_dir)
-    model = compiled_model(saved_config, request.train_config, precision, jit)
+    model = compiled_training_model(saved_config, request.train_config, precision, jit)
     if len(saved_model.weights) != len(model.weights):
         raise CheckpointError(
             f"{checkpoint_dir / LATEST_NAME} was trained with reparam={not request.train_config.reparam};"
@@ -488,7 +461,7 @@ def restart_from_backup(folders: RunFolders, request: RunRequest, precision: str
     request.log(f"restarting from this worker's backup in {folders.backup} (epoch {epoch})")
     has_record = (folders.checkpoints / CONFIG_NAME).is_file()
     model_config = load_model_config(folders.checkpoints) if has_record else request.model_config or ModelConfig()
-    model = compiled_model(model_config, request.train_config, precision, jit)
+    model = compiled_training_model(model_config, request.train_config, precision, jit)
     # Adam's variables are made here, under the strategy, before the backup is loaded into them.
     model.optimizer.build(model.trainable_variables)
     _, best_psnr, best_epoch = read_state(folders.checkpoints)
