@@ -14,6 +14,7 @@ import os
 import sys
 from pathlib import Path
 
+from srcnn import degradations
 from srcnn.config import PrepConfig
 from srcnn.preparation import prepare_folder
 
@@ -48,7 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="the square's colour (default: white, the blog's); black pairs are named NAME_black.png",
     )
     parser.add_argument(
-        "--jpeg-copies", type=int, default=1, help="with --jpeg-quality: pairs per photo, each its own quality"
+        "--degradation",
+        default=DEFAULTS.degradation,
+        metavar="NAME",
+        help="how the small image is made (default: bicubic, the blog's PIL bicubic): one of"
+        f" {', '.join(degradations.SUITE)} (optionally NAME:VALUE, e.g. blur:1.2), or mix: each pair drawn"
+        " from a seeded mix of them (recorded per pair in the manifest), for a model of any small photo",
+    )
+    parser.add_argument(
+        "--copies",
+        "--jpeg-copies",
+        type=int,
+        default=1,
+        help="with --jpeg-quality or --degradation mix: pairs per photo, each its own quality or draw",
     )
     parser.add_argument(
         "--val-names",
@@ -85,16 +98,17 @@ def main(argv: list[str] | None = None) -> int:
         val_names = read_names(args.val_names) if args.val_names else ()
         jpeg_quality = quality_range(args.jpeg_quality) if args.jpeg_quality else ()
         config = PrepConfig(
-            args.size,
-            args.scale,
-            args.val_fraction,
-            args.test_fraction,
-            "whole" if args.whole else "blog",
-            args.split or "",
-            val_names,
-            jpeg_quality,
-            args.jpeg_copies,
-            args.background,
+            size=args.size,
+            scale=args.scale,
+            val_fraction=args.val_fraction,
+            test_fraction=args.test_fraction,
+            mode="whole" if args.whole else "blog",
+            split=args.split or "",
+            val_names=val_names,
+            jpeg_quality=jpeg_quality,
+            degradation=args.degradation,
+            copies=args.copies,
+            background=args.background,
         )
         summary = prepare_folder(
             args.input, args.output, config, workers=args.workers, force=args.force, prune=args.prune

@@ -4,6 +4,7 @@ Usage:
     python test.py [--data data] [--checkpoint-dir checkpoints | --checkpoint PATH] [--results-dir results]
     python test.py --benchmark ../shared/data/Set5 [--json results/set5.json] [--checkpoint PATH]
     python test.py --benchmark ../shared/data/Set5 --jpeg 75 --model jpeg   # the shipped JPEG model for q75
+    python test.py --benchmark ../shared/data/Set5 --degradation all --model auto   # every way of making it small
 
 The first writes RESULTS/compare/NAME.png (bicubic | model | original, each with PSNR and SSIM) and
 RESULTS/metrics.csv for the prepared test pairs. The second scores every image of a folder with
@@ -19,6 +20,8 @@ import os
 import sys
 from pathlib import Path
 
+from srcnn.degradations import SUITE
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter out of the way.
 
 
@@ -31,10 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", type=Path, default=None, help="a .weights.h5 file beside its config.json")
     parser.add_argument(
         "--model",
-        choices=("clean", "jpeg", "jpeg-low", "jpeg-high"),
+        choices=("auto", "clean", "general", "jpeg", "jpeg-low", "jpeg-high"),
         default=None,
-        help="a shipped model instead: clean (lossless inputs), jpeg (the JPEG model for --jpeg's quality:"
-        " jpeg-low up to 82, else jpeg-high; jpeg-high without --jpeg), or one of those two by name",
+        help="a shipped model instead: clean (PIL-bicubic inputs), general (a mix of downscalers), jpeg (the"
+        " JPEG model for --jpeg's quality: jpeg-low up to 82, else jpeg-high), one of those two by name, or"
+        " auto (with --benchmark): for each small image the one upscale.py picks",
     )
     parser.add_argument(
         "--results-dir", type=Path, default=None, help="default: the named run's own results folder, else results"
@@ -44,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, default=None, help="with --benchmark: write the scores here")
     parser.add_argument("--compare-dir", type=Path, default=None, help="with --benchmark: write comparisons here")
     parser.add_argument("--scale", type=int, default=2, help="with --benchmark: the upscaling factor (default: 2)")
+    parser.add_argument(
+        "--degradation",
+        metavar="NAME",
+        help="with --benchmark: make the small image this way instead of PIL bicubic (one of"
+        f" {', '.join(SUITE)}, or NAME:VALUE, e.g. blur:1.2), or all: one line per way",
+    )
     parser.add_argument(
         "--jpeg",
         type=int,
@@ -60,12 +70,22 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--jpeg takes a quality from 1 to 100")
     if args.jpeg is not None and args.benchmark is None:
         parser.error("--jpeg goes with --benchmark DIR (it degrades the benchmark's images)")
+    if args.degradation is not None and args.benchmark is None:
+        parser.error("--degradation goes with --benchmark DIR (it degrades the benchmark's images)")
+    if args.model == "auto" and args.benchmark is None:
+        parser.error("--model auto goes with --benchmark DIR (it picks a model from each small image)")
     if args.model is not None and (args.checkpoint is not None or args.checkpoint_dir is not None):
         parser.error("--model names a shipped model; give it or --checkpoint/--checkpoint-dir, not both")
+    try:
+        recipes = benchmark_recipes(args.degradation)
+    except ValueError as error:
+        parser.error(str(error))
     from srcnn.checkpoints import CheckpointError, choose_weights, load_for_inference, shipped_weights
     from srcnn.dataset import DataError
 
     try:
+        if args.model == "auto":
+            return run_benchmark(auto_picker(args.jpeg), args, recipes)
         weights_path = (
             shipped_weights(args.model, args.jpeg)
             if args.model
@@ -74,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         model, config = load_for_inference(weights_path)
         print(f"model: {weights_path} ({config})")
         if args.benchmark is not None:
-            return run_benchmark(model, args)
+            return run_benchmark(model, args, recipes)
         from srcnn.evaluation import format_table, test_split
 
         data_dir, results_dir = run_folders(args, weights_path)
@@ -103,43 +123,115 @@ def run_folders(args: argparse.Namespace, weights_path: Path) -> tuple[Path, Pat
     return data_dir, results_dir
 
 
-def run_benchmark(model, args: argparse.Namespace) -> int:
-    from srcnn.evaluation import benchmark_image, benchmark_mean, flat_region_summary, format_benchmark_table
+def benchmark_recipes(text: str | None) -> dict[str, dict | None]:
+    """--degradation: {label: recipe} to score, in the suite's order for 'all'; {"": None} (PIL
+    bicubic, the protocol) without it."""
+    from srcnn import degradations
+
+    if text is None:
+        return {"": None}
+    if text == "all":
+        return dict(degradations.SUITE)
+    recipe = degradations.parse(text)
+    return {degradations.label(recipe): recipe}
+
+
+def auto_picker(jpeg_quality: int | None):
+    """--model auto: recipe -> a picker that gives each small image the shipped model upscale.py
+    picks (checkpoints.auto_choice; a JPEG by its quality), each network loaded once."""
+    from srcnn.checkpoints import auto_choice, load_for_inference, shipped_weights
+
+    loaded = {}
+
+    def picker_for(recipe: dict | None):
+        quality = jpeg_quality or (recipe or {}).get("quality")
+
+        def pick(small):
+            name, _ = auto_choice(small, quality)
+            if name not in loaded:
+                loaded[name] = load_for_inference(shipped_weights(name))[0]
+                print(f"model {name}: {shipped_weights(name)}")
+            return loaded[name], name
+
+        return pick
+
+    return picker_for
+
+
+def run_benchmark(model, args: argparse.Namespace, recipes: dict[str, dict | None]) -> int:
+    """Score every image of --benchmark for each recipe; `model` is one network, or (--model auto)
+    a function of the recipe that gives the picker of auto_picker."""
+    from srcnn.evaluation import (
+        benchmark_image,
+        benchmark_mean,
+        degradation_summary,
+        flat_region_summary,
+        format_benchmark_table,
+        format_degradation_table,
+    )
     from srcnn.files import write_text_atomic
     from srcnn.images import ImageReadError, load_rgb
     from srcnn.preparation import find_images
 
     if not args.benchmark.is_dir():
         raise ValueError(f"{args.benchmark}: no such folder")
-    rows, failed = [], 0
-    if args.compare_dir is not None:
-        args.compare_dir.mkdir(parents=True, exist_ok=True)
+    photos, failed = [], 0
     for path in find_images(args.benchmark):
         try:
-            compare_path = args.compare_dir / f"{path.stem}.png" if args.compare_dir else None
-            rows.append(
-                {"name": path.stem, **benchmark_image(model, load_rgb(path), args.scale, compare_path, args.jpeg)}
-            )
-        except (ImageReadError, ValueError) as error:
+            photos.append((path, load_rgb(path)))
+        except ImageReadError as error:
             print(f"skipped {path}: {error}", file=sys.stderr)
             failed += 1
-    if not rows:
+    if not photos:
         raise ValueError(f"{args.benchmark}: no usable images")
-    if args.jpeg is not None:
-        print(f"input: the half-size image saved as JPEG quality {args.jpeg} (Pillow), then bicubic x{args.scale}")
-    print(format_benchmark_table(rows))
-    below = sum(row["psnr_y"] < row["bicubic_psnr_y"] for row in rows)
-    print(f"{below} of {len(rows)} image(s) below bicubic in Y-PSNR")
-    summary = flat_region_summary(rows)
-    if summary:
-        print(summary)
+    if args.compare_dir is not None:
+        args.compare_dir.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for label, recipe in recipes.items():
+        pick = model if args.model != "auto" else model(recipe)
+        rows = []
+        for path, photo in photos:
+            suffix = f"_{label}" if label and len(recipes) > 1 else ""
+            compare_path = args.compare_dir / f"{path.stem}{suffix}.png" if args.compare_dir else None
+            try:
+                rows.append(
+                    {"name": path.stem, **benchmark_image(pick, photo, args.scale, compare_path, args.jpeg, recipe)}
+                )
+            except ValueError as error:
+                print(f"skipped {path}: {error}", file=sys.stderr)
+        if not rows:
+            raise ValueError(f"{args.benchmark}: no image could be scored")
+        results[label] = rows
+    report: dict = {"jpeg_quality": args.jpeg}
+    if len(recipes) > 1:
+        summaries = {label: degradation_summary(rows) for label, rows in results.items()}
+        print(f"{len(photos)} image(s) of {args.benchmark}, x{args.scale}, each made small every way:")
+        print(format_degradation_table(summaries))
+        report |= {
+            "degradations": {label: {"summary": summaries[label], "images": rows} for label, rows in results.items()}
+        }
+    else:
+        ((label, rows),) = results.items()
+        if label:
+            print(f"input: the small image made by {label}, then bicubic x{args.scale}")
+        if args.jpeg is not None:
+            print(f"input: the small image saved as JPEG quality {args.jpeg} (Pillow), then bicubic x{args.scale}")
+        print(format_benchmark_table(rows))
+        below = sum(row["psnr_y"] < row["bicubic_psnr_y"] for row in rows)
+        print(f"{below} of {len(rows)} image(s) below bicubic in Y-PSNR")
+        routed = [row["model"] for row in rows if "model" in row]
+        if routed:
+            print("models picked: " + ", ".join(f"{name} {routed.count(name)}" for name in sorted(set(routed))))
+        summary = flat_region_summary(rows)
+        if summary:
+            print(summary)
+        report |= {"images": rows, "mean": benchmark_mean(rows), "degradation": recipes[label]}
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        report = {"images": rows, "mean": benchmark_mean(rows), "jpeg_quality": args.jpeg}
         write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")
         print(f"scores: {args.json}")
     if failed:
-        print(f"{failed} image(s) skipped, {len(rows)} scored")
+        print(f"{failed} image(s) skipped")
     return 0
 
 

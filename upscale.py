@@ -25,6 +25,8 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from srcnn.config import RUNTIMES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter out of the way.
@@ -52,10 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model",
         default="auto",
-        choices=("auto", "clean", "jpeg", "jpeg-low", "jpeg-high"),
+        choices=("auto", "clean", "general", "jpeg", "jpeg-low", "jpeg-high"),
         help="which shipped model: auto (default) = for JPEG files the JPEG model for their quality"
-        " (jpeg-low up to 82, else jpeg-high; above 95 clean), clean for the rest; jpeg = the JPEG models for every"
-        " file",
+        " (jpeg-low up to 82, else jpeg-high; above 95 as lossless); for lossless ones clean if the image looks"
+        " made by a smooth downscale (PIL's bicubic), else general; jpeg = the JPEG models for every file",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument(
@@ -177,45 +179,57 @@ def main(argv: list[str] | None = None) -> int:
 def choose_models(
     jobs: list[tuple[Path, Path]], checkpoint: Path | None, choice: str
 ) -> list[tuple[Path, str, list[tuple[Path, Path]]]]:
-    """[(weights, why, the jobs they enlarge)]: one group, or with --model auto each JPEG file to the
-    JPEG model for its quality (read from the file) and the rest to the clean one; --model jpeg sends
-    every file to the JPEG model for its quality. Each group keeps the jobs' order."""
+    """[(weights, why, the jobs they enlarge)]: one group, or with --model auto each file to the model
+    checkpoints.auto_choice picks for it (a JPEG to the JPEG model for its quality, read from the file;
+    any other image to the clean or the general model, as the router reads the image); --model jpeg
+    sends every file to the JPEG model for its quality. Each group keeps the jobs' order."""
     from srcnn.checkpoints import (
         JPEG_HIGH_UP_TO,
         JPEG_LOW_UP_TO,
-        SHIPPED_WEIGHTS,
-        auto_model_name,
+        auto_choice,
         choose_weights,
         jpeg_model_name,
         shipped_weights,
     )
-    from srcnn.images import jpeg_quality
+    from srcnn.images import ImageReadError, jpeg_quality, load_rgb
 
     if checkpoint is not None:
         return [(checkpoint, "--checkpoint", jobs)]
     clean = choose_weights(None, None, prefer_pretrained=True)
-    if choice in ("jpeg-low", "jpeg-high"):
-        return [(shipped_weights(choice), f"the {choice} JPEG model, --model {choice}", jobs)]
+    if choice in ("jpeg-low", "jpeg-high", "general"):
+        return [(shipped_weights(choice), f"the {choice} model, --model {choice}", jobs)]
     if choice == "clean" or not jobs:
         return [(clean, "the clean model" + (", --model clean" if choice == "clean" else ""), jobs)]
-    if choice == "auto" and not all(SHIPPED_WEIGHTS[name].is_file() for name in ("jpeg-low", "jpeg-high")):
-        return [(clean, "the clean model: no JPEG models in this copy of the project", jobs)]
     why = {
         "jpeg-low": f"the JPEG model for qualities up to {JPEG_LOW_UP_TO}, for such JPEGs",
         "jpeg-high": f"the JPEG model for qualities {JPEG_LOW_UP_TO + 1}-{JPEG_HIGH_UP_TO}, for such JPEGs"
         if choice == "auto"
         else f"the JPEG model for qualities above {JPEG_LOW_UP_TO}, for such JPEGs and all other files",
-        "clean": f"the clean model, for lossless inputs and JPEGs above quality {JPEG_HIGH_UP_TO}",
+        "clean": "the clean model, for smooth lossless images (as PIL's bicubic makes them)"
+        f" and JPEGs above quality {JPEG_HIGH_UP_TO}",
+        "general": "the general model, for lossless images with more fine detail than PIL's bicubic leaves"
+        " (OpenCV's resize, nearest, sharpening)",
     }
-    model_for = auto_model_name if choice == "auto" else jpeg_model_name
     grouped: dict[str, list[tuple[Path, Path]]] = {name: [] for name in why}
+    reasons: dict[str, str] = {}
     for job in jobs:
-        grouped[model_for(jpeg_quality(job[0]))].append(job)
-    return [
-        (clean if name == "clean" else shipped_weights(name), f"{why[name]} (--model {choice})", group)
-        for name, group in grouped.items()
-        if group
-    ]
+        quality = jpeg_quality(job[0])
+        if choice == "jpeg":
+            grouped[jpeg_model_name(quality)].append(job)
+            continue
+        try:
+            name, reasons[job[0]] = auto_choice(np.asarray(load_rgb(job[0])), quality)
+        except (ImageReadError, MemoryError):
+            name = "clean"  # its error comes, with the file's name, when it is enlarged
+        grouped[name].append(job)
+    groups = []
+    for name, group in grouped.items():
+        if group:
+            reason = why[name]
+            if len(jobs) == 1 and reasons.get(group[0][0]):
+                reason = f"the {name} model: {reasons[group[0][0]]}"
+            groups.append((clean if name == "clean" else shipped_weights(name), f"{reason} (--model {choice})", group))
+    return groups
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ Inference (test.py, upscale.py) needs only this module and the network, never th
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import tempfile
@@ -22,6 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from srcnn.config import ModelConfig, TrainConfig
 from srcnn.files import one_line, write_atomic, write_text_atomic
@@ -40,8 +42,12 @@ SHIPPED_WEIGHTS = {
     "clean": SHIPPED_DIR / "pretrained" / BEST_WEIGHTS_NAME,
     "jpeg-low": SHIPPED_DIR / "pretrained-jpeg-low" / BEST_WEIGHTS_NAME,  # trained on qualities 65-85
     "jpeg-high": SHIPPED_DIR / "pretrained-jpeg-high" / BEST_WEIGHTS_NAME,  # trained on qualities 85-95
+    # Trained on a mix of ways to make a small image (srcnn/degradations.py): for lossless inputs that
+    # were not made by PIL's bicubic, which the router beside it tells from the image (srcnn/routing.py).
+    "general": SHIPPED_DIR / "pretrained-general" / BEST_WEIGHTS_NAME,
 }
-SHIPPED_NAMES = ("clean", "jpeg", "jpeg-low", "jpeg-high")  # "jpeg": the JPEG model for the quality
+ROUTER_PATH = SHIPPED_DIR / "pretrained-general" / "router.json"
+SHIPPED_NAMES = ("clean", "general", "jpeg", "jpeg-low", "jpeg-high")  # "jpeg": the JPEG model for the quality
 # Where to switch, measured on the 20 held-out BSD200 images as JPEGs (README, "Your photos"):
 # jpeg-low leads up to quality 82, jpeg-high from 83; above 95 a JPEG is nearly lossless: the clean
 # model is level with jpeg-high at 96 and leads from 97 (+2.06 dB over bicubic against +2.01).
@@ -56,6 +62,26 @@ def jpeg_model_name(quality: int | None) -> str:
 def auto_model_name(quality: int | None) -> str:
     """The shipped model for a file holding a JPEG of this quality (None: a lossless file)."""
     return "clean" if quality is None or quality > JPEG_HIGH_UP_TO else jpeg_model_name(quality)
+
+
+def auto_choice(small: np.ndarray, jpeg_quality: int | None = None) -> tuple[str, str]:
+    """(shipped model name, why) for one small image as --model auto picks: a JPEG (quality up to
+    JPEG_HIGH_UP_TO) goes to the JPEG model for its quality; any other image to the clean or the
+    general model, as the router reads it (routing.py); to the clean one where the general model
+    does not ship."""
+    name = auto_model_name(jpeg_quality)
+    if name != "clean" and SHIPPED_WEIGHTS[name].is_file():
+        return name, f"a JPEG of quality {jpeg_quality}"
+    if not (SHIPPED_WEIGHTS["general"].is_file() and ROUTER_PATH.is_file()):
+        return "clean", "the general model is not in this copy of the project"
+    return _router(ROUTER_PATH).choose(small)
+
+
+@functools.cache
+def _router(path: Path):
+    from srcnn.routing import Router
+
+    return Router.load(path)
 
 
 class CheckpointError(ValueError):

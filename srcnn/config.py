@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from srcnn import degradations
 from srcnn.precision import JIT_CHOICES, PRECISIONS
 
 SCRATCH_LEARNING_RATE, FINE_TUNE_LEARNING_RATE = 1e-3, 1e-4
@@ -211,7 +212,11 @@ class PrepConfig:
     # Beyond the blog: (lowest, highest) JPEG quality of the low-res side, drawn per pair from a
     # seed made of the photo's path (so prep is repeatable), and how many such pairs per photo.
     jpeg_quality: tuple[int, ...] = ()
-    jpeg_copies: int = 1
+    # Beyond the blog: how the small image is made (srcnn/degradations.py): the blog's PIL bicubic, one
+    # named way ("cv2-cubic", "blur:1.2"), or "mix", drawn per pair from a seed made of the photo's
+    # path and the copy. Pairs per photo (each its own JPEG quality or draw from the mix): copies.
+    degradation: str = "bicubic"
+    copies: int = 1
     # The square's colour in "blog" mode: the blog's white, or black (beyond the blog), so that a
     # model also learns to keep pure black black. Black pairs are named NAME_black.png.
     background: str = "white"
@@ -235,5 +240,7 @@ class PrepConfig:
             len(self.jpeg_quality) == 2 and 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100
         ):
             raise ValueError(f"JPEG quality must be a range LOW-HIGH within 1-100, got {self.jpeg_quality}")
-        if self.jpeg_copies < 1 or (self.jpeg_copies > 1 and not self.jpeg_quality):
-            raise ValueError("JPEG copies must be at least 1, and more than 1 needs a JPEG quality range")
+        if self.degradation != degradations.MIX:
+            degradations.parse(self.degradation)
+        if self.copies < 1 or (self.copies > 1 and not self.jpeg_quality and self.degradation != degradations.MIX):
+            raise ValueError("copies must be at least 1, and more than 1 needs a JPEG quality range or the mix")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -11,9 +12,10 @@ import keras
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from srcnn import degradations
 from srcnn.dataset import DataError, list_pairs
 from srcnn.files import write_text_atomic
-from srcnn.images import make_whole_pair, save_png_atomic
+from srcnn.images import jpeg_round_trip, save_png_atomic, whole_high_res
 from srcnn.metrics import benchmark_metrics, flat_region_kept, psnr, ssim
 from srcnn.network import from_model_range, to_model_range
 
@@ -186,20 +188,36 @@ def test_split(model: keras.Model, data_dir: Path, results_dir: Path, split: str
 BENCHMARK_KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "bicubic_psnr_y", "bicubic_ssim_y", "bicubic_psnr_rgb")
 
 
+# For test.py --model auto: the small image (before the bicubic enlargement) -> (the network that
+# fits it, its name).
+ModelPicker = Callable[[np.ndarray], tuple[keras.Model, str]]
+
+
 def benchmark_image(
-    model: keras.Model,
+    model: keras.Model | ModelPicker,
     image: Image.Image,
     scale: int = 2,
     compare_path: Path | None = None,
     jpeg_quality: int | None = None,
+    recipe: dict | None = None,
 ) -> dict[str, float]:
     """The paper's protocol on one RGB photo: crop to a multiple of scale, bicubic down and up, run.
 
-    With `jpeg_quality`, the half-size image passes through a JPEG of that quality before the
-    enlargement (images.bicubic_degrade), and bicubic is scored on that same JPEG input. With
-    `compare_path`, also writes bicubic | model | original there, captioned with Y-PSNR/SSIM.
+    With `recipe` (srcnn/degradations.py), the small image is made that way instead of by PIL's
+    bicubic; with `jpeg_quality`, it then passes through a JPEG of that quality. Bicubic is scored
+    on the same small image, enlarged. `model` is one network, or a picker that chooses one from
+    the small image (the row then names it under "model"). With `compare_path`, also writes
+    bicubic | model | original there, captioned with Y-PSNR/SSIM.
     """
-    low_res, high_res = (np.asarray(picture) for picture in make_whole_pair(image, scale, jpeg_quality))
+    high_res_image = whole_high_res(image, scale)
+    small = degradations.downscale(high_res_image, scale, recipe or degradations.SUITE[degradations.DEFAULT])
+    if jpeg_quality is not None:
+        small = jpeg_round_trip(small, jpeg_quality)
+    low_res = np.asarray(small.resize(high_res_image.size, Image.Resampling.BICUBIC))
+    high_res = np.asarray(high_res_image)
+    chosen = {}
+    if not isinstance(model, keras.Model):
+        model, chosen["model"] = model(np.asarray(small))
     super_res = super_resolve(model, low_res)
     border = scale  # the SR convention: shave as many pixels as the scale factor
     model_values = benchmark_metrics(high_res, super_res, border)
@@ -215,7 +233,7 @@ def benchmark_image(
     for name, level in (("white", 255), ("black", 0)):
         counts = flat_region_kept(high_res, level, super_res, low_res)  # the mask once, for both outputs
         flat[f"{name}_pixels"], flat[f"{name}_kept"], flat[f"bicubic_{name}_kept"] = counts
-    return {**model_values, **{f"bicubic_{key}": value for key, value in bicubic_values.items()}, **flat}
+    return {**model_values, **{f"bicubic_{key}": value for key, value in bicubic_values.items()}, **flat, **chosen}
 
 
 def flat_region_summary(rows: list[dict]) -> str:
@@ -230,6 +248,40 @@ def flat_region_summary(rows: list[dict]) -> str:
                 f"pure {name} kept exactly (pixels whose 5x5 neighbourhood is pure {name}, {total} of them):"
                 f" model {model:.3f}%, bicubic {bicubic:.3f}%"
             )
+    return "\n".join(lines)
+
+
+def degradation_summary(rows: list[dict]) -> dict[str, float]:
+    """One degradation's line of test.py --degradation all: the mean Y-PSNR of bicubic and of the
+    model, the model's mean gain, and how many images it leaves below bicubic."""
+    gains = [row["psnr_y"] - row["bicubic_psnr_y"] for row in rows]
+    return {
+        "images": len(rows),
+        "bicubic_psnr_y": float(np.mean([row["bicubic_psnr_y"] for row in rows])),
+        "psnr_y": float(np.mean([row["psnr_y"] for row in rows])),
+        "gain": float(np.mean(gains)),
+        "below": sum(gain < 0 for gain in gains),
+        "general": sum(row.get("model") == "general" for row in rows),
+    }
+
+
+def format_degradation_table(summaries: dict[str, dict]) -> str:
+    """test.py --degradation all: a line per degradation, then the mean gain over all of them."""
+    width = max(11, *(len(name) for name in summaries))
+    routed = any(summary["general"] for summary in summaries.values())
+    lines = [
+        "Y-PSNR (dB), borders shaved by the scale; gain over bicubic of the same small image:",
+        f"{'degradation':<{width}}  {'bicubic':>7}  {'model':>7}  {'gain':>6}  {'below bicubic':>13}"
+        + ("  general model" if routed else ""),
+    ]
+    for name, summary in summaries.items():
+        line = (
+            f"{name:<{width}}  {summary['bicubic_psnr_y']:>7.2f}  {summary['psnr_y']:>7.2f}  {summary['gain']:>+6.2f}"
+            f"  {summary['below']:>5} of {summary['images']:<4}"
+        )
+        lines.append(line + (f"  {summary['general']:>5} of {summary['images']}" if routed else ""))
+    mean_gain = float(np.mean([summary["gain"] for summary in summaries.values()]))
+    lines.append(f"{'mean':<{width}}  {'':>7}  {'':>7}  {mean_gain:>+6.2f}")
     return "\n".join(lines)
 
 

@@ -180,11 +180,18 @@ def make_pair(
     fill: tuple[int, int, int] = WHITE,
 ) -> tuple[Image.Image, Image.Image]:
     """The blog's training pair for one photo: (low_res, high_res), both size x size RGB."""
+    high_res = blog_high_res(image, size, scale, fill)
+    return bicubic_degrade(high_res, scale, jpeg_quality), high_res
+
+
+def blog_high_res(
+    image: Image.Image, size: int = 128, scale: int = 2, fill: tuple[int, int, int] = WHITE
+) -> Image.Image:
+    """The blog's high-res target: the photo on its square, resized to size x size."""
     if size % scale:
         raise ValueError(f"size {size} is not a multiple of scale {scale}")
     # Assumed: bicubic for the resize to 128x128; the blog's text does not name the filter.
-    high_res = pad_to_square(image, fill).resize((size, size), Image.Resampling.BICUBIC)
-    return bicubic_degrade(high_res, scale, jpeg_quality), high_res
+    return pad_to_square(image, fill).resize((size, size), Image.Resampling.BICUBIC)
 
 
 def make_whole_pair(
@@ -195,11 +202,16 @@ def make_whole_pair(
     High-res is the photo cropped to a multiple of `scale` (top-left kept); low-res is its bicubic
     round trip, the same degradation as the blog's pairs.
     """
+    high_res = whole_high_res(image, scale)
+    return bicubic_degrade(high_res, scale, jpeg_quality), high_res
+
+
+def whole_high_res(image: Image.Image, scale: int = 2) -> Image.Image:
+    """The SR-benchmark target: the photo cropped to a multiple of `scale` (top-left kept)."""
     width, height = image.size
     if width < scale or height < scale:
         raise ImageReadError(f"{width}x{height} is smaller than the scale {scale}")
-    high_res = image.crop((0, 0, width - width % scale, height - height % scale))
-    return bicubic_degrade(high_res, scale, jpeg_quality), high_res
+    return image.crop((0, 0, width - width % scale, height - height % scale))
 
 
 def save_png_atomic(image: Image.Image, path: str | os.PathLike) -> None:

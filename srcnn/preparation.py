@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
+from srcnn import degradations
 from srcnn.config import BACKGROUNDS, SPLITS, PrepConfig
 from srcnn.files import write_text_atomic
-from srcnn.images import IMAGE_SUFFIXES, ImageReadError, load_rgb, make_pair, make_whole_pair, save_png_atomic
+from srcnn.images import IMAGE_SUFFIXES, ImageReadError, blog_high_res, load_rgb, save_png_atomic, whole_high_res
 
 MANIFEST_NAME = "manifest.json"
 
@@ -31,6 +32,7 @@ class Job:
     name: str  # output file name (NAME.png), the same in hr/ and lr/
     split: str
     jpeg_quality: int | None = None  # the low-res side through a JPEG of this quality (beyond the blog)
+    degradation: dict | None = None  # how the small image is made (degradations.py); None: PIL bicubic
 
 
 def find_images(input_dir: Path, exclude: Path | None = None) -> list[Path]:
@@ -129,15 +131,26 @@ def plan_jobs(input_dir: Path, output_dir: Path, config: PrepConfig) -> tuple[li
             problems.append(f"{path}: skipped, its output name {name} is already used by {taken[name]}")
             continue
         taken[name] = path
-        if not config.jpeg_quality:
-            jobs.append(Job(os.path.abspath(path), relative, name, split))
-            continue
-        for copy in range(config.jpeg_copies):
-            quality = jpeg_quality_for(relative, copy, config.jpeg_quality)
-            jobs.append(
-                Job(os.path.abspath(path), relative, f"{name.removesuffix('.png')}_jpeg{copy}.png", split, quality)
-            )
+        suffix = variant_suffix(config)
+        for copy in range(config.copies):
+            quality = jpeg_quality_for(relative, copy, config.jpeg_quality) if config.jpeg_quality else None
+            recipe = None
+            if config.degradation != degradations.DEFAULT:
+                recipe = degradations.recipe_for(config.degradation, degradations.seed_from(f"{relative}#{copy}"))
+            copy_name = f"{name.removesuffix('.png')}_{suffix}{copy}.png" if suffix else name
+            jobs.append(Job(os.path.abspath(path), relative, copy_name, split, quality, recipe))
     return jobs, problems
+
+
+VARIANT_SUFFIXES = ("jpeg", "mix")
+
+
+def variant_suffix(config: PrepConfig) -> str:
+    """What a photo's pairs are numbered after: NAME_jpeg0.png for JPEG copies, NAME_mix0.png for
+    draws from the degradation mix, plain NAME.png for one pair made one way."""
+    if config.jpeg_quality:
+        return "jpeg"
+    return "mix" if config.degradation == degradations.MIX else ""
 
 
 def jpeg_quality_for(relative: str, copy: int, quality_range: tuple[int, ...]) -> int:
@@ -166,12 +179,23 @@ def remove_other_variants(output_dir: Path, jobs: list[Job]) -> None:
     (NAME.png after --jpeg-quality, or NAME_jpeg7.png after fewer --jpeg-copies): stale pairs
     would otherwise be trained on beside the new ones."""
     planned = {job.name for job in jobs}
-    stems = {job.name.removesuffix(".png").rsplit("_jpeg", 1)[0] if job.jpeg_quality else job.name[:-4] for job in jobs}
+    stems = set()
+    for job in jobs:
+        stem = job.name.removesuffix(".png")
+        for suffix in VARIANT_SUFFIXES:
+            head, marker, number = stem.rpartition(f"_{suffix}")
+            if marker and number.isdigit():
+                stem = head
+                break
+        stems.add(stem)
     for split in SPLITS:
         for kind in ("hr", "lr"):
             folder = output_dir / split / kind
             for stem in stems:
-                for path in [folder / f"{stem}.png", *folder.glob(f"{glob_escape(stem)}_jpeg*.png")]:
+                variants = [
+                    path for suffix in VARIANT_SUFFIXES for path in folder.glob(f"{glob_escape(stem)}_{suffix}*.png")
+                ]
+                for path in [folder / f"{stem}.png", *variants]:
                     if path.name not in planned:
                         path.unlink(missing_ok=True)
 
@@ -194,10 +218,11 @@ def prepare_one(job: Job, output_dir: Path, config: PrepConfig) -> tuple[Job, st
     try:
         image = load_rgb(job.source)
         if config.mode == "whole":
-            low_res, high_res = make_whole_pair(image, config.scale, job.jpeg_quality)
+            high_res = whole_high_res(image, config.scale)
         else:
-            fill = BACKGROUNDS[config.background]
-            low_res, high_res = make_pair(image, config.size, config.scale, job.jpeg_quality, fill)
+            high_res = blog_high_res(image, config.size, config.scale, BACKGROUNDS[config.background])
+        recipe = job.degradation or degradations.SUITE[degradations.DEFAULT]
+        low_res = degradations.degrade(high_res, config.scale, recipe, job.jpeg_quality)
     except ImageReadError as error:
         return job, str(error)
     except MemoryError:
@@ -252,7 +277,9 @@ def write_manifest(
             "split": job.split,
             "hr": high_res_path.relative_to(output_dir).as_posix(),
             "lr": low_res_path.relative_to(output_dir).as_posix(),
-            "prep": pair_recipe(config) | ({"jpeg_quality": job.jpeg_quality} if job.jpeg_quality else {}),
+            "prep": pair_recipe(config)
+            | ({"degradation": job.degradation} if job.degradation else {})
+            | ({"jpeg_quality": job.jpeg_quality} if job.jpeg_quality else {}),
         }
     manifest = {
         "config": asdict(config),

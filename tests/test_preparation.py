@@ -174,7 +174,7 @@ def test_removed_photos_keep_their_pairs_unless_pruned(photo_folder, tmp_path):
 def test_jpeg_pairs_are_seeded_by_the_photo_and_recorded(photo_folder, tmp_path):
     import json
 
-    config = PrepConfig(size=24, jpeg_quality=(30, 95), jpeg_copies=3)
+    config = PrepConfig(size=24, jpeg_quality=(30, 95), copies=3)
     first = prepare_folder(photo_folder, tmp_path / "a", config, progress=False)
     prepare_folder(photo_folder, tmp_path / "b", config, progress=False)
     assert first.written == 18  # six photos, three JPEG versions each
@@ -219,11 +219,11 @@ def test_named_validation_photos_are_the_whole_validation_set(photo_folder, tmp_
 def test_new_jpeg_settings_replace_the_old_pairs(photo_folder, tmp_path):
     output = tmp_path / "data"
     prepare_folder(photo_folder, output, PrepConfig(size=16), progress=False)
-    prepare_folder(photo_folder, output, PrepConfig(size=16, jpeg_quality=(70, 95), jpeg_copies=3), progress=False)
+    prepare_folder(photo_folder, output, PrepConfig(size=16, jpeg_quality=(70, 95), copies=3), progress=False)
     assert len(list(output.glob("*/lr/*.png"))) == 18 and not [
         p for p in output.glob("*/lr/*.png") if "_jpeg" not in p.name
     ]
-    prepare_folder(photo_folder, output, PrepConfig(size=16, jpeg_quality=(70, 95), jpeg_copies=2), progress=False)
+    prepare_folder(photo_folder, output, PrepConfig(size=16, jpeg_quality=(70, 95), copies=2), progress=False)
     assert sorted({path.name.rsplit("_jpeg", 1)[1] for path in output.glob("*/hr/*.png")}) == ["0.png", "1.png"]
 
 

@@ -12,6 +12,7 @@ from PIL import Image, ImageCms
 from srcnn.checkpoints import load_for_inference
 from srcnn.config import ModelConfig
 from srcnn.network import build_model, to_model_range
+from srcnn.routing import BAND_EDGES, Router
 from srcnn.upscaling import export_model, run_tiled, split_modes, upscale
 
 
@@ -253,10 +254,13 @@ def test_model_auto_gives_jpeg_files_to_the_jpeg_model_for_their_quality_and_say
     from srcnn import checkpoints
     from srcnn.upscaling import split_modes
 
-    names = ("clean", "jpeg-low", "jpeg-high")
+    names = ("clean", "jpeg-low", "jpeg-high", "general")
     shipped = {name: save_tiny_checkpoint(tmp_path / name, seed=seed) for seed, name in enumerate(names)}
     for name, weights in shipped.items():
         monkeypatch.setitem(checkpoints.SHIPPED_WEIGHTS, name, weights)
+    # A router that reads every lossless image as smooth: this test is about the JPEG models.
+    Router((0.0,) * (len(BAND_EDGES) - 1), threshold=1.0).save(tmp_path / "router.json")
+    monkeypatch.setattr(checkpoints, "ROUTER_PATH", tmp_path / "router.json")
     photos = tmp_path / "photos"
     photos.mkdir()
     # By content, not by name: (JPEG quality or None for a PNG, the model that must take it).
@@ -274,7 +278,12 @@ def test_model_auto_gives_jpeg_files_to_the_jpeg_model_for_their_quality_and_say
     for name, why, count in (
         ("jpeg-low", "the JPEG model for qualities up to 82, for such JPEGs (--model auto)", 2),
         ("jpeg-high", "the JPEG model for qualities 83-95, for such JPEGs (--model auto)", 1),
-        ("clean", "the clean model, for lossless inputs and JPEGs above quality 95 (--model auto)", 3),
+        (
+            "clean",
+            "the clean model, for smooth lossless images (as PIL's bicubic makes them) and JPEGs above quality"
+            " 95 (--model auto)",
+            3,
+        ),
     ):
         assert f"model: {shipped[name]} ({why}), {count} photo(s)" in result.stdout
     models = {name: load_for_inference(weights) for name, weights in shipped.items()}
@@ -328,5 +337,26 @@ def test_the_help_of_both_scripts_gives_the_switch_points_in_use():
         return " ".join(load_script(script).build_parser().format_help().split())
 
     upscale_help = help_text("upscale.py")
-    assert f"jpeg-low up to {JPEG_LOW_UP_TO}" in upscale_help and f"above {JPEG_HIGH_UP_TO} clean" in upscale_help
+    assert f"jpeg-low up to {JPEG_LOW_UP_TO}" in upscale_help and f"above {JPEG_HIGH_UP_TO} as lossless" in upscale_help
     assert f"jpeg-low up to {JPEG_LOW_UP_TO}" in help_text("test.py")
+
+
+def test_model_auto_sends_an_aliased_small_photo_to_the_general_model_and_a_smooth_one_to_clean(
+    tmp_path, run_main, monkeypatch
+):
+    """The shipped router on a piece of a real photo made small two ways: PIL's bicubic (the
+    protocol) and OpenCV's nearest neighbour (aliased). One photo per run: the line names the model
+    and the router's reading."""
+    import skimage.data
+
+    from srcnn import checkpoints, degradations
+
+    shipped = {name: save_tiny_checkpoint(tmp_path / name, seed=seed) for seed, name in enumerate(("clean", "general"))}
+    for name, weights in shipped.items():
+        monkeypatch.setitem(checkpoints.SHIPPED_WEIGHTS, name, weights)
+    photo = Image.fromarray(skimage.data.astronaut()[64:160, 256:352])
+    for way, model in (("bicubic", "clean"), ("cv2-nearest", "general")):
+        degradations.downscale(photo, 2, degradations.SUITE[way]).save(tmp_path / f"{way}.png")
+        result = run_main("upscale.py", f"{way}.png", "-o", f"{way}_x2.png", "--runtime", "keras", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert f"model: {shipped[model]} (the {model} model: fine detail" in result.stdout, result.stdout

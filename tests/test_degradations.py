@@ -1,0 +1,148 @@
+"""The ways of making a small image (srcnn/degradations.py), their record in prep's manifest, the
+degradation table's arithmetic, and the router that picks the clean or the general model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import gradient_image
+from PIL import Image
+
+from srcnn import degradations
+from srcnn.config import PrepConfig
+from srcnn.evaluation import degradation_summary, format_degradation_table
+from srcnn.images import bicubic_degrade
+from srcnn.preparation import prepare_folder
+from srcnn.routing import Router, fit_weights, spectral_profile
+
+
+@pytest.mark.parametrize("name", list(degradations.SUITE))
+@pytest.mark.parametrize("scale", [2, 3])
+def test_each_degradation_makes_the_small_size_the_same_way_every_time(name, scale):
+    photo = gradient_image(6 * scale, 4 * scale, seed=3)
+    recipe = degradations.recipe_for(name, seed=5)
+    small = degradations.downscale(photo, scale, recipe)
+    assert small.size == (6, 4) and small.mode == "RGB"
+    assert np.array_equal(np.asarray(small), np.asarray(degradations.downscale(photo, scale, recipe)))
+    enlarged = degradations.degrade(photo, scale, recipe)
+    assert enlarged.size == photo.size
+
+
+def test_the_ways_differ_and_the_protocol_is_the_blogs_bicubic():
+    photo = gradient_image(32, 24, seed=1)
+    smalls = {name: np.asarray(degradations.downscale(photo, 2, recipe)) for name, recipe in degradations.SUITE.items()}
+    # At exactly 2x, OpenCV's linear and area and PIL's box all take the mean of each 2x2 block.
+    assert np.abs(smalls["cv2-area"].astype(int) - smalls["box"]).max() <= 1
+    assert np.array_equal(smalls["cv2-linear"], smalls["cv2-area"])
+    distinct = {name: small for name, small in smalls.items() if name not in ("cv2-linear", "cv2-area")}
+    for first in distinct:
+        for second in distinct:
+            if first < second:
+                assert not np.array_equal(distinct[first], distinct[second]), (first, second)
+    assert np.array_equal(
+        np.asarray(degradations.degrade(photo, 2, degradations.SUITE["bicubic"])), np.asarray(bicubic_degrade(photo, 2))
+    )
+    assert np.array_equal(smalls["cv2-nearest"], np.asarray(photo)[::2, ::2])  # every other pixel, from the first
+
+
+def test_noise_is_seeded_and_parameters_parse():
+    photo = gradient_image(16, 16)
+    first, second = ({"name": "noise", "sigma": 3.0, "seed": seed} for seed in (1, 2))
+    assert not np.array_equal(
+        np.asarray(degradations.downscale(photo, 2, first)), np.asarray(degradations.downscale(photo, 2, second))
+    )
+    assert degradations.parse("blur:1.2") == {"name": "blur", "sigma": 1.2}
+    assert degradations.parse("jpeg:90") == {"name": "jpeg", "quality": 90}
+    assert degradations.parse("sharpen:150")["percent"] == 150
+    assert degradations.label(degradations.parse("blur:1.2")) == "blur:1.2"
+    assert degradations.label(degradations.parse("blur")) == "blur"
+    for bad, reason in (("bicubc", "unknown degradation"), ("box:2", "takes no parameter"), ("jpeg:0", "1-100")):
+        with pytest.raises(ValueError, match=reason):
+            degradations.parse(bad)
+
+
+def test_the_mix_draws_every_way_by_its_weight_from_the_seed():
+    drawn = [degradations.draw_mix_recipe(seed) for seed in range(2000)]
+    assert drawn == [degradations.draw_mix_recipe(seed) for seed in range(2000)]
+    counts = {name: sum(recipe["name"] == name for recipe in drawn) for name, _ in degradations.MIX_WEIGHTS}
+    total = sum(weight for _, weight in degradations.MIX_WEIGHTS)
+    for name, weight in degradations.MIX_WEIGHTS:
+        assert abs(counts[name] / len(drawn) - weight / total) < 0.03, name
+    for recipe in drawn:
+        degradations.validate(recipe)
+
+
+def test_prep_records_each_pairs_own_recipe_and_remakes_the_same_pixels(photo_folder, tmp_path):
+    config = PrepConfig(size=24, degradation="mix", copies=3)
+    first = prepare_folder(photo_folder, tmp_path / "a", config, progress=False)
+    prepare_folder(photo_folder, tmp_path / "b", config, progress=False)
+    assert first.written == 18  # six photos, three draws each
+    pairs = json.loads((tmp_path / "a" / "manifest.json").read_text())["pairs"]
+    assert len({json.dumps(pair["prep"]["degradation"], sort_keys=True) for pair in pairs}) > 3
+    for pair in pairs:
+        low_res = tmp_path / "a" / pair["lr"]
+        assert low_res.read_bytes() == (tmp_path / "b" / pair["lr"]).read_bytes()  # seeded, not random
+        with Image.open(tmp_path / "a" / pair["hr"]) as high_res:  # the record remakes the file exactly
+            remade = degradations.degrade(high_res.convert("RGB"), 2, pair["prep"]["degradation"])
+        with Image.open(low_res) as made:
+            assert np.array_equal(np.asarray(made), np.asarray(remade))
+    named = prepare_folder(photo_folder, tmp_path / "c", PrepConfig(size=24, degradation="cv2-nearest"), progress=False)
+    assert named.written == 6  # one pair per photo, under the photo's own name
+    entries = json.loads((tmp_path / "c" / "manifest.json").read_text())["pairs"]
+    assert {json.dumps(entry["prep"]["degradation"]) for entry in entries} == {'{"name": "cv2-nearest"}'}
+    with pytest.raises(ValueError, match="unknown degradation"):
+        PrepConfig(degradation="nearest").validate()
+
+
+def test_the_degradation_table_adds_up():
+    rows = [
+        {"psnr_y": 31.0, "bicubic_psnr_y": 30.0, "model": "general"},
+        {"psnr_y": 29.0, "bicubic_psnr_y": 30.0, "model": "clean"},
+        {"psnr_y": 33.0, "bicubic_psnr_y": 30.0, "model": "general"},
+    ]
+    summary = degradation_summary(rows)
+    assert summary["gain"] == pytest.approx(1.0) and summary["below"] == 1 and summary["general"] == 2
+    assert summary["psnr_y"] == pytest.approx(31.0) and summary["images"] == 3
+    other = degradation_summary([{"psnr_y": 30.0, "bicubic_psnr_y": 30.5}])
+    table = format_degradation_table({"bicubic": summary, "cv2-cubic": other})
+    lines = table.splitlines()
+    assert "+1.00" in lines[2] and "1 of 3" in lines[2] and "2 of 3" in lines[2]
+    assert "-0.50" in lines[3] and "0 of 1" in lines[3]
+    assert lines[-1].split() == ["mean", "+0.25"]  # the mean of the two ways' gains
+
+
+def photo_crop() -> Image.Image:
+    """A textured 96x96 piece of a real photo (scikit-image ships it): fine detail to alias."""
+    import skimage.data
+
+    return Image.fromarray(skimage.data.astronaut()[64:160, 256:352])
+
+
+def test_the_shipped_router_sends_a_smooth_input_to_clean_and_an_aliased_one_to_general():
+    from srcnn.checkpoints import ROUTER_PATH
+
+    router = Router.load(ROUTER_PATH)
+    photo = photo_crop()
+    smooth = np.asarray(degradations.downscale(photo, 2, degradations.SUITE["bicubic"]))
+    aliased = np.asarray(degradations.downscale(photo, 2, degradations.SUITE["cv2-nearest"]))
+    assert router.choose(smooth)[0] == "clean"
+    assert router.choose(aliased)[0] == "general"
+    assert router.score(aliased) > router.score(smooth)
+    assert router.choose(np.full((20, 30, 3), 255, np.uint8)) == ("clean", "a flat image")
+
+
+def test_the_spectral_profile_ignores_brightness_and_contrast_and_sees_sharpening():
+    pixels = np.asarray(photo_crop()).astype(np.float64)
+    profile = spectral_profile(pixels.astype(np.uint8))
+    dimmer = spectral_profile(np.rint(pixels * 0.5 + 20).astype(np.uint8))
+    assert profile.shape == (24,) and abs(profile.mean()) < 1e-9
+    assert np.abs(profile - dimmer).max() < 0.05  # only rounding differs
+    tiny = spectral_profile(np.asarray(gradient_image(12, 10)))
+    assert np.isfinite(tiny).all()  # zero-padded: every ring holds frequencies
+    smooth = np.stack([spectral_profile(np.asarray(gradient_image(40, 40, seed=s))) for s in range(6)])
+    sharp = smooth.copy()
+    sharp[:, -6:] += 1.0  # more power near the finest scale
+    weights = fit_weights(smooth + np.random.default_rng(0).normal(0, 0.1, smooth.shape), sharp)
+    assert (sharp @ weights).min() > (smooth @ weights).max()
