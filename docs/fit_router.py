@@ -8,8 +8,14 @@ Every photo of the folders (less the excluded names: keep the benchmarks and the
 out) is made small by each way of the suite, on its own and pasted on a white square, and its
 spectral profile taken. Fisher's discriminant separates the ways the clean model handles (PIL
 bicubic, bilinear, lanczos, blur) from those it over-sharpens (OpenCV's cubic and nearest, box/area,
-sharpening); the threshold lets QUANTILE of the PIL-bicubic inputs through to the clean model.
-Prints, for each way, the share sent to the general model.
+sharpening). Prints, for each way, the share sent to the general model.
+
+The threshold: with --clean and --general (weights), both models enlarge a 192x192 piece of every
+3rd photo each way, and for each candidate quantile of the PIL-bicubic scores (the share of protocol
+inputs left to the clean model) the routed result is scored; the largest quantile at which every way
+that the general model alone takes over the bar (a mean gain of MIN_GAIN dB over bicubic, at most
+MAX_BELOW of the photos below it) is still over it, is kept: the most of the protocol's gain that
+keeps those ways safe. Without them, --quantile.
 """
 
 from __future__ import annotations
@@ -30,17 +36,79 @@ from srcnn.routing import Router, fit_weights, spectral_profile  # noqa: E402
 SMOOTH = ("bicubic", "bilinear", "lanczos", "blur")  # the clean model beats bicubic on these
 OTHER = ("cv2-cubic", "cv2-nearest", "box", "sharpen")  # it falls below bicubic, or nearly, on these
 SHOWN = ("noise", "cv2-area", "jpeg")  # scored, not fitted on
-QUANTILE = 0.8  # Assumed: 80% of protocol inputs to the clean model, the rest cost part of their gain
+QUANTILE = 0.5  # Without models to measure: half the protocol's inputs to the clean model
+QUANTILES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+MIN_GAIN, MAX_BELOW = 0.3, 0.2  # the bar every way of making a small photo must clear (dB, share)
+MEASURE_EVERY = 3  # photos both models enlarge each way to pick the threshold (every 3rd: about 120)
+CROP = 192  # the piece of each one they enlarge
 
 
 def profiles(photos: list, name: str) -> np.ndarray:
-    rows = []
-    for index, photo in enumerate(photos):
-        recipe = degradations.recipe_for(name, seed=index)
-        profile = spectral_profile(np.asarray(degradations.downscale(photo, 2, recipe)))
-        if profile is not None:
-            rows.append(profile)
-    return np.array(rows)
+    made = (degradations.downscale(photo, 2, degradations.recipe_for(name, seed=i)) for i, photo in enumerate(photos))
+    found = (spectral_profile(np.asarray(small)) for small in made)
+    return np.array([profile for profile in found if profile is not None])
+
+
+def gains(photos: list, weights_paths: dict[str, Path]) -> dict[str, dict[str, np.ndarray]]:
+    """{way: {"small": the small images, model: its Y-PSNR gain over bicubic per photo}} (2-pixel shave),
+    on a CROP x CROP piece from the middle of each photo large enough: one shape, so each network is
+    traced once."""
+    from PIL import Image
+
+    from srcnn.checkpoints import load_for_inference
+    from srcnn.evaluation import super_resolve
+    from srcnn.metrics import benchmark_metrics
+
+    models = {name: load_for_inference(path)[0] for name, path in weights_paths.items()}
+    pieces = []
+    for photo in photos:
+        width, height = photo.size
+        if min(width, height) >= CROP:
+            left, top = (width - CROP) // 2, (height - CROP) // 2
+            pieces.append(photo.crop((left, top, left + CROP, top + CROP)))
+    measured = {}
+    for way in SMOOTH + OTHER + SHOWN[:2]:
+        rows = {name: [] for name in models} | {"small": []}
+        for index, piece in enumerate(pieces):
+            small = degradations.downscale(piece, 2, degradations.recipe_for(way, seed=index))
+            low_res = np.asarray(small.resize(piece.size, Image.Resampling.BICUBIC))
+            high_res = np.asarray(piece)
+            bicubic = benchmark_metrics(high_res, low_res, 2)["psnr_y"]
+            for name, model in models.items():
+                rows[name].append(benchmark_metrics(high_res, super_resolve(model, low_res), 2)["psnr_y"] - bicubic)
+            rows["small"].append(np.asarray(small))
+        measured[way] = {key: (np.array(value) if key != "small" else value) for key, value in rows.items()}
+    return measured
+
+
+def clears(gains: np.ndarray) -> bool:
+    return gains.mean() >= MIN_GAIN and (gains < 0).mean() <= MAX_BELOW
+
+
+def pick_quantile(measured: dict, weights: np.ndarray, bicubic_scores: np.ndarray) -> float:
+    """The largest quantile whose routing clears the bar on every way the general model clears it on
+    alone (routing cannot do better than the better model; see the docstring above)."""
+    reachable = [way for way, rows in measured.items() if clears(rows["general"])]
+    print("mean gain (share below bicubic) by way: clean alone, general alone, then routed at each quantile")
+    print(f"{'':14s}" + "".join(f"{way:>14s}" for way in measured))
+    for name in ("clean", "general"):
+        cells = "".join(f"{rows[name].mean():+8.2f} ({(rows[name] < 0).mean():3.0%})" for rows in measured.values())
+        print(f"{name + ' alone':14s}{cells}")
+    best = None
+    for quantile in QUANTILES:
+        router = Router(tuple(weights), float(np.quantile(bicubic_scores, quantile)))
+        routed = {}
+        for way, rows in measured.items():
+            general = np.array([router.choose(small)[0] == "general" for small in rows["small"]])
+            routed[way] = np.where(general, rows["general"], rows["clean"])
+        print(
+            f"{'q ' + str(quantile):14s}"
+            + "".join(f"{g.mean():+8.2f} ({(g < 0).mean():3.0%})" for g in routed.values())
+        )
+        if all(clears(routed[way]) for way in reachable):
+            best = quantile
+    print(f"ways the general model alone clears (mean >= {MIN_GAIN} dB, at most {MAX_BELOW:.0%} below): {reachable}")
+    return best if best is not None else min(QUANTILES)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--exclude", type=Path, help="a file of image names (one per line) to leave out")
     parser.add_argument("--out", type=Path, required=True, help="where the router's JSON goes")
-    parser.add_argument("--quantile", type=float, default=QUANTILE)
+    parser.add_argument("--quantile", type=float, default=QUANTILE, help="without --clean/--general")
+    parser.add_argument("--clean", type=Path, help="the clean model's weights, to pick the threshold by its gains")
+    parser.add_argument("--general", type=Path, help="the general model's weights, likewise")
     args = parser.parse_args(argv)
     excluded = set()
     if args.exclude:
@@ -69,8 +139,12 @@ def main(argv: list[str] | None = None) -> int:
                 photos.append(whole_high_res(pad_to_square(photo)))
     by_name = {name: profiles(photos, name) for name in SMOOTH + OTHER + SHOWN}
     weights = fit_weights(np.concatenate([by_name[n] for n in SMOOTH]), np.concatenate([by_name[n] for n in OTHER]))
-    threshold = float(np.quantile(by_name["bicubic"] @ weights, args.quantile))
-    fitted_on = f"{len(photos)} photos of {', '.join(f.name for f in args.folders)}; quantile {args.quantile}"
+    quantile = args.quantile
+    if args.clean and args.general:
+        measured = gains(photos[::MEASURE_EVERY], {"clean": args.clean, "general": args.general})
+        quantile = pick_quantile(measured, weights, by_name["bicubic"] @ weights)
+    threshold = float(np.quantile(by_name["bicubic"] @ weights, quantile))
+    fitted_on = f"{len(photos)} photos of {', '.join(f.name for f in args.folders)}; quantile {quantile}"
     router = Router(tuple(float(w) for w in weights), threshold, fitted_on)
     router.save(args.out)
     print(f"router: {args.out} ({fitted_on})")

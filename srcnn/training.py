@@ -12,6 +12,7 @@ import json
 import math
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -339,10 +340,16 @@ def data_record(
     def split_record(pairs: list) -> dict:
         made = [entries[high_res.name] for _, high_res in pairs if high_res.name in entries]
         folders = sorted({str(Path(entry["source"]).parent) for entry in made if entry.get("source")})
-        recipes = [
-            json.loads(text) for text in sorted({json.dumps(entry.get("prep"), sort_keys=True) for entry in made})
-        ]
-        return {"pairs": len(pairs), "from": folders, "prep": [recipe for recipe in recipes if recipe]}
+        # Each way of making pairs once, with its count; a degradation by its name (each pair's own
+        # parameters and seed stay in prep's manifest), so a mix of hundreds of draws reads in a few lines.
+        named = (
+            prep | ({"degradation": prep["degradation"]["name"]} if "degradation" in prep else {})
+            for prep in (entry.get("prep") for entry in made)
+            if prep
+        )
+        counts = Counter(json.dumps(prep, sort_keys=True) for prep in named)
+        recipes = [json.loads(text) | {"pairs": count} for text, count in sorted(counts.items())]
+        return {"pairs": len(pairs), "from": folders, "prep": recipes}
 
     val = split_record(val_pairs) | {"names": [high_res.name for _, high_res in val_pairs]}
     if validated_on_train:

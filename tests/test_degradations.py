@@ -136,9 +136,11 @@ def test_the_shipped_router_sends_a_smooth_input_to_clean_and_an_aliased_one_to_
 def test_the_spectral_profile_ignores_brightness_and_contrast_and_sees_sharpening():
     pixels = np.asarray(photo_crop()).astype(np.float64)
     profile = spectral_profile(pixels.astype(np.uint8))
-    dimmer = spectral_profile(np.rint(pixels * 0.5 + 20).astype(np.uint8))
+    brighter = spectral_profile(np.minimum(pixels + 20, 255).astype(np.uint8))
+    flatter = spectral_profile(np.rint(pixels * 0.5).astype(np.uint8))
     assert profile.shape == (24,) and abs(profile.mean()) < 1e-9
-    assert np.abs(profile - dimmer).max() < 0.05  # only rounding differs
+    assert np.abs(profile - brighter).max() < 0.02  # only the few clipped pixels differ
+    assert np.abs(profile - flatter).max() < 0.15  # rounding adds noise where the power is least
     tiny = spectral_profile(np.asarray(gradient_image(12, 10)))
     assert np.isfinite(tiny).all()  # zero-padded: every ring holds frequencies
     smooth = np.stack([spectral_profile(np.asarray(gradient_image(40, 40, seed=s))) for s in range(6)])

@@ -281,7 +281,7 @@ def test_config_json_records_what_the_run_trained_and_validated_on(data_dir, pho
     run(data_dir, tmp_path, epochs=1)
     record = json.loads((tmp_path / "checkpoints" / "config.json").read_text())
     assert record["data"]["dir"] == str(data_dir.resolve())
-    recipe = [{"background": "white", "mode": "blog", "scale": 2, "size": 24}]
+    recipe = [{"background": "white", "mode": "blog", "scale": 2, "size": 24, "pairs": 4}]
     assert record["data"]["train"] == {"pairs": 4, "from": [str(photo_folder.resolve() / "train")], "prep": recipe}
     assert record["data"]["val"]["pairs"] == 1 and record["data"]["val"]["from"] == [str(photo_folder / "val")]
     assert record["data"]["val"]["names"] == [path.name for path in (data_dir / "val" / "hr").glob("*.png")]
