@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto", "clean", "general", "jpeg", "jpeg-low", "jpeg-high"),
         default=None,
         help="a shipped model instead: clean (PIL-bicubic inputs), general (a mix of downscalers), jpeg (the"
-        " JPEG model for --jpeg's quality: jpeg-low up to 82, else jpeg-high), one of those two by name, or"
+        " JPEG model for --jpeg's quality: jpeg-low up to 82, else jpeg-high; jpeg-high without --jpeg), one of"
+        " those two by name, or"
         " auto (with --benchmark): for each small image the one upscale.py picks",
     )
     parser.add_argument(

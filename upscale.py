@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="DIR",
         help="write the model as SavedModel, TFLite (float32, int8) and ONNX to DIR (one model: --model clean,"
-        " jpeg-low or jpeg-high, or --checkpoint)",
+        " general, jpeg-low or jpeg-high, or --checkpoint)",
     )
     return parser
 
@@ -218,7 +218,8 @@ def choose_models(
             grouped[jpeg_model_name(quality)].append(job)
             continue
         try:
-            name, reasons[job[0]] = auto_choice(np.asarray(load_rgb(job[0])), quality)
+            # The image is decoded only where the router decides: a JPEG model's file is known by its quality.
+            name, reasons[job[0]] = auto_choice(lambda path=job[0]: np.asarray(load_rgb(path)), quality)
         except (ImageReadError, MemoryError):
             name = "clean"  # its error comes, with the file's name, when it is enlarged
         grouped[name].append(job)

@@ -64,17 +64,17 @@ def auto_model_name(quality: int | None) -> str:
     return "clean" if quality is None or quality > JPEG_HIGH_UP_TO else jpeg_model_name(quality)
 
 
-def auto_choice(small: np.ndarray, jpeg_quality: int | None = None) -> tuple[str, str]:
+def auto_choice(small: np.ndarray | Callable[[], np.ndarray], jpeg_quality: int | None = None) -> tuple[str, str]:
     """(shipped model name, why) for one small image as --model auto picks: a JPEG (quality up to
     JPEG_HIGH_UP_TO) goes to the JPEG model for its quality; any other image to the clean or the
     general model, as the router reads it (routing.py); to the clean one where the general model
-    does not ship."""
+    does not ship. `small` may be a function that decodes it, called only when the router decides."""
     name = auto_model_name(jpeg_quality)
     if name != "clean" and SHIPPED_WEIGHTS[name].is_file():
         return name, f"a JPEG of quality {jpeg_quality}"
     if not (SHIPPED_WEIGHTS["general"].is_file() and ROUTER_PATH.is_file()):
         return "clean", "the general model is not in this copy of the project"
-    return _router(ROUTER_PATH).choose(small)
+    return _router(ROUTER_PATH).choose(small() if callable(small) else small)
 
 
 @functools.cache

@@ -12,6 +12,7 @@ PIL, NumPy and OpenCV (opencv-python-headless, the field's library) only; no Ten
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 
 import numpy as np
@@ -75,18 +76,23 @@ def parse(text: str) -> dict:
     if name not in SUITE:
         raise ValueError(f"unknown degradation {text!r} (known: {', '.join(SUITE)}, or {MIX} for training)")
     recipe = dict(SUITE[name])
-    parameters = [key for key in recipe if key != "name"]
     if value:
-        if not parameters:
+        key = PARAMETER.get(name)
+        if key is None:
             raise ValueError(f"degradation {name!r} takes no parameter, got {text!r}")
         try:
-            number = float(value)
+            recipe[key] = int(value) if key in ("quality", "percent") else float(value)
         except ValueError:
-            raise ValueError(f"degradation {text!r}: {value!r} is not a number") from None
-        key = {"sharpen": "percent"}.get(name, parameters[0])
-        recipe[key] = int(number) if key in ("quality", "percent") else number
+            kind = "a whole number" if key in ("quality", "percent") else "a number"
+            raise ValueError(f"degradation {text!r}: {value!r} is not {kind}") from None
+        if not math.isfinite(recipe[key]):
+            raise ValueError(f"degradation {text!r}: {value!r} is not a finite number")
     validate(recipe)
     return recipe
+
+
+# The one parameter NAME:VALUE sets, per way that has one.
+PARAMETER = {"blur": "sigma", "noise": "sigma", "sharpen": "percent", "jpeg": "quality"}
 
 
 def validate(recipe: dict) -> None:
@@ -101,15 +107,20 @@ def validate(recipe: dict) -> None:
             raise ValueError(f"degradation {name!r}: {key} must be within (0, 10], got {recipe[key]}")
     if name == "sharpen" and not 0 < recipe.get("percent", 0) <= 500:
         raise ValueError(f"degradation 'sharpen': percent must be within 1-500, got {recipe.get('percent')}")
+    if recipe.get("base", "bicubic") not in PIL_FILTERS:
+        raise ValueError(f"degradation {name!r}: base must be one of {', '.join(PIL_FILTERS)}, got {recipe['base']!r}")
 
 
 def label(recipe: dict) -> str:
     """A short name for tables and file names: 'noise', or 'noise:5' when it differs from the suite's."""
     name = recipe["name"]
-    extra = {key: value for key, value in recipe.items() if key not in ("name", "seed", "base")}
-    if extra == {key: value for key, value in SUITE[name].items() if key != "name"}:
+    own = {key: value for key, value in recipe.items() if key != "seed"}
+    if own == SUITE[name]:
         return name
-    return ":".join([name, *(f"{value:g}" for value in extra.values())])
+    key = PARAMETER.get(name)
+    if key is not None and own == SUITE[name] | {key: own.get(key)}:
+        return f"{name}:{own[key]:g}"  # what parse() reads back
+    return f"{name}(" + ", ".join(f"{k}={v}" for k, v in own.items() if k != "name") + ")"  # a drawn mix recipe
 
 
 def seed_from(text: str) -> int:
@@ -151,6 +162,7 @@ def downscale(high_res: Image.Image, scale: int, recipe: dict) -> Image.Image:
     """The small image (size / scale) that `recipe` makes of an RGB image whose sides are multiples
     of scale."""
     validate(recipe)
+    high_res = high_res.convert("RGB")  # one mode for every way (a no-op for RGB)
     width, height = high_res.size
     if width % scale or height % scale:
         raise ValueError(f"image size {width}x{height} is not a multiple of scale {scale}")
@@ -159,13 +171,12 @@ def downscale(high_res: Image.Image, scale: int, recipe: dict) -> Image.Image:
     if name in PIL_FILTERS:
         return high_res.resize(size, PIL_FILTERS[name])
     if name in OPENCV_FLAGS:
-        import cv2  # Loaded only here: prep and upscale.py need it for these kinds alone.
-
+        cv2 = _opencv()
         flag = getattr(cv2, OPENCV_FLAGS[name])
-        return Image.fromarray(cv2.resize(np.asarray(high_res.convert("RGB")), size, interpolation=flag))
+        return Image.fromarray(cv2.resize(np.asarray(high_res), size, interpolation=flag))
     if name == "blur":
         # A camera's or a resizer's softness before the protocol's bicubic.
-        blurred = _gaussian_blur(np.asarray(high_res.convert("RGB")), recipe["sigma"])
+        blurred = _gaussian_blur(np.asarray(high_res), recipe["sigma"])
         return Image.fromarray(blurred).resize(size, Image.Resampling.BICUBIC)
     small = high_res.resize(size, PIL_FILTERS[recipe.get("base", "bicubic")])
     if name == "noise":
@@ -178,16 +189,34 @@ def downscale(high_res: Image.Image, scale: int, recipe: dict) -> Image.Image:
     return jpeg_round_trip(small, recipe["quality"])
 
 
-def _gaussian_blur(pixels: np.ndarray, sigma: float) -> np.ndarray:
-    import cv2
+def _opencv():
+    """OpenCV, loaded only for the ways that use it; a ValueError saying how to install it if missing."""
+    try:
+        import cv2
+    except ImportError:
+        raise ValueError(
+            "this degradation needs OpenCV: pip install -r requirements.txt (opencv-python-headless)"
+        ) from None
+    return cv2
 
+
+def _gaussian_blur(pixels: np.ndarray, sigma: float) -> np.ndarray:
+    cv2 = _opencv()
     return cv2.GaussianBlur(pixels, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
 
 
 def degrade(high_res: Image.Image, scale: int, recipe: dict, jpeg_quality: int | None = None) -> Image.Image:
     """The blog's low-res twin, made by `recipe`: the small image (through a JPEG of `jpeg_quality`,
     when given) enlarged back with bicubic."""
+    return small_and_low_res(high_res, scale, recipe, jpeg_quality)[1]
+
+
+def small_and_low_res(
+    high_res: Image.Image, scale: int, recipe: dict, jpeg_quality: int | None = None
+) -> tuple[Image.Image, Image.Image]:
+    """(the small image, its bicubic enlargement to the high-res size): degrade() with the small
+    image kept, for a model choice made from it (upscale.py sees only that)."""
     small = downscale(high_res, scale, recipe)
     if jpeg_quality is not None:
         small = jpeg_round_trip(small, jpeg_quality)
-    return small.resize(high_res.size, Image.Resampling.BICUBIC)
+    return small, small.resize(high_res.size, Image.Resampling.BICUBIC)

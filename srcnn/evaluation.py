@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 from srcnn import degradations
 from srcnn.dataset import DataError, list_pairs
 from srcnn.files import write_text_atomic
-from srcnn.images import jpeg_round_trip, save_png_atomic, whole_high_res
+from srcnn.images import save_png_atomic, whole_high_res
 from srcnn.metrics import benchmark_metrics, flat_region_kept, psnr, ssim
 from srcnn.network import from_model_range, to_model_range
 
@@ -210,11 +210,9 @@ def benchmark_image(
     bicubic | model | original there, captioned with Y-PSNR/SSIM.
     """
     high_res_image = whole_high_res(image, scale)
-    small = degradations.downscale(high_res_image, scale, recipe or degradations.SUITE[degradations.DEFAULT])
-    if jpeg_quality is not None:
-        small = jpeg_round_trip(small, jpeg_quality)
-    low_res = np.asarray(small.resize(high_res_image.size, Image.Resampling.BICUBIC))
-    high_res = np.asarray(high_res_image)
+    recipe = recipe or degradations.SUITE[degradations.DEFAULT]
+    small, low_res_image = degradations.small_and_low_res(high_res_image, scale, recipe, jpeg_quality)
+    low_res, high_res = np.asarray(low_res_image), np.asarray(high_res_image)
     chosen = {}
     if not isinstance(model, keras.Model):
         model, chosen["model"] = model(np.asarray(small))

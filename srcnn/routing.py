@@ -13,7 +13,7 @@ small image alone, before the bicubic enlargement:
               benchmarks never use: T91 and 180 of BSD200 made small by each way of the suite)
     model   = general if score > threshold else clean
 
-NumPy only: upscale.py and test.py use it without TensorFlow.
+NumPy only (no TensorFlow): docs/fit_router.py fits it, checkpoints.auto_choice applies it.
 """
 
 from __future__ import annotations
@@ -33,15 +33,18 @@ BAND_EDGES = np.linspace(0.02, np.sqrt(0.5), 25)
 MAX_SIDE = 1024  # a larger image is scored on its centre crop: the spectrum's shape is the same
 MIN_PADDED = 64  # a smaller image is zero-padded, so every ring holds frequencies
 FLAT_STD = 0.5  # grey levels: an image flatter than this has no spectrum to read (clean, the protocol's)
+MIN_SIDE = 16  # pixels: a narrower image has too few frequencies to read (clean too)
 
 
 def spectral_profile(pixels: np.ndarray) -> np.ndarray | None:
     """(height, width, 3) uint8 -> the mean-removed log10 power of its luma in each ring of
-    BAND_EDGES; None for an image too flat to tell."""
-    luma = pixels[..., :3].astype(np.float64) @ np.asarray(Y_WEIGHTS[:3])  # BT.601 weights, no offset
-    height, width = luma.shape
+    BAND_EDGES; None for an image too flat or too small to tell."""
+    height, width = pixels.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        return None
     top, left = max(0, (height - MAX_SIDE) // 2), max(0, (width - MAX_SIDE) // 2)
-    luma = luma[top : top + MAX_SIDE, left : left + MAX_SIDE]
+    crop = pixels[top : top + MAX_SIDE, left : left + MAX_SIDE, :3]  # before any copy: a photo may be huge
+    luma = crop.astype(np.float64) @ np.asarray(Y_WEIGHTS[:3])  # BT.601 weights, no offset
     if luma.std() < FLAT_STD:
         return None
     height, width = luma.shape
@@ -76,7 +79,7 @@ class Router:
         """("clean" or "general", why) for one small image."""
         score = self.score(pixels)
         if score is None:
-            return "clean", "a flat image"
+            return "clean", "too flat or too small to read its fine detail"
         if score > self.threshold:
             return "general", f"fine detail {score:.2f} > {self.threshold:.2f}: not a smooth bicubic downscale"
         return "clean", f"fine detail {score:.2f} <= {self.threshold:.2f}: a smooth downscale"
@@ -88,11 +91,16 @@ class Router:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Router:
-        values = json.loads(Path(path).read_text(encoding="utf-8"))
-        weights = tuple(float(value) for value in values["weights"])
+        """The router saved at `path`; a ValueError naming the file if it is not one."""
+        try:
+            values = json.loads(Path(path).read_text(encoding="utf-8"))
+            weights = tuple(float(value) for value in values["weights"])
+            threshold = float(values["threshold"])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{path}: not a router file ({type(error).__name__}: {error})") from None
         if len(weights) != len(BAND_EDGES) - 1:
             raise ValueError(f"{path}: {len(weights)} weights, expected {len(BAND_EDGES) - 1}")
-        return cls(weights, float(values["threshold"]), str(values.get("fitted_on", "")))
+        return cls(weights, threshold, str(values.get("fitted_on", "")))
 
 
 def fit_weights(smooth: np.ndarray, other: np.ndarray, ridge: float = 1e-3) -> np.ndarray:

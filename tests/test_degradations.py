@@ -130,7 +130,8 @@ def test_the_shipped_router_sends_a_smooth_input_to_clean_and_an_aliased_one_to_
     assert router.choose(smooth)[0] == "clean"
     assert router.choose(aliased)[0] == "general"
     assert router.score(aliased) > router.score(smooth)
-    assert router.choose(np.full((20, 30, 3), 255, np.uint8)) == ("clean", "a flat image")
+    for unreadable in (np.full((20, 30, 3), 255, np.uint8), aliased[:2], aliased[:15, :15]):  # flat, 2 or 15 px
+        assert router.choose(unreadable) == ("clean", "too flat or too small to read its fine detail")
 
 
 def test_the_spectral_profile_ignores_brightness_and_contrast_and_sees_sharpening():
@@ -141,10 +142,67 @@ def test_the_spectral_profile_ignores_brightness_and_contrast_and_sees_sharpenin
     assert profile.shape == (24,) and abs(profile.mean()) < 1e-9
     assert np.abs(profile - brighter).max() < 0.02  # only the few clipped pixels differ
     assert np.abs(profile - flatter).max() < 0.15  # rounding adds noise where the power is least
-    tiny = spectral_profile(np.asarray(gradient_image(12, 10)))
+    tiny = spectral_profile(np.asarray(gradient_image(20, 16)))  # the smallest it reads: 16 pixels
     assert np.isfinite(tiny).all()  # zero-padded: every ring holds frequencies
     smooth = np.stack([spectral_profile(np.asarray(gradient_image(40, 40, seed=s))) for s in range(6)])
     sharp = smooth.copy()
     sharp[:, -6:] += 1.0  # more power near the finest scale
     weights = fit_weights(smooth + np.random.default_rng(0).normal(0, 0.1, smooth.shape), sharp)
     assert (sharp @ weights).min() > (smooth @ weights).max()
+
+
+def test_test_py_scores_every_way_with_the_model_upscale_py_would_pick(tmp_path, run_main, monkeypatch):
+    """test.py --degradation all --model auto on two tiny photos: a line per way, the routed count,
+    and the JSON's per-way summary equal to its rows' arithmetic; a JPEG way goes to the JPEG model."""
+    from conftest import save_tiny_checkpoint
+
+    from srcnn import checkpoints
+
+    names = ("clean", "general", "jpeg-low", "jpeg-high")
+    for seed, name in enumerate(names):
+        monkeypatch.setitem(checkpoints.SHIPPED_WEIGHTS, name, save_tiny_checkpoint(tmp_path / name, seed=seed))
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo_crop().save(folder / "piece.png")
+    gradient_image(40, 36, seed=2).save(folder / "gradient.png")
+    result = run_main(
+        "test.py",
+        "--benchmark",
+        str(folder),
+        "--degradation",
+        "all",
+        "--model",
+        "auto",
+        "--json",
+        "s.json",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    table = result.stdout.splitlines()
+    for way in degradations.SUITE:
+        assert any(line.split()[:1] == [way] for line in table), way
+    report = json.loads((tmp_path / "s.json").read_text())["degradations"]
+    assert list(report) == list(degradations.SUITE)
+    for way, scored in report.items():
+        assert scored["summary"] == pytest.approx(degradation_summary(scored["images"])), way
+    assert {row["model"] for row in report["jpeg"]["images"]} == {"jpeg-low"}  # quality 75
+    assert {row["model"] for row in report["cv2-nearest"]["images"]} <= {"clean", "general"}
+    with pytest.raises(SystemExit) as refused:  # argparse's one line and exit status 2
+        run_main("test.py", "--benchmark", str(folder), "--degradation", "nearest", cwd=tmp_path)
+    assert refused.value.code == 2
+
+
+def test_a_broken_router_file_is_one_line_naming_it(tmp_path):
+    path = tmp_path / "router.json"
+    for text in ("[1, 2]", '{"weights": [1]}', "not json"):
+        path.write_text(text)
+        with pytest.raises(ValueError, match=str(path)):
+            Router.load(path)
+
+
+def test_prep_takes_copies_under_their_old_name_too():
+    from conftest import load_script
+
+    parser = load_script("prep_images.py").build_parser()
+    assert parser.parse_args(["--input", "x", "--jpeg-copies", "3"]).copies == 3
+    assert parser.parse_args(["--input", "x", "--degradation", "mix", "--copies", "2"]).copies == 2

@@ -225,6 +225,8 @@ def test_new_jpeg_settings_replace_the_old_pairs(photo_folder, tmp_path):
     ]
     prepare_folder(photo_folder, output, PrepConfig(size=16, jpeg_quality=(70, 95), copies=2), progress=False)
     assert sorted({path.name.rsplit("_jpeg", 1)[1] for path in output.glob("*/hr/*.png")}) == ["0.png", "1.png"]
+    prepare_folder(photo_folder, output, PrepConfig(size=16, degradation="mix", copies=2), progress=False)
+    assert sorted({path.name.rsplit("_", 1)[1] for path in output.glob("*/hr/*.png")}) == ["mix0.png", "mix1.png"]
 
 
 def test_black_squares_for_black_to_stay_black(tmp_path):
