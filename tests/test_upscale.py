@@ -310,7 +310,7 @@ def test_model_auto_gives_jpeg_files_to_the_jpeg_model_for_their_quality_and_say
     assert refused.value.code == 2
 
 
-@pytest.mark.parametrize("model", ["clean", "jpeg-low", "jpeg-high"])
+@pytest.mark.parametrize("model", ["clean", "general", "jpeg-low", "jpeg-high"])
 def test_pure_white_and_black_come_out_exact_from_the_shipped_models(model, tmp_path, run_main):
     """A catalogue photo's white background must stay 255 (and black 0) through upscale.py, with the
     default runtime, away from the edges of the flat regions (bicubic and the network's 15-pixel
