@@ -7,11 +7,13 @@ Usage:
     python upscale.py photo.jpg -o photo_x2.png --model clean     # one shipped model for all (default: auto)
     python upscale.py --export exported/           # SavedModel, TFLite (float32, int8) and ONNX
 
-Three models ship: "clean", trained on lossless low-res images, and two JPEG models trained on
-JPEG-compressed ones, which clean up block artifacts instead of sharpening them: "jpeg-low" for
+Four models ship: "clean", trained on small images made the blog's way (PIL's bicubic); "general",
+trained on small images made a dozen ways (OpenCV's resize, nearest, sharpening, blur, noise); and
+two JPEG models, which clean up block artifacts instead of sharpening them: "jpeg-low" for
 qualities up to 82 and "jpeg-high" above. --model auto (default) sends a file that holds a JPEG (by
-content, not name) to the JPEG model for its quality, read from the file's quantization table, and
-the rest, and JPEGs above quality 95 (nearly lossless), to the clean model.
+content, not name) to the JPEG model for its quality, read from the file's quantization table; the
+rest, and JPEGs above quality 95 (nearly lossless), to the clean model when the image looks like a
+smooth downscale, else to the general one (srcnn/routing.py reads that from its spectrum).
 
 Any size and mode: grayscale stays grayscale, alpha is kept (enlarged with bicubic), 16-bit
 becomes 8-bit, EXIF orientation is applied and the ICC profile kept. Large photos go through in
