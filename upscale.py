@@ -27,8 +27,6 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from srcnn.config import RUNTIMES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter out of the way.
@@ -185,6 +183,8 @@ def choose_models(
     checkpoints.auto_choice picks for it (a JPEG to the JPEG model for its quality, read from the file;
     any other image to the clean or the general model, as the router reads the image); --model jpeg
     sends every file to the JPEG model for its quality. Each group keeps the jobs' order."""
+    import numpy as np
+
     from srcnn.checkpoints import (
         JPEG_HIGH_UP_TO,
         JPEG_LOW_UP_TO,

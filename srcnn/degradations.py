@@ -12,13 +12,12 @@ PIL, NumPy and OpenCV (opencv-python-headless, the field's library) only; no Ten
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import random
 
 import numpy as np
 from PIL import Image, ImageFilter
-
-from srcnn.images import jpeg_round_trip
 
 PIL_FILTERS = {
     "bicubic": Image.Resampling.BICUBIC,  # the blog's and the benchmark protocol's
@@ -187,6 +186,17 @@ def downscale(high_res: Image.Image, scale: int, recipe: dict) -> Image.Image:
         # What phones and web pipelines do after shrinking: an unsharp mask on the small image.
         return small.filter(ImageFilter.UnsharpMask(radius=recipe["radius"], percent=recipe["percent"], threshold=0))
     return jpeg_round_trip(small, recipe["quality"])
+
+
+def jpeg_round_trip(image: Image.Image, quality: int) -> Image.Image:
+    """The image as it comes back from a JPEG file of `quality` (1-100; Pillow's defaults otherwise)."""
+    if not 1 <= quality <= 100:
+        raise ValueError(f"JPEG quality must be within 1-100, got {quality}")
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return decoded.convert("RGB")
 
 
 def _opencv():

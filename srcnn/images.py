@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from srcnn import degradations
 from srcnn.files import write_atomic
 
 # File types prep_images.py picks up (lower-case suffixes).
@@ -150,26 +151,9 @@ def bicubic_degrade(high_res: Image.Image, scale: int, jpeg_quality: int | None 
     With `jpeg_quality` (beyond the blog), the small image is saved as a JPEG of that quality
     (Pillow's encoder, its default 4:2:0 chroma subsampling) and decoded before the enlargement:
     the low-res photos people really have are JPEGs, with the 8x8 block grid where a camera or a
-    website put it, on the small image.
+    website put it, on the small image. The degradation suite's "bicubic" way: one definition.
     """
-    width, height = high_res.size
-    if width % scale or height % scale:
-        raise ValueError(f"image size {width}x{height} is not a multiple of scale {scale}")
-    small = high_res.resize((width // scale, height // scale), Image.Resampling.BICUBIC)
-    if jpeg_quality is not None:
-        small = jpeg_round_trip(small, jpeg_quality)
-    return small.resize((width, height), Image.Resampling.BICUBIC)
-
-
-def jpeg_round_trip(image: Image.Image, quality: int) -> Image.Image:
-    """The image as it comes back from a JPEG file of `quality` (1-100; Pillow's defaults otherwise)."""
-    if not 1 <= quality <= 100:
-        raise ValueError(f"JPEG quality must be within 1-100, got {quality}")
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="JPEG", quality=quality)
-    buffer.seek(0)
-    with Image.open(buffer) as decoded:
-        return decoded.convert("RGB")
+    return degradations.degrade(high_res, scale, degradations.SUITE[degradations.DEFAULT], jpeg_quality)
 
 
 def make_pair(
