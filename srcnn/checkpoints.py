@@ -33,7 +33,7 @@ CONFIG_NAME = "config.json"
 BEST_WEIGHTS_NAME = "best.weights.h5"
 LATEST_NAME = "latest.keras"
 STATE_NAME = "state.json"
-# The models that ship with the project (README, "Results"): "clean" for lossless inputs, used when
+# The models that ship with the project (README, "Results"; docs/results.md): "clean" for lossless inputs, used when
 # nothing else is given, and two JPEG models, each trained on low-res inputs saved as JPEGs of a
 # range of qualities: one model for every JPEG smooths what a good JPEG keeps and keeps what a poor
 # one should lose, so a JPEG goes to the one for its quality (read from the file, images.jpeg_quality).
@@ -48,7 +48,7 @@ SHIPPED_WEIGHTS = {
 }
 ROUTER_PATH = SHIPPED_DIR / "pretrained-general" / "router.json"
 SHIPPED_NAMES = ("clean", "general", "jpeg", "jpeg-low", "jpeg-high")  # "jpeg": the JPEG model for the quality
-# Where to switch, measured on the 20 held-out BSD200 images as JPEGs (README, "Your photos"):
+# Where to switch, measured on the 20 held-out BSD200 images as JPEGs (docs/results.md, "Your photos"):
 # jpeg-low leads up to quality 82, jpeg-high from 83; above 95 a JPEG is nearly lossless: the clean
 # model is level with jpeg-high at 96 and leads from 97 (+2.06 dB over bicubic against +2.01).
 JPEG_LOW_UP_TO, JPEG_HIGH_UP_TO = 82, 95

@@ -82,12 +82,12 @@ class TrainConfig:
     batch_size: int = setting(16, "images per step (per replica)")
     # Assumed: Adam's step size; the blog names no optimizer. 0 picks one by the start: 1e-3 from
     # scratch (beat 3e-4 on the demo), 1e-4 from trained weights (1e-3 first threw the shipped
-    # model 4 dB back on 20 product photos; 1e-4 improved it every epoch; README, "Your photos").
+    # model 4 dB back on 20 product photos; 1e-4 improved it every epoch; docs/results.md, "Your photos").
     learning_rate: float = setting(0.0, "Adam step size (default 0: 1e-4 from trained weights, 1e-3 from scratch)")
     seed: int = setting(0, "seeds weights, shuffling, crops, turns and negatives")
     # Assumed: the blog does not say how the weights start. "pretrained" (default) fine-tunes the
     # shipped clean model, already better than bicubic, so a short run on a few own photos starts
-    # and ends above it (README, "Your photos"); a network of another shape starts "near-identity"
+    # and ends above it (docs/results.md, "Your photos"); a network of another shape starts "near-identity"
     # instead. From scratch: "near-identity" starts from tanh(input)
     # (network.initialize_near_identity); "identity" from the input itself, white and black exact
     # (network.initialize_identity); "glorot" is Keras' default.
@@ -128,7 +128,7 @@ class TrainConfig:
     # Beyond the blog: the negative of a training pair is a training pair too (dataset._random_changes);
     # it brings pure black to photos on white, and back, so with the pure margin a fine-tune on a
     # folder of white-background photos keeps black exact as well. Assumed 0.25, measured on 25
-    # product photos on white over three seeds (README, "Your photos"), with a margin of 4: 0 let
+    # product photos on white over three seeds (docs/results.md, "Your photos"), with a margin of 4: 0 let
     # black on black photos drift to 98.2% in one, 0.1 to 99.0%, and 0.5 let white slip to 99.77%;
     # with 5 and 0.25 every pure pixel held in all three.
     invert_chance: float = setting(0.25, "share of training pairs turned into their negatives (0-1)")

@@ -72,7 +72,7 @@ def build_model(
 
 # Pure white (255) is 1.0 in the network's range, which tanh reaches only at an infinite input, and
 # rounds to 255 only above tanh(3.12). The MSE's pull on such a pixel, 2 (1 - t) (1 - t^2), fades
-# to nothing near there: it settles around 254, and any fine-tune moves it across (README, "Your
+# to nothing near there: it settles around 254, and any fine-tune moves it across (docs/results.md, "Your
 # photos"). PURE_WEIGHT scales a squared hinge on tanh's input instead, zero once a pure target's
 # pixel is past the margin: 1e-3 makes a pixel at 3.0 weigh about 20x what the MSE gives it.
 PURE_WEIGHT = 1e-3
