@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="a file naming input images (one per line, # comments) that go to val whatever else says",
     )
+    parser.add_argument(
+        "--first-pass",
+        type=Path,
+        metavar="WEIGHTS",
+        help="enlarge each small image with this model first (e.g. the x2 model's best.weights.h5), then bicubic"
+        " to the full size: pairs for a x3 or x4 model that runs after it",
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
     parser.add_argument(
         "--prune", action="store_true", help="delete the pairs of photos since removed from --input (kept by default)"
@@ -109,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             degradation=args.degradation,
             copies=args.copies,
             background=args.background,
+            first_pass=str(args.first_pass.resolve()) if args.first_pass else "",
         )
         summary = prepare_folder(
             args.input, args.output, config, workers=args.workers, force=args.force, prune=args.prune

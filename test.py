@@ -6,9 +6,11 @@ Usage:
     python test.py --benchmark ../shared/data/Set5 --jpeg 75 --model jpeg   # the shipped JPEG model for q75
     python test.py --benchmark ../shared/data/Set5 --degradation all --model auto   # every way of making it small
 
-The first writes RESULTS/compare/NAME.png (bicubic | model | original, each with PSNR and SSIM) and
+The first writes RESULTS/compare/NAME.png (bicubic | model | original, each with PSNR and SSIM),
+RESULTS/compare/index.html (a page to compare them at full size: slider, zoom, a table) and
 RESULTS/metrics.csv for the prepared test pairs. The second scores every image of a folder with
-the SRCNN paper's protocol (Y channel, borders shaved by the scale) against bicubic.
+the SRCNN paper's protocol (Y channel, borders shaved by the scale) against bicubic; --compare-dir
+gives it the same PNGs and page. --scale 3 or 4 scores the shipped x3 or x4 model (or your own).
 Without --checkpoint: the best weights in --checkpoint-dir, else the shipped pretrained model.
 """
 
@@ -48,7 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--benchmark", type=Path, default=None, help="folder of original images to score")
     parser.add_argument("--json", type=Path, default=None, help="with --benchmark: write the scores here")
     parser.add_argument("--compare-dir", type=Path, default=None, help="with --benchmark: write comparisons here")
-    parser.add_argument("--scale", type=int, default=2, help="with --benchmark: the upscaling factor (default: 2)")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        help="with --benchmark: the enlargement (default: the model's, 2 for the shipped ones); x3 and x4: the"
+        " shipped models for them, or yours",
+    )
     parser.add_argument(
         "--degradation",
         metavar="NAME",
@@ -81,21 +88,27 @@ def main(argv: list[str] | None = None) -> int:
         recipes = benchmark_recipes(args.degradation)
     except ValueError as error:
         parser.error(str(error))
-    from srcnn.checkpoints import CheckpointError, choose_weights, load_for_inference, shipped_weights
+    from srcnn.checkpoints import CheckpointError, load_for_inference
     from srcnn.dataset import DataError
 
     try:
-        if args.model == "auto":
+        if args.model == "auto" and args.scale in (None, 2):
+            args.scale = 2
             return run_benchmark(auto_picker(args.jpeg), args, recipes)
-        weights_path = (
-            shipped_weights(args.model, args.jpeg)
-            if args.model
-            else choose_weights(args.checkpoint, args.checkpoint_dir)
-        )
+        weights_path = chosen_weights(args)
+        if args.benchmark is not None:
+            from srcnn.passes import load_passes
+
+            passes = load_passes(weights_path)
+            trained = passes[-1].scale
+            if args.scale not in (None, trained):
+                raise CheckpointError(f"{weights_path}: a x{trained} model, not x{args.scale}")
+            args.scale = trained
+            after = f", after {passes[0].weights}" if len(passes) > 1 else ""
+            print(f"model: {weights_path} (x{trained}{after}; {passes[-1].config})")
+            return run_benchmark(passes, args, recipes)
         model, config = load_for_inference(weights_path)
         print(f"model: {weights_path} ({config})")
-        if args.benchmark is not None:
-            return run_benchmark(model, args, recipes)
         from srcnn.evaluation import format_table, test_split
 
         data_dir, results_dir = run_folders(args, weights_path)
@@ -105,8 +118,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"test.py: error: {error}", file=sys.stderr)
         return 2
     print(format_table(scores))
-    print(f"comparisons: {results_dir / 'compare'}   metrics: {results_dir / 'metrics.csv'}")
+    print(f"comparisons: {results_dir / 'compare'}   page: {results_dir / 'compare' / 'index.html'}")
+    print(f"metrics: {results_dir / 'metrics.csv'}")
     return 0
+
+
+def chosen_weights(args: argparse.Namespace) -> Path:
+    """The weights to test: a shipped model by name (x3 and x4 by --scale), else --checkpoint or the
+    run in --checkpoint-dir (choose_weights)."""
+    from srcnn.checkpoints import SHIPPED_BY_SCALE, CheckpointError, choose_weights, shipped_weights
+
+    if args.scale not in (None, 2) and args.checkpoint is None and args.checkpoint_dir is None:
+        if args.model not in (None, "auto", "clean"):
+            raise CheckpointError(f"--model {args.model} ships for x2 only; x{args.scale} has one model")
+        if args.scale not in SHIPPED_BY_SCALE:
+            raise CheckpointError(f"no shipped x{args.scale} model; the shipped scales: {sorted(SHIPPED_BY_SCALE)}")
+        return SHIPPED_BY_SCALE[args.scale]
+    if args.model:
+        return shipped_weights(args.model, args.jpeg)
+    return choose_weights(args.checkpoint, args.checkpoint_dir)
 
 
 def run_folders(args: argparse.Namespace, weights_path: Path) -> tuple[Path, Path]:
@@ -185,19 +215,28 @@ def run_benchmark(model, args: argparse.Namespace, recipes: dict[str, dict | Non
             failed += 1
     if not photos:
         raise ValueError(f"{args.benchmark}: no usable images")
+    page = None
     if args.compare_dir is not None:
+        from srcnn.compare_page import Column, ComparePage, gain_columns
+
         args.compare_dir.mkdir(parents=True, exist_ok=True)
+        page = ComparePage(
+            args.compare_dir,
+            f"bicubic against the model: {args.benchmark}, x{args.scale}",
+            gain_columns("Y") + ([Column("model", "model used")] if args.model == "auto" else []),
+            note="The SRCNN paper's protocol: Y channel, borders shaved by the scale.",
+            sort_key="gain",
+        )
     results = {}
     for label, recipe in recipes.items():
-        pick = model if args.model != "auto" else model(recipe)
+        pick = model if args.model != "auto" or isinstance(model, list) else model(recipe)
         rows = []
         for path, photo in photos:
             suffix = f"_{label}" if label and len(recipes) > 1 else ""
             compare_path = args.compare_dir / f"{path.stem}{suffix}.png" if args.compare_dir else None
             try:
-                rows.append(
-                    {"name": path.stem, **benchmark_image(pick, photo, args.scale, compare_path, args.jpeg, recipe)}
-                )
+                scores = benchmark_image(pick, photo, args.scale, compare_path, args.jpeg, recipe, page)
+                rows.append({"name": path.stem, **scores})
             except ValueError as error:
                 print(f"skipped {path}: {error}", file=sys.stderr)
         if not rows:
@@ -227,6 +266,8 @@ def run_benchmark(model, args: argparse.Namespace, recipes: dict[str, dict | Non
         if summary:
             print(summary)
         report |= {"images": rows, "mean": benchmark_mean(rows), "degradation": recipes[label]}
+    if page is not None:
+        print(f"comparison page: {page.write()}")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(args.json, json.dumps(report, indent=1) + "\n")

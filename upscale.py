@@ -5,6 +5,7 @@ Usage:
     python upscale.py photos/ more.png --out-dir enlarged/ [--tile 512] [--checkpoint PATH] [--overwrite]
     python upscale.py photo.jpg -o photo_x2.png --runtime keras   # a given runtime (default: auto)
     python upscale.py photo.jpg -o photo_x2.png --model clean     # one shipped model for all (default: auto)
+    python upscale.py photos/ --out-dir enlarged/ --compare enlarged/compare   # + a before/after page
     python upscale.py --export exported/           # SavedModel, TFLite (float32, int8) and ONNX
 
 Four models ship: "clean", trained on small images made the blog's way (PIL's bicubic); "general",
@@ -59,7 +60,21 @@ def build_parser() -> argparse.ArgumentParser:
         " (jpeg-low up to 82, else jpeg-high; above 95 as lossless); for lossless ones clean if the image looks"
         " made by a smooth downscale (PIL's bicubic), else general; jpeg = the JPEG models for every file",
     )
+    parser.add_argument(
+        "--scale",
+        type=int,
+        choices=(2, 3, 4),
+        help="how many times larger (default: 2, or what --checkpoint was trained for); x3 and x4 run the x2"
+        " model, then a network trained on its output",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        metavar="DIR",
+        help="also write DIR/index.html: each photo enlarged by bicubic against the model, with a slider and"
+        " zoom (opens from disk in a browser)",
+    )
     parser.add_argument(
         "--runtime",
         default="auto",
@@ -77,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def plan(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]], list[str]]:
+def plan(args: argparse.Namespace, scale: int) -> tuple[list[tuple[Path, Path]], list[str]]:
     """(input, output) pairs to make, and one error line per input that cannot be planned."""
     from srcnn.preparation import find_images
 
@@ -87,11 +102,11 @@ def plan(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]], list[str]]:
             if args.output is not None:
                 errors.append(f"{item}: is a folder; use --out-dir for folders")
                 continue
-            for path in find_images(item, exclude=args.out_dir):
+            for path in find_images(item, exclude=[args.out_dir, args.compare]):
                 relative = path.relative_to(item).with_suffix("")
-                jobs.append((path, args.out_dir / relative.parent / f"{relative.name}_x2.png"))
+                jobs.append((path, args.out_dir / relative.parent / f"{relative.name}_x{scale}.png"))
         elif item.exists() or item.is_symlink():
-            jobs.append((item, args.output or args.out_dir / f"{item.stem}_x2.png"))
+            jobs.append((item, args.output or args.out_dir / f"{item.stem}_x{scale}.png"))
         else:
             errors.append(f"{item}: no such file or folder")
     return unique_targets(jobs, errors)
@@ -130,28 +145,42 @@ def main(argv: list[str] | None = None) -> int:
     if args.export is not None and args.model == "jpeg":
         parser.error("--export writes one model: name it, --model jpeg-low or --model jpeg-high")
 
-    from srcnn.checkpoints import CheckpointError, load_for_inference
+    from srcnn.checkpoints import CheckpointError
     from srcnn.files import one_line
+
+    try:
+        scale = chosen_scale(args.checkpoint, args.scale, args.model)
+    except CheckpointError as error:
+        print(f"upscale.py: error: {one_line(error)}", file=sys.stderr)
+        return 2
+    jobs, errors = plan(args, scale) if args.inputs else ([], [])
+    from srcnn.passes import load_passes
     from srcnn.runtimes import make_runtime, resolve_runtime
 
-    jobs, errors = plan(args) if args.inputs else ([], [])
     try:
         if args.export is not None:
             from srcnn.upscaling import export_model
 
-            (weights, _, _), *_ = choose_models([], args.checkpoint, args.model)
-            model, config = load_for_inference(weights)
-            for path, what in export_model(model, config, args.export):
-                print(f"exported: {path} ({what}) from {weights}")
+            (weights, _, _), *_ = choose_models([], args.checkpoint, args.model, scale)
+            passes = load_passes(weights)
+            for number, step in enumerate(passes, start=1):
+                folder = args.export / f"pass{number}" if len(passes) > 1 else args.export
+                for path, what in export_model(step.model, step.config, folder):
+                    print(f"exported: {path} ({what}) from {step.weights}")
             if not args.inputs:
                 return 0
         runtime_name, runtime_why = resolve_runtime(args.runtime)
-        groups = choose_models(jobs, args.checkpoint, args.model)
+        groups = choose_models(jobs, args.checkpoint, args.model, scale)
         runtimes = []
         for weights, why, group in groups:
-            model, config = load_for_inference(weights)
-            runtimes.append((make_runtime(runtime_name, model, config), config, group))
-            print(f"model: {weights} ({why}){f', {len(group)} photo(s)' if len(groups) > 1 else ''}")
+            passes = load_passes(weights)
+            stages = [
+                (make_runtime(runtime_name, step.model, step.config).predict, step.config, step.scale)
+                for step in passes
+            ]
+            runtimes.append((stages, group))
+            after = f", after {passes[0].weights}" if len(passes) > 1 else ""
+            print(f"model: {weights} ({why}{after}){f', {len(group)} photo(s)' if len(groups) > 1 else ''}")
     except (CheckpointError, ValueError, ImportError, OSError) as error:
         print(f"upscale.py: error: {one_line(error)}", file=sys.stderr)
         return 2
@@ -169,15 +198,41 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     from srcnn.upscaling import enlarge_all
 
+    page = None
+    if args.compare is not None:
+        from srcnn.compare_page import Column, ComparePage
+
+        columns = [Column("input", "input size"), Column("output", "output size"), Column("model", "model")]
+        page = ComparePage(args.compare, f"bicubic against the model: your photos, x{scale}", columns)
     failed = len(errors)
-    for runtime, config, group in runtimes:
+    for (stages, group), (weights, _, _) in zip(runtimes, groups, strict=True):
         if group:
-            failed += enlarge_all(group, runtime.predict, config, args.tile, args.batch, args.overwrite)
+            failed += enlarge_all(group, stages, args.tile, args.batch, args.overwrite, page, weights.parent.name)
+    if page is not None and page.entries:
+        print(f"comparison page: {page.write()}")
     return 1 if failed else 0
 
 
+def chosen_scale(checkpoint: Path | None, scale: int | None, choice: str) -> int:
+    """--scale, or the scale --checkpoint was trained for; a CheckpointError when they disagree or
+    when the shipped model asked for has no such scale."""
+    from srcnn.checkpoints import CheckpointError, read_run_record
+    from srcnn.passes import record_scale
+
+    if checkpoint is not None:
+        trained = record_scale(read_run_record(checkpoint.parent))
+        if scale is not None and scale != trained:
+            raise CheckpointError(
+                f"{checkpoint}: a x{trained} model, not x{scale}; drop --scale or give a x{scale} model"
+            )
+        return trained
+    if scale not in (None, 2) and choice not in ("auto", "clean"):
+        raise CheckpointError(f"--model {choice} ships for x2 only; x{scale} has one model (--model auto or clean)")
+    return scale or 2
+
+
 def choose_models(
-    jobs: list[tuple[Path, Path]], checkpoint: Path | None, choice: str
+    jobs: list[tuple[Path, Path]], checkpoint: Path | None, choice: str, scale: int = 2
 ) -> list[tuple[Path, str, list[tuple[Path, Path]]]]:
     """[(weights, why, the jobs they enlarge)]: one group, or with --model auto each file to the model
     checkpoints.auto_choice picks for it (a JPEG to the JPEG model for its quality, read from the file;
@@ -188,6 +243,8 @@ def choose_models(
     from srcnn.checkpoints import (
         JPEG_HIGH_UP_TO,
         JPEG_LOW_UP_TO,
+        SHIPPED_BY_SCALE,
+        CheckpointError,
         auto_choice,
         choose_weights,
         jpeg_model_name,
@@ -197,6 +254,11 @@ def choose_models(
 
     if checkpoint is not None:
         return [(checkpoint, "--checkpoint", jobs)]
+    if scale != 2:
+        weights = SHIPPED_BY_SCALE[scale]
+        if not weights.is_file():
+            raise CheckpointError(f"{weights}: the shipped x{scale} model is missing from this copy of the project")
+        return [(weights, f"the x{scale} model: the clean x2 model, then a network trained on its output", jobs)]
     clean = choose_weights(None, None, prefer_pretrained=True)
     if choice in ("jpeg-low", "jpeg-high", "general"):
         return [(shipped_weights(choice), f"the {choice} model, --model {choice}", jobs)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import os
 import tempfile
 import warnings
 import zipfile
@@ -45,6 +46,12 @@ SHIPPED_WEIGHTS = {
     # Trained on a mix of ways to make a small image (srcnn/degradations.py): for lossless inputs that
     # were not made by PIL's bicubic, which the router beside it tells from the image (srcnn/routing.py).
     "general": SHIPPED_DIR / "pretrained-general" / BEST_WEIGHTS_NAME,
+}
+# x3 and x4: the clean x2 model, then a network trained on what it gives (srcnn/passes.py).
+SHIPPED_BY_SCALE = {
+    2: SHIPPED_WEIGHTS["clean"],
+    3: SHIPPED_DIR / "pretrained-x3" / BEST_WEIGHTS_NAME,
+    4: SHIPPED_DIR / "pretrained-x4" / BEST_WEIGHTS_NAME,
 }
 ROUTER_PATH = SHIPPED_DIR / "pretrained-general" / "router.json"
 SHIPPED_NAMES = ("clean", "general", "jpeg", "jpeg-low", "jpeg-high")  # "jpeg": the JPEG model for the quality
@@ -113,7 +120,11 @@ def check_writable(folder: Path) -> None:
 def write_run_record(
     checkpoint_dir: Path, model_config: ModelConfig, train_config: TrainConfig, data: dict, results_dir: Path
 ) -> None:
-    """config.json: enough to rebuild the network, repeat the run, and resume it in the same folders."""
+    """config.json: enough to rebuild the network, repeat the run, and resume it in the same folders.
+    A first pass (the model that runs before this one) is named relative to the checkpoint folder,
+    so that the two travel together."""
+    if data.get("first_pass"):
+        data = data | {"first_pass": Path(os.path.relpath(data["first_pass"], checkpoint_dir.resolve())).as_posix()}
     record = {
         "model": model_config.to_dict(),
         "train": asdict(train_config),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 
 from srcnn import degradations
 from srcnn.precision import JIT_CHOICES, PRECISIONS
@@ -220,11 +221,17 @@ class PrepConfig:
     # The square's colour in "blog" mode: the blog's white, or black (beyond the blog), so that a
     # model also learns to keep pure black black. Black pairs are named NAME_black.png.
     background: str = "white"
+    # Beyond the blog: the weights of a model that enlarges the small image first (absolute path);
+    # the low-res side is its result, then bicubic to the full size: the input of a model that runs
+    # second (x3 and x4 after the x2 model, srcnn/passes.py).
+    first_pass: str = ""
 
     def validate(self) -> None:
         if self.size < 2 or self.scale < 2:
             raise ValueError(f"size ({self.size}) and scale ({self.scale}) must both be at least 2")
-        if self.size % self.scale:
+        if self.first_pass and not Path(self.first_pass).is_file():
+            raise ValueError(f"{self.first_pass}: no such weights file (--first-pass)")
+        if self.mode == "blog" and self.size % self.scale:
             raise ValueError(f"size {self.size} is not a multiple of scale {self.scale}")
         if not (0 <= self.val_fraction and 0 <= self.test_fraction):
             raise ValueError("split fractions cannot be negative")

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from srcnn import degradations
+from srcnn.compare_page import ComparePage, gain_columns
 from srcnn.dataset import DataError, list_pairs
 from srcnn.files import write_text_atomic
 from srcnn.images import save_png_atomic, whole_high_res
@@ -128,8 +129,16 @@ def evaluate_pairs(
 ) -> list[PairScore]:
     """Score every (low_res, high_res) pair; write compare_dir/NAME.png for each when given."""
     scores = []
+    page = None
     if compare_dir is not None:
         compare_dir.mkdir(parents=True, exist_ok=True)
+        page = ComparePage(
+            compare_dir,
+            f"bicubic against the model: {len(pairs)} prepared pair(s)",
+            gain_columns("RGB"),
+            note="RGB PSNR (dB) and SSIM of the whole images against the original.",
+            sort_key="gain",
+        )
     for low_res_path, high_res_path in pairs:
         low_res, high_res = read_rgb_array(low_res_path), read_rgb_array(high_res_path)
         if low_res.shape != high_res.shape:
@@ -140,7 +149,25 @@ def evaluate_pairs(
         if compare_dir is not None:
             image = comparison_image(low_res, super_res, high_res, rgb_captions(score))
             save_png_atomic(image, compare_dir / high_res_path.name)
+            page.add(
+                score.name,
+                {"bicubic": low_res, "model": super_res, "original": high_res},
+                page_numbers(score.bicubic_psnr, score.model_psnr, score.bicubic_ssim, score.model_ssim),
+            )
+    if page is not None:
+        page.write()
     return scores
+
+
+def page_numbers(bicubic_psnr: float, model_psnr: float, bicubic_ssim: float, model_ssim: float) -> dict:
+    """An image's numbers for the comparison page (compare_page.gain_columns)."""
+    return {
+        "bicubic_psnr": bicubic_psnr,
+        "model_psnr": model_psnr,
+        "gain": model_psnr - bicubic_psnr,
+        "bicubic_ssim": bicubic_ssim,
+        "model_ssim": model_ssim,
+    }
 
 
 def scores_to_csv(scores: list[PairScore]) -> str:
@@ -194,29 +221,37 @@ ModelPicker = Callable[[np.ndarray], tuple[keras.Model, str]]
 
 
 def benchmark_image(
-    model: keras.Model | ModelPicker,
+    model: keras.Model | ModelPicker | list,
     image: Image.Image,
     scale: int = 2,
     compare_path: Path | None = None,
     jpeg_quality: int | None = None,
     recipe: dict | None = None,
+    page: ComparePage | None = None,
 ) -> dict[str, float]:
     """The paper's protocol on one RGB photo: crop to a multiple of scale, bicubic down and up, run.
 
     With `recipe` (srcnn/degradations.py), the small image is made that way instead of by PIL's
     bicubic; with `jpeg_quality`, it then passes through a JPEG of that quality. Bicubic is scored
     on the same small image, enlarged. `model` is one network, or a picker that chooses one from
-    the small image (the row then names it under "model"). With `compare_path`, also writes
-    bicubic | model | original there, captioned with Y-PSNR/SSIM.
+    the small image (the row then names it under "model"), or the passes of srcnn/passes.py
+    (x3, x4: the x2 model, then bicubic to the full size and a network for the rest). With `compare_path`, also writes
+    bicubic | model | original there, captioned with Y-PSNR/SSIM, and adds the three at full size
+    to `page` under the file's name.
     """
     high_res_image = whole_high_res(image, scale)
     recipe = recipe or degradations.SUITE[degradations.DEFAULT]
     small, low_res_image = degradations.small_and_low_res(high_res_image, scale, recipe, jpeg_quality)
     low_res, high_res = np.asarray(low_res_image), np.asarray(high_res_image)
     chosen = {}
-    if not isinstance(model, keras.Model):
-        model, chosen["model"] = model(np.asarray(small))
-    super_res = super_resolve(model, low_res)
+    if isinstance(model, list):
+        from srcnn.passes import enlarge
+
+        super_res = enlarge(model, small)
+    else:
+        if not isinstance(model, keras.Model):
+            model, chosen["model"] = model(np.asarray(small))
+        super_res = super_resolve(model, low_res)
     border = scale  # the SR convention: shave as many pixels as the scale factor
     model_values = benchmark_metrics(high_res, super_res, border)
     bicubic_values = benchmark_metrics(high_res, low_res, border)
@@ -227,6 +262,15 @@ def benchmark_image(
             "Y-PSNR  SSIM",
         )
         save_png_atomic(comparison_image(low_res, super_res, high_res, captions), compare_path)
+        if page is not None:
+            numbers = page_numbers(
+                bicubic_values["psnr_y"], model_values["psnr_y"], bicubic_values["ssim_y"], model_values["ssim_y"]
+            )
+            page.add(
+                compare_path.stem,
+                {"bicubic": low_res, "model": super_res, "original": high_res},
+                numbers | chosen,
+            )
     flat = {}
     for name, level in (("white", 255), ("black", 0)):
         counts = flat_region_kept(high_res, level, super_res, low_res)  # the mask once, for both outputs

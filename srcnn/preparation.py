@@ -35,13 +35,14 @@ class Job:
     degradation: dict | None = None  # how the small image is made (degradations.py); None: PIL bicubic
 
 
-def find_images(input_dir: Path, exclude: Path | None = None) -> list[Path]:
-    """Every file with an image suffix under input_dir, recursively, sorted; symlinked folders are not followed."""
+def find_images(input_dir: Path, exclude: Path | list[Path | None] | None = None) -> list[Path]:
+    """Every file with an image suffix under input_dir, recursively, sorted; symlinked folders are
+    not followed, nor the `exclude` folders (where results are written)."""
     found = []
-    exclude = exclude.resolve() if exclude is not None else None
+    excluded = {path.resolve() for path in (exclude if isinstance(exclude, list) else [exclude]) if path is not None}
     for folder, subfolders, files in os.walk(input_dir):
-        if exclude is not None:
-            subfolders[:] = [d for d in subfolders if (Path(folder) / d).resolve() != exclude]
+        if excluded:
+            subfolders[:] = [d for d in subfolders if (Path(folder) / d).resolve() not in excluded]
         subfolders.sort()
         for file_name in files:
             if Path(file_name).suffix.lower() in IMAGE_SUFFIXES:
@@ -222,7 +223,13 @@ def prepare_one(job: Job, output_dir: Path, config: PrepConfig) -> tuple[Job, st
         else:
             high_res = blog_high_res(image, config.size, config.scale, BACKGROUNDS[config.background])
         recipe = job.degradation or degradations.SUITE[degradations.DEFAULT]
-        low_res = degradations.degrade(high_res, config.scale, recipe, job.jpeg_quality)
+        if config.first_pass:
+            from srcnn.passes import first_pass_input  # TensorFlow, only where a model runs first
+
+            small, _ = degradations.small_and_low_res(high_res, config.scale, recipe, job.jpeg_quality)
+            low_res = first_pass_input(Path(config.first_pass), small, high_res.size)
+        else:
+            low_res = degradations.degrade(high_res, config.scale, recipe, job.jpeg_quality)
     except ImageReadError as error:
         return job, str(error)
     except MemoryError:
@@ -293,7 +300,9 @@ def write_manifest(
 
 def pair_recipe(config: PrepConfig) -> dict:
     """How a pair was made, as recorded with it (the size matters only for the blog's squares)."""
-    recipe = {"mode": config.mode, "scale": config.scale}
+    recipe = {"mode": config.mode, "scale": config.scale} | (
+        {"first_pass": config.first_pass} if config.first_pass else {}
+    )
     return recipe | {"size": config.size, "background": config.background} if config.mode == "blog" else recipe
 
 

@@ -222,6 +222,8 @@ def run(folders: RunFolders, request: RunRequest, distribution: tf.distribute.St
 
     replicas = distribution.num_replicas_in_sync
     log(f"training on {describe_device()}: {len(data.train_pairs)} training pairs, {len(data.val_pairs)} validation")
+    after = f", after {data.record['first_pass']}" if data.record.get("first_pass") else ""
+    log(f"enlargement: x{data.record['scale']}{after} (from the prepared pairs' manifest)")
     log(f"precision: {precision} ({precision_reason}); XLA: {'on' if jit else 'off'}")
     if replicas > 1:
         log(f"batch: {config.batch_size} per replica x {replicas} replicas = {config.batch_size * replicas}")
@@ -354,7 +356,23 @@ def data_record(
     val = split_record(val_pairs) | {"names": [high_res.name for _, high_res in val_pairs]}
     if validated_on_train:
         val["note"] = "no val split: validated on the training pairs"
-    return {"dir": str(data_dir.resolve()), "train": split_record(train_pairs), "val": val}
+    record = {"dir": str(data_dir.resolve()), "train": split_record(train_pairs), "val": val}
+    return record | enlargement(
+        data_dir, [entries[high.name] for _, high in train_pairs + val_pairs if high.name in entries]
+    )
+
+
+def enlargement(data_dir: Path, made: list[dict]) -> dict:
+    """{"scale": N} and, for pairs made after another model, {"first_pass": its weights}: what the
+    model learns, read from prep's manifest (2 without one). Pairs of several kinds are refused."""
+    kinds = {
+        (int(entry.get("prep", {}).get("scale", 2)), entry.get("prep", {}).get("first_pass", "")) for entry in made
+    }
+    if len(kinds) > 1:
+        listed = ", ".join(f"x{scale}" + (f" after {first}" if first else "") for scale, first in sorted(kinds))
+        raise DataError(f"{data_dir}: pairs made for several enlargements ({listed}); prepare each into its own folder")
+    scale, first_pass = kinds.pop() if kinds else (2, "")
+    return {"scale": scale} | ({"first_pass": first_pass} if first_pass else {})
 
 
 def clear_folders(folders: RunFolders) -> None:

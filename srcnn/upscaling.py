@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from srcnn.compare_page import ComparePage
 from srcnn.config import ModelConfig
 from srcnn.files import one_line, write_atomic
 from srcnn.images import HIGH_BIT_MODES, read_image, to_8bit
@@ -149,11 +150,31 @@ def upscale(
     batch_size: int = 1,
 ) -> Image.Image:
     """The photo `scale` times larger: bicubic, then the network; alpha by bicubic alone."""
+    return upscale_in_passes([(predict, config, scale)], photo, tile, on_tile, batch_size)
+
+
+# One pass of the enlargement: its network, the network's config, and the enlargement of the photo
+# once it is done (srcnn/passes.py: x4 = the x2 model, then a network for the rest).
+Stage = tuple[Predict, ModelConfig, int]
+
+
+def upscale_in_passes(
+    stages: list[Stage],
+    photo: Prepared,
+    tile: int = DEFAULT_TILE,
+    on_tile: Callable[[], None] | None = None,
+    batch_size: int = 1,
+) -> Image.Image:
+    """The photo enlarged by each pass in turn: bicubic to the pass's size, then its network, in
+    tiles; alpha by bicubic alone to the last size."""
     width, height = photo.colour.size
-    size = (width * scale, height * scale)
-    bicubic = np.asarray(photo.colour.resize(size, Image.Resampling.BICUBIC))
-    halo = config.receptive_field // 2
-    result = Image.fromarray(run_tiled(predict, bicubic, halo, tile, on_tile, batch_size))
+    result = photo.colour
+    for predict, config, scale in stages:
+        size = (width * scale, height * scale)
+        bicubic = np.asarray(result.resize(size, Image.Resampling.BICUBIC))
+        halo = config.receptive_field // 2
+        result = Image.fromarray(run_tiled(predict, bicubic, halo, tile, on_tile, batch_size))
+    size = result.size
     if photo.grey:
         result = result.convert("L")
     if photo.alpha is not None:
@@ -201,14 +222,23 @@ def failure(message: str) -> Future:
 
 
 def enlarge_all(
-    jobs: list[tuple[Path, Path]], predict: Predict, config: ModelConfig, tile: int, batch_size: int, overwrite: bool
+    jobs: list[tuple[Path, Path]],
+    stages: list[Stage],
+    tile: int,
+    batch_size: int,
+    overwrite: bool,
+    page: ComparePage | None = None,
+    model_name: str = "",
 ) -> int:
     """Upscale every job; returns how many failed. Reading the next photo and encoding the previous
     result overlap with the model (one reader and one writer thread beside it). Each result is
     written once, under a temporary name first; at most two wait to be written, so memory stays
-    bounded; outcomes are reported in the jobs' order."""
+    bounded; outcomes are reported in the jobs' order. With `page`, each photo written is added to
+    it: bicubic against the result, named by `model_name`."""
     failed = 0
     one_photo = len(jobs) == 1
+    scale = stages[-1][2]
+    on_written = None if page is None else lambda loaded: add_to_page(page, loaded, model_name, scale)
     with (
         ThreadPoolExecutor(1, thread_name_prefix="read") as reader,
         ThreadPoolExecutor(1, thread_name_prefix="write") as writer,
@@ -224,40 +254,60 @@ def enlarge_all(
                 writes.append((loaded, failure(loaded.error)))
                 continue
             try:
-                result = upscale_with_bar(predict, config, loaded, tile, batch_size, one_photo)
+                result = upscale_with_bar(stages, loaded, tile, batch_size, one_photo)
             except (ValueError, OSError, MemoryError) as error:
                 writes.append((loaded, failure(one_line(error))))
                 continue
-            failed += report_writes(writes, bar, keep=1)  # the writer holds at most one more result
+            failed += report_writes(writes, bar, 1, on_written)  # the writer holds at most one more result
             writes.append((loaded, writer.submit(save, loaded, result)))
-        failed += report_writes(writes, bar, keep=0)
+        failed += report_writes(writes, bar, 0, on_written)
     return failed
 
 
-def upscale_with_bar(
-    predict: Predict, config: ModelConfig, loaded: Loaded, tile: int, batch_size: int, one_photo: bool
-) -> Image.Image:
-    """upscale(), with a bar over the tiles when a single photo is enlarged (a folder has one over photos)."""
+def upscale_with_bar(stages: list[Stage], loaded: Loaded, tile: int, batch_size: int, one_photo: bool) -> Image.Image:
+    """upscale_in_passes(), with a bar over the tiles when a single photo is enlarged (a folder has
+    one over photos)."""
     width, height = loaded.photo.colour.size
-    tiles = count_tiles(2 * height, 2 * width, tile)
+    tiles = sum(count_tiles(scale * height, scale * width, tile) for _, _, scale in stages)
     with tqdm(
         total=tiles, unit="tile", desc=loaded.source.name, leave=False, disable=not one_photo or tiles < 2
     ) as bar:
-        return upscale(predict, config, loaded.photo, tile=tile, on_tile=bar.update, batch_size=batch_size)
+        return upscale_in_passes(stages, loaded.photo, tile, bar.update, batch_size)
 
 
-def report_writes(writes: list[tuple[Loaded, Future]], bar: tqdm, keep: int) -> int:
-    """Report outcomes in order, waiting until at most `keep` are left; returns the failures."""
+def report_writes(
+    writes: list[tuple[Loaded, Future]], bar: tqdm, keep: int, on_written: Callable[[Loaded], None] | None = None
+) -> int:
+    """Report outcomes in order, waiting until at most `keep` are left; returns the failures.
+    `on_written` is called with each job whose result was written."""
     failed = 0
     while len(writes) > keep or (writes and writes[0][1].done()):
         loaded, future = writes.pop(0)
         try:
             tqdm.write(f"{loaded.source} -> {loaded.target}{future.result()}")
+            if on_written is not None:
+                on_written(loaded)
         except (ValueError, OSError, MemoryError) as error:
             tqdm.write(f"upscale.py: error: {loaded.source}: {one_line(error)}", file=sys.stderr)
             failed += 1
         bar.update()
     return failed
+
+
+def add_to_page(page: ComparePage, loaded: Loaded, model_name: str, scale: int) -> None:
+    """The photo enlarged by bicubic alone beside the result written (a copy as PNG where browsers
+    show no such file, as with TIFF)."""
+    colour = loaded.photo.colour
+    width, height = colour.size
+    bicubic = colour.resize((scale * width, scale * height), Image.Resampling.BICUBIC)
+    if loaded.photo.grey:
+        bicubic = bicubic.convert("L")
+    result: Path | Image.Image = loaded.target
+    if loaded.target.suffix.lower() in (".tif", ".tiff"):
+        with Image.open(loaded.target) as written:
+            result = written.copy()
+    numbers = {"input": f"{width}x{height}", "output": f"{scale * width}x{scale * height}", "model": model_name}
+    page.add(loaded.source.name, {"bicubic": bicubic, "model": result}, numbers)
 
 
 def save_image(image: Image.Image, path: Path, icc_profile: bytes | None) -> None:

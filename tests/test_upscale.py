@@ -217,7 +217,7 @@ def test_a_folder_overlaps_reading_and_writing_and_writes_each_output_once(tiny,
     monkeypatch.setattr(upscaling, "save_image", save_image)
     monkeypatch.setattr(upscaling, "open_photo", open_photo)
 
-    failed = upscaling.enlarge_all(jobs, model.predict_on_batch, config, tile=16, batch_size=1, overwrite=False)
+    failed = upscaling.enlarge_all(jobs, [(model.predict_on_batch, config, 2)], tile=16, batch_size=1, overwrite=False)
     assert failed == 2  # the broken file, and the output that exists
     assert sorted(path.name for path in written) == ["0_x2.png", "1_x2.png", "2_x2.png"]
     assert (tmp_path / "out" / "3_x2.png").read_bytes() == b"the user's own file"

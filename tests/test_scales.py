@@ -1,0 +1,112 @@
+"""x3 and x4: the scale from prep to train to test to upscale, passes after the x2 model, exact sizes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import gradient_image, save_tiny_checkpoint
+from PIL import Image
+
+from srcnn.checkpoints import BEST_WEIGHTS_NAME, CONFIG_NAME, CheckpointError, write_run_record
+from srcnn.config import ModelConfig, PrepConfig, TrainConfig
+from srcnn.dataset import DataError
+from srcnn.network import build_model
+from srcnn.passes import enlarge, first_pass_input, load_passes, pass_chain
+from srcnn.preparation import prepare_folder
+from srcnn.training import enlargement
+from srcnn.upscaling import split_modes, upscale_in_passes
+
+
+def save_second_pass(folder: Path, first: Path, scale: int) -> Path:
+    """A tiny network recorded as trained on pairs made by `first`, then bicubic to x`scale`."""
+    folder.mkdir(parents=True)
+    config = ModelConfig(filters=6)
+    build_model(config).save_weights(folder / BEST_WEIGHTS_NAME)
+    write_run_record(folder, config, TrainConfig(), {"scale": scale, "first_pass": str(first)}, folder / "results")
+    return folder / BEST_WEIGHTS_NAME
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """{2: a tiny x2 model, 3: a x3 model after it, 4: a x4 model after it}."""
+    root = tmp_path_factory.mktemp("models")
+    x2 = save_tiny_checkpoint(root / "x2")
+    return {2: x2, 3: save_second_pass(root / "x3", x2, 3), 4: save_second_pass(root / "x4", x2, 4)}
+
+
+def test_a_second_pass_names_the_first_relative_to_itself(chain):
+    record = json.loads((chain[4].parent / CONFIG_NAME).read_text())
+    assert record["data"] == {"scale": 4, "first_pass": "../x2/best.weights.h5"}
+    assert pass_chain(chain[4]) == [(chain[2], 2), (chain[4], 4)]
+    assert pass_chain(chain[2]) == [(chain[2], 2)]  # a record without a scale: x2
+
+
+def test_a_pass_must_enlarge_more_than_the_one_before(chain, tmp_path):
+    backwards = save_second_pass(tmp_path / "x2-after-x3", chain[3], 2)
+    with pytest.raises(CheckpointError, match="cannot follow"):
+        pass_chain(backwards)
+
+
+@pytest.mark.parametrize("scale", [3, 4])
+@pytest.mark.parametrize("width, height", [(13, 7), (20, 11)])
+def test_exact_sizes_at_3_and_4_for_odd_inputs(chain, scale, width, height):
+    passes = load_passes(chain[scale])
+    stages = [(step.model.predict_on_batch, step.config, step.scale) for step in passes]
+    photo = gradient_image(width, height, seed=scale).convert("RGBA")
+    result = upscale_in_passes(stages, split_modes(photo), tile=16)
+    assert result.size == (scale * width, scale * height) and result.mode == "RGBA"
+    assert enlarge(passes, photo.convert("RGB")).shape == (scale * height, scale * width, 3)  # benchmarks, prep
+
+
+def test_prep_makes_second_pass_pairs_and_records_them(chain, photo_folder, tmp_path):
+    data = tmp_path / "data"
+    # --whole at x3 with the default --size (128, not a multiple of 3): the size does not apply.
+    config = PrepConfig(mode="whole", scale=3, split="train", first_pass=str(chain[2]))
+    prepare_folder(photo_folder, data, config, progress=False)
+    manifest = json.loads((data / "manifest.json").read_text())
+    entry = manifest["pairs"][0]
+    assert entry["prep"] == {"mode": "whole", "scale": 3, "first_pass": str(chain[2])}
+    high_res = Image.open(data / entry["hr"])
+    assert high_res.width % 3 == 0 and high_res.height % 3 == 0
+    small = high_res.resize((high_res.width // 3, high_res.height // 3), Image.Resampling.BICUBIC)
+    expected = first_pass_input(chain[2], small, high_res.size)
+    np.testing.assert_array_equal(np.asarray(Image.open(data / entry["lr"])), np.asarray(expected))
+    assert enlargement(data, manifest["pairs"]) == {"scale": 3, "first_pass": str(chain[2])}
+
+
+def test_training_refuses_pairs_of_several_enlargements(tmp_path):
+    made = [{"prep": {"scale": 2}}, {"prep": {"scale": 4, "first_pass": "/m/x2.weights.h5"}}]
+    with pytest.raises(DataError, match="several enlargements"):
+        enlargement(tmp_path, made)
+    assert enlargement(tmp_path, []) == {"scale": 2}
+
+
+def test_upscale_takes_the_scale_of_its_model_and_refuses_another(chain, run_main, tmp_path):
+    gradient_image(15, 9).save(tmp_path / "photo.png")
+    done = run_main("upscale.py", "photo.png", "--out-dir", "big", "--checkpoint", str(chain[4]), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "after" in done.stdout and Image.open(tmp_path / "big" / "photo_x4.png").size == (60, 36)
+    refused = run_main(
+        "upscale.py", "photo.png", "-o", "x.png", "--checkpoint", str(chain[4]), "--scale", "2", cwd=tmp_path
+    )
+    assert refused.returncode == 2 and "a x4 model, not x2" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1 and not (tmp_path / "x.png").exists()
+    no_such = run_main("upscale.py", "photo.png", "-o", "x.png", "--scale", "3", "--model", "general", cwd=tmp_path)
+    assert no_such.returncode == 2 and "x2 only" in no_such.stderr
+
+
+def test_benchmark_scores_a_model_at_its_own_scale(chain, run_main, tmp_path):
+    folder = tmp_path / "set"
+    folder.mkdir()
+    gradient_image(26, 22, seed=1).save(folder / "a.png")
+    done = run_main("test.py", "--benchmark", "set", "--checkpoint", str(chain[3]), "--json", "s.json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "x3" in done.stdout
+    # The protocol at x3: the image cropped to 24x21, a 3-pixel shave.
+    scores = json.loads((tmp_path / "s.json").read_text())["images"][0]
+    assert scores["psnr_y"] > 0
+    refused = run_main("test.py", "--benchmark", "set", "--checkpoint", str(chain[3]), "--scale", "4", cwd=tmp_path)
+    assert refused.returncode == 2 and "a x3 model, not x4" in refused.stderr
