@@ -16,6 +16,7 @@ from pathlib import Path
 
 from srcnn import degradations
 from srcnn.config import PrepConfig
+from srcnn.files import read_names
 from srcnn.preparation import prepare_folder
 
 DEFAULTS = PrepConfig()
@@ -91,12 +92,6 @@ def quality_range(text: str) -> tuple[int, int]:
         return int(low), int(high or low)
     except ValueError:
         raise ValueError(f"--jpeg-quality takes LOW-HIGH or one quality, got {text!r}") from None
-
-
-def read_names(path: Path) -> tuple[str, ...]:
-    """The names listed in a file, one per line; blank lines and # comments are skipped."""
-    lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
-    return tuple(line for line in lines if line)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,6 @@ Settings come from the defaults, then the run being resumed, then --config, then
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import signal
@@ -22,7 +21,7 @@ from dataclasses import Field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from srcnn.config import STRATEGIES, ModelConfig, TrainConfig
+from srcnn.config import STRATEGIES, ModelConfig, TrainConfig, read_settings_file
 
 if TYPE_CHECKING:
     from srcnn.training import RunResult
@@ -90,7 +89,6 @@ def train_config_from(args: argparse.Namespace, checkpoint_dir: Path) -> TrainCo
     """Defaults < the resumed run's settings < --config file < flags given on the command line."""
     from srcnn.checkpoints import read_run_record
     from srcnn.demo import EPOCHS as DEMO_EPOCHS
-    from srcnn.files import one_line
 
     values, recorded = {}, {}
     if args.demo:
@@ -100,10 +98,7 @@ def train_config_from(args: argparse.Namespace, checkpoint_dir: Path) -> TrainCo
         # A run recorded before --pure-margin or --invert-chance existed trained without them: keep it so.
         values.update({"pure_margin": 0.0, "invert_chance": 0.0, **recorded} if recorded else {})
     if args.config is not None:
-        try:
-            values.update(json.loads(args.config.read_text(encoding="utf-8")))
-        except (OSError, ValueError) as error:
-            raise ValueError(f"{args.config}: cannot read the settings ({one_line(error)})") from None
+        values.update(read_settings_file(args.config))
     values.update({key: getattr(args, key) for key in TRAIN_FLAGS if getattr(args, key) is not None})
     config = TrainConfig.from_dict(values)
     config.validate()

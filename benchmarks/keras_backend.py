@@ -37,7 +37,7 @@ import keras
 import numpy as np
 
 from srcnn.checkpoints import BEST_WEIGHTS_NAME, weights_of, write_run_record
-from srcnn.config import ModelConfig, TrainConfig
+from srcnn.config import ModelConfig, TrainConfig, read_settings_file
 from srcnn.files import write_atomic, write_text_atomic
 from srcnn.images import IMAGE_SUFFIXES, load_rgb, make_whole_pair
 from srcnn.metrics import benchmark_metrics
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> None:
     report["speed"] = speed
 
     if args.train and args.set5:
-        recipe = TrainConfig.from_dict(json.loads(args.config.read_text(encoding="utf-8")))
+        recipe = TrainConfig.from_dict(read_settings_file(args.config))
         if args.start_from is not None:
             recipe = replace(recipe, start_from=str(args.start_from))
         check_recipe(recipe)

@@ -24,6 +24,16 @@ from srcnn.files import write_text_atomic
 from srcnn.images import save_png_atomic
 
 PAGE_NAME = "index.html"
+# Headless Chromium on a machine without network (the page's test, docs/make_page_screenshot.py):
+# no background connections, no first-run tasks, no GPU, no sandbox (root in CI).
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
 IMAGES_FOLDER = "images"
 
 

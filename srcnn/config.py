@@ -7,6 +7,7 @@ Settings with a `help` in their field metadata become train.py flags (`--batch-s
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -29,6 +30,20 @@ RUNTIMES = ("auto", "keras", "keras-bfloat16", "onnxruntime", "litert", "litert-
 def setting(default, help: str, choices: tuple[str, ...] | None = None):
     """A config field that train.py offers as a flag, with its help text and allowed values."""
     return field(default=default, metadata={"help": help, "choices": choices})
+
+
+def read_settings_file(path: Path) -> dict:
+    """A --config file's settings. Its "val_images" may name a file of names instead of listing
+    them (e.g. "bsd200-val.txt", beside the config): one list for every config that validates on it."""
+    from srcnn.files import one_line, read_names
+
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(values.get("val_images"), str):
+            values["val_images"] = read_names(path.parent / values["val_images"])
+    except (OSError, ValueError, AttributeError) as error:
+        raise ValueError(f"{path}: cannot read the settings ({one_line(error)})") from None
+    return values
 
 
 def config_from_dict(cls: type, values: dict, what: str):

@@ -30,3 +30,9 @@ def one_line(error: BaseException) -> str:
     """The first line of an exception's message: errors are reported to users in one line."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def read_names(path: Path) -> tuple[str, ...]:
+    """The names listed in a file, one per line; blank lines and # comments are skipped."""
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return tuple(line for line in lines if line)

@@ -18,18 +18,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srcnn.compare_page import Column, ComparePage, gain_columns, page_html, safe_name
+from srcnn.compare_page import CHROMIUM_ARGS, Column, ComparePage, gain_columns, page_html, safe_name
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-# The flags a closed network needs: no background connections, no first-run tasks, no GPU.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def tiny_page(folder: Path) -> Path:
@@ -125,7 +116,7 @@ def test_page_in_chromium(tmp_path):
             request_route.abort()
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=shutil.which(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=shutil.which(CHROMIUM), args=list(CHROMIUM_ARGS))
         try:
             context = browser.new_context(viewport={"width": 900, "height": 700})
             context.route("**/*", route)

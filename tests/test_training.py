@@ -562,14 +562,29 @@ def test_loss_settings_are_checked():
 
 def test_every_shipped_config_is_valid_and_validates_on_the_held_out_images():
     """configs/*.json load as train.py --config reads them; those that name validation images name
-    the 20 of configs/bsd200-val.txt (Set5 never picks a checkpoint)."""
-    from conftest import ROOT, load_script
+    the 20 of configs/bsd200-val.txt, by naming that file (Set5 never picks a checkpoint)."""
+    from conftest import ROOT
 
-    held_out = load_script("prep_images.py").read_names(ROOT / "configs" / "bsd200-val.txt")
+    from srcnn.config import read_settings_file
+    from srcnn.files import read_names
+
+    held_out = read_names(ROOT / "configs" / "bsd200-val.txt")
     configs = sorted((ROOT / "configs").glob("*.json"))
     assert len(configs) >= 2 and len(held_out) == 20
     for path in configs:
-        config = TrainConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        config = TrainConfig.from_dict(read_settings_file(path))
         config.validate()
         if config.val_images:
             assert sorted(config.val_images) == sorted(held_out), path.name
+            assert json.loads(path.read_text())["val_images"] == "bsd200-val.txt", path.name  # one list, one file
+
+
+def test_a_config_names_its_validation_list_by_file(tmp_path):
+    from srcnn.config import read_settings_file
+
+    (tmp_path / "held-out.txt").write_text("# two photos\na.png\n\nb.png  # the second\n")
+    (tmp_path / "run.json").write_text(json.dumps({"epochs": 3, "val_images": "held-out.txt"}))
+    assert read_settings_file(tmp_path / "run.json") == {"epochs": 3, "val_images": ("a.png", "b.png")}
+    (tmp_path / "bad.json").write_text(json.dumps({"val_images": "missing.txt"}))
+    with pytest.raises(ValueError, match="bad.json: cannot read"):
+        read_settings_file(tmp_path / "bad.json")
