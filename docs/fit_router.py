@@ -53,8 +53,8 @@ def gains(photos: list, weights_paths: dict[str, Path]) -> dict[str, dict[str, n
     on a CROP x CROP piece from the middle of each photo large enough: one shape, so each network is
     traced once."""
     from srcnn.checkpoints import load_for_inference
-    from srcnn.evaluation import super_resolve
     from srcnn.metrics import benchmark_metrics
+    from srcnn.network import super_resolve
 
     models = {name: load_for_inference(path)[0] for name, path in weights_paths.items()}
     pieces = []

@@ -40,9 +40,10 @@ def jpeg_figure(name: str, quality: int) -> Image.Image:
     image was saved as a JPEG of `quality`, each captioned with its Y-PSNR/SSIM (test.py --benchmark
     --jpeg's protocol)."""
     from srcnn.checkpoints import jpeg_model_name, load_for_inference, shipped_weights
-    from srcnn.evaluation import panels_image, super_resolve
+    from srcnn.evaluation import panels_image
     from srcnn.images import make_whole_pair
     from srcnn.metrics import benchmark_metrics
+    from srcnn.network import super_resolve
 
     photo, top, left = CROPS[name]
     pixels = np.asarray(getattr(skimage.data, photo)())[top : top + 192, left : left + 192]

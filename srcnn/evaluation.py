@@ -18,14 +18,7 @@ from srcnn.dataset import DataError, list_pairs
 from srcnn.files import write_text_atomic
 from srcnn.images import save_png_atomic, whole_high_res
 from srcnn.metrics import benchmark_metrics, flat_region_kept, psnr, ssim
-from srcnn.network import from_model_range, to_model_range
-
-
-def super_resolve(model: keras.Model, low_res: np.ndarray) -> np.ndarray:
-    """(height, width, 3) uint8 bicubic-upscaled image -> the model's uint8 image, same size."""
-    batch = to_model_range(low_res)[np.newaxis]  # (1, height, width, 3) in [-1, 1]
-    predicted = model.predict_on_batch(batch)
-    return from_model_range(predicted[0])
+from srcnn.network import super_resolve
 
 
 @dataclass

@@ -310,3 +310,11 @@ def initialize_identity(model: keras.Model, config: ModelConfig, noise_scale: fl
                 kernels[-1][centre, centre, colour, channel] = sign / (1.0 - slope)
     for layer, kernel, bias in zip(layers, kernels, biases, strict=True):
         layer.set_weights([kernel, bias])
+
+
+def super_resolve(model: keras.Model, low_res: np.ndarray) -> np.ndarray:
+    """(height, width, 3) uint8 bicubic-upscaled image -> the model's uint8 image, same size, in one
+    call (the network's zero padding at the borders; upscale.py's tiles extend the edges instead)."""
+    batch = to_model_range(low_res)[np.newaxis]  # (1, height, width, 3) in [-1, 1]
+    predicted = model.predict_on_batch(batch)
+    return from_model_range(predicted[0])

@@ -19,7 +19,7 @@ from PIL import Image
 
 from srcnn.checkpoints import CheckpointError, load_for_inference, read_run_record
 from srcnn.config import ModelConfig
-from srcnn.evaluation import super_resolve
+from srcnn.network import super_resolve
 
 MAX_PASSES = 4  # a chain longer than this is a loop of records naming each other
 

@@ -42,3 +42,20 @@ def test_inference_does_not_import_the_training_code():
         modules = reachable(srcnn_imports(ROOT / script))
         assert {"checkpoints", "network"} <= modules, script  # the test sees the real imports
         assert not modules & {"training", "callbacks", "distribution"}, f"{script} imports {modules}"
+
+
+def test_shipped_run_records_travel():
+    """A shipped model's config.json holds no path of the machine that trained it (paths are
+    relative to the project, a first pass relative to the model's folder, and it ships)."""
+    import json
+
+    folders = sorted((ROOT / "checkpoints").glob("pretrained*/"))
+    assert len(folders) >= 4
+    for folder in folders:
+        record_text = (folder / "config.json").read_text(encoding="utf-8")
+        assert '"/' not in record_text, f"{folder.name}/config.json holds an absolute path"
+        assert (folder / "best.weights.h5").is_file(), folder.name
+        first_pass = json.loads(record_text).get("data", {}).get("first_pass")
+        if first_pass:
+            assert (folder / first_pass).resolve().is_relative_to(ROOT / "checkpoints")
+            assert (folder / first_pass).is_file(), f"{folder.name}: its first pass {first_pass} does not ship"
