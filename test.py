@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         recipes = benchmark_recipes(args.degradation)
     except ValueError as error:
         parser.error(str(error))
+    from srcnn.precision import start_tensorflow
+
+    start_tensorflow()
     from srcnn.checkpoints import CheckpointError, load_for_inference
     from srcnn.dataset import DataError
 

@@ -124,6 +124,9 @@ def raise_keyboard_interrupt(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from srcnn.precision import start_tensorflow
+
+    start_tensorflow()
     from srcnn import demo
     from srcnn.checkpoints import CheckpointError
     from srcnn.dataset import DataError

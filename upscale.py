@@ -28,14 +28,12 @@ import os
 import sys
 from pathlib import Path
 
-from srcnn.config import RUNTIMES
+from srcnn.config import DEFAULT_TILE, RUNTIMES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter out of the way.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from srcnn.upscaling import DEFAULT_TILE
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="*", type=Path, help="image files or folders (searched recursively)")
     target = parser.add_mutually_exclusive_group()
@@ -145,6 +143,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.export is not None and args.model == "jpeg":
         parser.error("--export writes one model: name it, --model jpeg-low or --model jpeg-high")
 
+    missing = [item for item in args.inputs if not (item.exists() or item.is_symlink())]
+    if args.inputs and len(missing) == len(args.inputs) and args.export is None:
+        for item in missing:  # said before the model loads
+            print(f"upscale.py: error: {item}: no such file or folder", file=sys.stderr)
+        return 1
+    from srcnn.precision import start_tensorflow
+
+    start_tensorflow()
     from srcnn.checkpoints import CheckpointError
     from srcnn.files import one_line
 
@@ -192,11 +198,11 @@ def main(argv: list[str] | None = None) -> int:
         # Several tiles per call keep a GPU busy; on the CPU one tile already uses every core.
         args.batch = 4 if tf.config.list_physical_devices("GPU") else 1
     for error in errors:
-        print(f"upscale.py: error: {error}", file=sys.stderr)
+        print(f"upscale.py: skipped {error}", file=sys.stderr)
     if not jobs and not errors:
         print("upscale.py: error: no images found in the inputs", file=sys.stderr)
         return 1
-    from srcnn.upscaling import enlarge_all
+    from srcnn.upscaling import Tally, enlarge_all
 
     page = None
     if args.compare is not None:
@@ -204,13 +210,17 @@ def main(argv: list[str] | None = None) -> int:
 
         columns = [Column("input", "input size"), Column("output", "output size"), Column("model", "model")]
         page = ComparePage(args.compare, f"bicubic against the model: your photos, x{scale}", columns)
-    failed = len(errors)
+    tally = Tally(skipped=len(errors))
     for (stages, group), (weights, _, _) in zip(runtimes, groups, strict=True):
         if group:
-            failed += enlarge_all(group, stages, args.tile, args.batch, args.overwrite, page, weights.parent.name)
+            tally = tally.add(
+                enlarge_all(group, stages, args.tile, args.batch, args.overwrite, page, weights.parent.name)
+            )
     if page is not None and page.entries:
         print(f"comparison page: {page.write()}")
-    return 1 if failed else 0
+    if len(jobs) + len(errors) > 1:
+        print(f"upscale.py: {tally}")
+    return 1 if tally.skipped else 0
 
 
 def chosen_scale(checkpoint: Path | None, scale: int | None, choice: str) -> int:

@@ -418,7 +418,7 @@ def one_by_one(jobs: list[tuple[Path, Path]], predict, config: ModelConfig) -> N
 def enlarge_quietly(jobs: list[tuple[Path, Path]], predict, config: ModelConfig, batch_size: int) -> None:
     """enlarge_all, its line per photo and progress bar kept out of the report (shown if a photo fails)."""
     with contextlib.redirect_stdout(io.StringIO()) as said, contextlib.redirect_stderr(said):
-        failed = enlarge_all(jobs, [(predict, config, 2)], DEFAULT_TILE, batch_size, overwrite=True)
+        failed = enlarge_all(jobs, [(predict, config, 2)], DEFAULT_TILE, batch_size, overwrite=True).skipped
     if failed:
         raise RuntimeError(f"enlarge_all failed on {failed} photos:\n{said.getvalue()[-2000:]}")
 

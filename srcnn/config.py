@@ -24,6 +24,8 @@ SPLITS = ("train", "val", "test")
 PREP_MODES = ("blog", "whole")
 BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0)}
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")  # tf.distribute, see distribution.py
+# upscale.py: output tile side in pixels (before the halo), chosen by measurement (benchmarks/README.md).
+DEFAULT_TILE = 512
 RUNTIMES = ("auto", "keras", "keras-bfloat16", "onnxruntime", "litert", "litert-int8")  # upscale.py, see runtimes.py
 
 

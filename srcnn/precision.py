@@ -7,6 +7,8 @@ picks bfloat16 on such CPUs, float16 on CUDA GPUs (tensor cores), and float32 ot
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
@@ -14,6 +16,30 @@ JIT_CHOICES = ("auto", "on", "off")
 # CPU flags (Linux /proc/cpuinfo) of instructions that compute in bfloat16: AMX tiles on recent
 # Intel Xeons, AVX512-BF16 on Intel Cooper Lake and later, AMD Zen 4 and later.
 BFLOAT16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def start_tensorflow() -> None:
+    """Import TensorFlow and look for GPUs once, with the native lines it prints before its logging
+    starts sent nowhere: on a machine without CUDA they are a few lines about missing drivers and a
+    failed cuInit, which TF_CPP_MIN_LOG_LEVEL does not silence, printed before every run. The
+    scripts say themselves whether they use a GPU. A user who sets TF_CPP_MIN_LOG_LEVEL to 0 or 1
+    sees them again; Python errors of the import still show."""
+    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2") not in ("2", "3"):
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as nowhere:
+            os.dup2(nowhere.fileno(), 2)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:

@@ -224,7 +224,10 @@ def prepare_one(job: Job, output_dir: Path, config: PrepConfig) -> tuple[Job, st
             high_res = blog_high_res(image, config.size, config.scale, BACKGROUNDS[config.background])
         recipe = job.degradation or degradations.SUITE[degradations.DEFAULT]
         if config.first_pass:
-            from srcnn.passes import first_pass_input  # TensorFlow, only where a model runs first
+            from srcnn.precision import start_tensorflow
+
+            start_tensorflow()  # only where a model runs first, without its start-up noise
+            from srcnn.passes import first_pass_input
 
             small, _ = degradations.small_and_low_res(high_res, config.scale, recipe, job.jpeg_quality)
             low_res = first_pass_input(Path(config.first_pass), small, high_res.size)

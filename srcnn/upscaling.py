@@ -21,15 +21,13 @@ from PIL import Image
 from tqdm import tqdm
 
 from srcnn.compare_page import ComparePage
-from srcnn.config import ModelConfig
+from srcnn.config import DEFAULT_TILE, ModelConfig
 from srcnn.files import one_line, write_atomic
 from srcnn.images import HIGH_BIT_MODES, read_image, to_8bit
 from srcnn.network import from_model_range, to_model_range
 
 # The suffixes upscale.py writes (Pillow picks the format by them).
 WRITABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
-# Output tile side in pixels (before the halo). Chosen by measurement, see benchmarks in README.
-DEFAULT_TILE = 512
 
 
 @dataclass
@@ -190,6 +188,22 @@ class Loaded:
     target: Path
     photo: Prepared | None = None
     error: str = ""
+    kept: bool = False  # its output exists and is newer than the photo: up to date, left as it is
+
+
+@dataclass
+class Tally:
+    """What a folder run did, for its last line."""
+
+    written: int = 0
+    up_to_date: int = 0
+    skipped: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.written} enlarged, {self.up_to_date} up to date (kept), {self.skipped} skipped"
+
+    def add(self, other: Tally) -> Tally:
+        return Tally(self.written + other.written, self.up_to_date + other.up_to_date, self.skipped + other.skipped)
 
 
 def load(source: Path, target: Path, overwrite: bool) -> Loaded:
@@ -202,7 +216,11 @@ def load(source: Path, target: Path, overwrite: bool) -> Loaded:
         if os.path.realpath(target) == os.path.realpath(source):  # realpath: no error on symlink loops
             raise ValueError("the output would replace the input; choose another name")
         if target.exists() and not overwrite:
-            raise ValueError(f"{target} exists; pass --overwrite to replace it")
+            # As prep does: an output newer than its photo is up to date (a rerun on a folder
+            # enlarges only what is new); an older one is the user's, never replaced unasked.
+            if os.stat(target).st_mtime >= os.stat(source).st_mtime:
+                return Loaded(source, target, kept=True)
+            raise ValueError(f"{target} exists and is older than the photo; pass --overwrite to replace it")
         return Loaded(source, target, open_photo(source))
     except Exception as error:  # A file's problem, whatever it is, ends that file only, in one line.
         return Loaded(source, target, error=one_line(error))
@@ -221,6 +239,12 @@ def failure(message: str) -> Future:
     return future
 
 
+def done(note: str) -> Future:
+    future = Future()
+    future.set_result(note)
+    return future
+
+
 def enlarge_all(
     jobs: list[tuple[Path, Path]],
     stages: list[Stage],
@@ -229,13 +253,13 @@ def enlarge_all(
     overwrite: bool,
     page: ComparePage | None = None,
     model_name: str = "",
-) -> int:
-    """Upscale every job; returns how many failed. Reading the next photo and encoding the previous
+) -> Tally:
+    """Upscale every job; returns what was done. Reading the next photo and encoding the previous
     result overlap with the model (one reader and one writer thread beside it). Each result is
     written once, under a temporary name first; at most two wait to be written, so memory stays
     bounded; outcomes are reported in the jobs' order. With `page`, each photo written is added to
     it: bicubic against the result, named by `model_name`."""
-    failed = 0
+    tally = Tally()
     one_photo = len(jobs) == 1
     scale = stages[-1][2]
     on_written = None if page is None else lambda loaded: add_to_page(page, loaded, model_name, scale)
@@ -250,18 +274,18 @@ def enlarge_all(
             loaded = ahead.result()
             if index + 1 < len(jobs):
                 ahead = reader.submit(load, *jobs[index + 1], overwrite)
-            if loaded.error:
-                writes.append((loaded, failure(loaded.error)))
+            if loaded.error or loaded.kept:
+                writes.append((loaded, failure(loaded.error) if loaded.error else done(" (up to date, kept)")))
                 continue
             try:
                 result = upscale_with_bar(stages, loaded, tile, batch_size, one_photo)
             except (ValueError, OSError, MemoryError) as error:
                 writes.append((loaded, failure(one_line(error))))
                 continue
-            failed += report_writes(writes, bar, 1, on_written)  # the writer holds at most one more result
+            report_writes(writes, bar, 1, tally, on_written)  # the writer holds at most one more result
             writes.append((loaded, writer.submit(save, loaded, result)))
-        failed += report_writes(writes, bar, 0, on_written)
-    return failed
+        report_writes(writes, bar, 0, tally, on_written)
+    return tally
 
 
 def upscale_with_bar(stages: list[Stage], loaded: Loaded, tile: int, batch_size: int, one_photo: bool) -> Image.Image:
@@ -276,22 +300,29 @@ def upscale_with_bar(stages: list[Stage], loaded: Loaded, tile: int, batch_size:
 
 
 def report_writes(
-    writes: list[tuple[Loaded, Future]], bar: tqdm, keep: int, on_written: Callable[[Loaded], None] | None = None
-) -> int:
-    """Report outcomes in order, waiting until at most `keep` are left; returns the failures.
-    `on_written` is called with each job whose result was written."""
-    failed = 0
+    writes: list[tuple[Loaded, Future]],
+    bar: tqdm,
+    keep: int,
+    tally: Tally,
+    on_written: Callable[[Loaded], None] | None = None,
+) -> None:
+    """Report outcomes in order, waiting until at most `keep` are left, and count them in `tally`.
+    `on_written` is called with each job whose result was written. A file that cannot be done is
+    skipped with its reason; the run goes on."""
     while len(writes) > keep or (writes and writes[0][1].done()):
         loaded, future = writes.pop(0)
         try:
             tqdm.write(f"{loaded.source} -> {loaded.target}{future.result()}")
-            if on_written is not None:
-                on_written(loaded)
+            if loaded.kept:
+                tally.up_to_date += 1
+            else:
+                tally.written += 1
+                if on_written is not None:
+                    on_written(loaded)
         except (ValueError, OSError, MemoryError) as error:
-            tqdm.write(f"upscale.py: error: {loaded.source}: {one_line(error)}", file=sys.stderr)
-            failed += 1
+            tqdm.write(f"upscale.py: skipped {loaded.source}: {one_line(error)}", file=sys.stderr)
+            tally.skipped += 1
         bar.update()
-    return failed
 
 
 def add_to_page(page: ComparePage, loaded: Loaded, model_name: str, scale: int) -> None:

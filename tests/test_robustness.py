@@ -59,9 +59,13 @@ def test_upscale_enlarges_the_good_files_and_names_the_bad(corpus, tmp_path, run
     weights = save_tiny_checkpoint(tmp_path / "checkpoint")
     result = run_main("upscale.py", str(folder), "--out-dir", "out", "--checkpoint", str(weights), cwd=tmp_path)
     assert result.returncode == 1  # some inputs failed
-    errors = [line for line in result.stderr.splitlines() if line.startswith("upscale.py: error:")]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("upscale.py: skipped")]
     for name in bad_names(usable):
         assert any(name in line for line in errors), name
+    bad = len(bad_names(usable))
+    assert f"upscale.py: {sum(usable.values())} enlarged, 0 up to date (kept), {bad} skipped" in result.stdout
+    again = run_main("upscale.py", str(folder), "--out-dir", "out", "--checkpoint", str(weights), cwd=tmp_path)
+    assert f"0 enlarged, {sum(usable.values())} up to date (kept), {bad} skipped" in again.stdout
     made = {path.relative_to(tmp_path / "out").as_posix() for path in (tmp_path / "out").rglob("*_x2.png")}
     assert len(made) == sum(usable.values())
     with Image.open(tmp_path / "out" / "rotated_x2.png") as rotated:

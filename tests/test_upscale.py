@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -97,7 +98,12 @@ def test_command_errors_and_safety(tiny, tmp_path, run_main):
     again = run_main(
         "upscale.py", str(photos / "good one.png"), "--out-dir", "out", "--checkpoint", str(weights), cwd=tmp_path
     )
-    assert again.returncode == 1 and "--overwrite" in again.stderr
+    assert again.returncode == 0 and "up to date, kept" in again.stdout  # newer than the photo: not redone
+    os.utime(photos / "good one.png")  # the photo changed since: its old result is the user's to replace
+    older = run_main(
+        "upscale.py", str(photos / "good one.png"), "--out-dir", "out", "--checkpoint", str(weights), cwd=tmp_path
+    )
+    assert older.returncode == 1 and "older than the photo; pass --overwrite" in older.stderr
     forced = run_main(
         "upscale.py", str(photos / "good one.png"), "--out-dir", "out", "--checkpoint", str(weights), "--overwrite",
         cwd=tmp_path,
@@ -217,8 +223,9 @@ def test_a_folder_overlaps_reading_and_writing_and_writes_each_output_once(tiny,
     monkeypatch.setattr(upscaling, "save_image", save_image)
     monkeypatch.setattr(upscaling, "open_photo", open_photo)
 
-    failed = upscaling.enlarge_all(jobs, [(model.predict_on_batch, config, 2)], tile=16, batch_size=1, overwrite=False)
-    assert failed == 2  # the broken file, and the output that exists
+    tally = upscaling.enlarge_all(jobs, [(model.predict_on_batch, config, 2)], tile=16, batch_size=1, overwrite=False)
+    # The broken file is skipped; the output that exists, newer than its photo, is up to date and kept.
+    assert (tally.written, tally.up_to_date, tally.skipped) == (3, 1, 1)
     assert sorted(path.name for path in written) == ["0_x2.png", "1_x2.png", "2_x2.png"]
     assert (tmp_path / "out" / "3_x2.png").read_bytes() == b"the user's own file"
     for index in range(3):
