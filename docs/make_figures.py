@@ -1,6 +1,7 @@
 """The README's comparison figures: two crops of scikit-image's photos (never trained on), scored and
-drawn by test.py --benchmark with the shipped model; and one JPEG input (quality 75) enlarged by
-bicubic, the clean model and the JPEG model for that quality, beside the original.
+drawn by test.py --benchmark with the shipped model; one JPEG input (quality 75) enlarged by
+bicubic, the clean model and the JPEG model for that quality, beside the original; and one crop
+enlarged 4x by bicubic, the x2 model twice and the shipped x4 model.
 
 Usage (from the project's root): python docs/make_figures.py
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +34,34 @@ def main() -> int:
         arguments = ["--benchmark", folder, "--checkpoint", str(SHIPPED_WEIGHTS["clean"])]
         status = test_script.main([*arguments, "--compare-dir", str(ROOT / "docs" / "pretrained")])
     jpeg_figure("coffee_cup", quality=75).save(ROOT / "docs" / "pretrained" / "coffee_cup_jpeg75.png")
+    x4_figure("astronaut_face").save(ROOT / "docs" / "pretrained" / "astronaut_face_x4.png")
     return status
+
+
+def x4_figure(name: str) -> Image.Image:
+    """bicubic x4 | the x2 model twice | the shipped x4 model (the x2 model, then its second pass) |
+    original, on one crop shrunk 4x with PIL's bicubic (test.py --benchmark --scale 4's protocol)."""
+    from srcnn.checkpoints import SHIPPED_BY_SCALE, SHIPPED_WEIGHTS
+    from srcnn.evaluation import panels_image
+    from srcnn.metrics import benchmark_metrics
+    from srcnn.passes import enlarge, load_passes
+
+    photo, top, left = CROPS[name]
+    high_res = np.asarray(getattr(skimage.data, photo)())[top : top + 192, left : left + 192]
+    small = Image.fromarray(high_res).resize((48, 48), Image.Resampling.BICUBIC)
+    x2 = load_passes(SHIPPED_WEIGHTS["clean"])
+    panels = [
+        (np.asarray(small.resize((192, 192), Image.Resampling.BICUBIC)), "bicubic x4"),
+        (enlarge(x2 + [replace(x2[0], scale=4)], small), "x2 model twice"),
+        (enlarge(load_passes(SHIPPED_BY_SCALE[4]), small), "x4 model"),
+        (high_res, "original"),
+    ]
+    captioned = []
+    for image, title in panels:
+        values = benchmark_metrics(high_res, image, border=4)
+        caption = f"Y {values['psnr_y']:.2f} dB  {values['ssim_y']:.4f}" if image is not high_res else "Y-PSNR  SSIM"
+        captioned.append((image, title, caption))
+    return panels_image(captioned, detail_of=(1, 2))
 
 
 def jpeg_figure(name: str, quality: int) -> Image.Image:
