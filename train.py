@@ -1,18 +1,20 @@
-"""Train the blog's network on prepared pairs: pixel MSE (with pure white and black held exact,
---pure-margin), Adam, checkpoints, logs and curves.
+"""Train the blog's network on prepared pairs: pixel MSE, Adam, checkpoints, logs and curves.
 
 Usage:
-    python train.py [--data data] [--epochs 100] [--batch-size 16] [--learning-rate 1e-4]
-    python train.py --config configs/t91.json --data data/t91   # settings from a JSON file
+    python train.py [--data data] [--epochs 100] [--batch-size 16]
+    python train.py --config configs/clean.json --data data/clean   # settings from a JSON file
     python train.py --resume [--epochs 200]                     # continue the run in --checkpoint-dir
     python train.py --demo                                      # built-in photos: prep, train, test
 
-Settings come from the defaults, then the run being resumed, then --config, then flags given.
+Settings: the defaults < the resumed run's < --config < --set < flags. Research settings (schedule,
+loss, crops, pure white/black margin, negatives, reparam, XLA, seed, the model's shape) are --config
+keys, or --set KEY=VALUE: docs/training.md, "Settings".
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import signal
@@ -38,7 +40,6 @@ def flag_fields(config_class: type) -> list[Field]:
 
 
 TRAIN_FLAGS = [item.name for item in flag_fields(TrainConfig)]
-MODEL_FLAGS = [item.name for item in flag_fields(ModelConfig)]
 
 
 def add_config_flags(parser: argparse.ArgumentParser, config_class: type, title: str) -> None:
@@ -48,8 +49,8 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type, title:
     defaults = config_class()
     for item in flag_fields(config_class):
         flag, default = "--" + item.name.replace("_", "-"), getattr(defaults, item.name)
-        help_text = f"{item.metadata['help']} (default: {default})"
-        if item.type == "bool":  # --augment / --no-augment: a flag can also undo a --config setting
+        help_text = item.metadata["help"] + (f" (default: {default})" if default != "" else "")
+        if item.type == "bool":  # --name / --no-name: a flag can also undo a --config setting
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
             choices = item.metadata["choices"]
@@ -58,8 +59,15 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type, title:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=None, help="prepared pairs from prep_images.py (default: data)")
-    parser.add_argument("--config", type=Path, default=None, help="JSON file of training settings (keys as below)")
+    parser.add_argument("--data", type=Path, metavar="DIR", help="prepared pairs from prep_images.py (default: data)")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="JSON file of settings (configs/README.md)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one --config key: pure_margin=0, model.filters=16",
+    )
     parser.add_argument(
         "--strategy",
         choices=STRATEGIES,
@@ -67,8 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="tf.distribute: auto (default) = mirrored with several GPUs, else default (one device);"
         " multiworker = several machines, from TF_CONFIG. --batch-size is per replica",
     )
-    parser.add_argument("--checkpoint-dir", type=Path, default=None, help="default: checkpoints")
-    parser.add_argument("--results-dir", type=Path, default=None, help="default: results")
+    parser.add_argument("--checkpoint-dir", type=Path, metavar="DIR", help="the run's folder (default: checkpoints)")
+    parser.add_argument("--results-dir", type=Path, metavar="DIR", help="logs, curves (default: results)")
     parser.add_argument(
         "--resume", action="store_true", help="continue the run saved in --checkpoint-dir, on its data and results"
     )
@@ -77,11 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--demo",
         action="store_true",
-        help="prepare scikit-image's sample photos into data/demo, train briefly into checkpoints/demo,"
-        " and write comparisons to results/demo",
+        help="scikit-image's photos: prep to data/demo, train to checkpoints/demo, test to results/demo",
     )
-    add_config_flags(parser, TrainConfig, "training settings (also the keys of --config)")
-    add_config_flags(parser, ModelConfig, "the model (resumed runs keep theirs)")
+    add_config_flags(parser, TrainConfig, "training settings (also keys of --config)")
     return parser
 
 
@@ -95,27 +101,49 @@ def train_config_from(args: argparse.Namespace, checkpoint_dir: Path) -> TrainCo
         values["epochs"] = DEMO_EPOCHS
     if args.resume:
         recorded = read_run_record(checkpoint_dir).get("train", {})
-        # A run recorded before --pure-margin or --invert-chance existed trained without them: keep it so.
+        # A run recorded before pure_margin or invert_chance existed trained without them: keep it so.
         values.update({"pure_margin": 0.0, "invert_chance": 0.0, **recorded} if recorded else {})
     if args.config is not None:
-        values.update(read_settings_file(args.config))
+        values.update({key: value for key, value in read_settings_file(args.config).items() if key != "model"})
+    values.update({key: value for key, value in settings_given(args.set).items() if not key.startswith("model.")})
     values.update({key: getattr(args, key) for key in TRAIN_FLAGS if getattr(args, key) is not None})
     config = TrainConfig.from_dict(values)
     config.validate()
     picked_on = recorded.get("select_on", "rgb") if recorded else config.select_on
     if config.select_on != picked_on:  # state.json's best score is of the other kind
-        raise ValueError(f"the run picks its best epoch on {picked_on} PSNR; --select-on cannot change on --resume")
+        raise ValueError(f"the run picks its best epoch on {picked_on} PSNR; select_on cannot change on --resume")
     return config
 
 
 def model_config_from(args: argparse.Namespace) -> ModelConfig | None:
-    """The model config the flags ask for, or None to use the default (or the checkpoint's)."""
-    given = {key: getattr(args, key) for key in MODEL_FLAGS if getattr(args, key) is not None}
+    """The model's shape a --config file asks for under "model" ({"model": {"filters": 16}}), or
+    None for the default (or, resumed, the checkpoint's)."""
+    given = read_settings_file(args.config).get("model") if args.config is not None else None
+    if given is not None and not isinstance(given, dict):
+        raise ValueError(f'{args.config}: "model" takes the network\'s settings, e.g. {{"filters": 16}}')
+    given = (given or {}) | {
+        key.removeprefix("model."): value for key, value in settings_given(args.set).items() if key.startswith("model.")
+    }
     if not given:
         return None
-    config = ModelConfig(**given)
+    config = ModelConfig.from_dict(given)
     config.validate()
     return config
+
+
+def settings_given(items: list[str]) -> dict:
+    """--set KEY=VALUE, each VALUE read as JSON where it can be (0, 0.9, true) and as text otherwise
+    (y, cosine); the keys are checked with the rest of the settings."""
+    values = {}
+    for item in items:
+        key, equals, text = item.partition("=")
+        if not equals or not key:
+            raise ValueError(f"--set takes KEY=VALUE, e.g. --set pure_margin=0; got {item!r}")
+        try:
+            values[key.strip()] = json.loads(text)
+        except ValueError:
+            values[key.strip()] = text
+    return values
 
 
 def raise_keyboard_interrupt(signum, frame):

@@ -195,7 +195,7 @@ def fit_epoch(data_dir: Path, images: int, precision: str, jit: bool = False, re
     """
     timer = EpochTimer()
     keras.utils.set_random_seed(0)
-    if reparam:  # train.py --reparam: the branches' training form
+    if reparam:  # train.py with reparam=true: the branches' training form
         model = build_training_model(ModelConfig(), precision)
         initialize_training_model(model, ModelConfig())
     else:
@@ -605,7 +605,7 @@ def training_rows(results: dict) -> list[tuple[str, str]]:
         ("input pipeline time / training step time", f"{100 * results['input_pipeline_share']:.1f}%"),
     ]
     if "reparam_over_plain" in results:
-        rows.append(("--reparam / plain, same precision (speed)", f"{results['reparam_over_plain']:.2f}x"))
+        rows.append(("reparam / plain, same precision (speed)", f"{results['reparam_over_plain']:.2f}x"))
     if "bound_fp32_images_per_s" in results:
         fp32_share = results["train_fp32_images_per_s"] / results["bound_fp32_images_per_s"]
         rows.append(("float32 fit / float32 bound", f"{100 * fp32_share:.0f}%"))

@@ -30,8 +30,15 @@ RUNTIMES = ("auto", "keras", "keras-bfloat16", "onnxruntime", "litert", "litert-
 
 
 def setting(default, help: str, choices: tuple[str, ...] | None = None):
-    """A config field that train.py offers as a flag, with its help text and allowed values."""
+    """A config field that train.py offers as a flag, with its help text and allowed values: the
+    everyday settings. The others (research settings, the model's shape) are --config keys only
+    (docs/training.md, "Settings")."""
     return field(default=default, metadata={"help": help, "choices": choices})
+
+
+def config_choice(default: str, choices: tuple[str, ...]):
+    """A --config key (no flag) that takes one of `choices`, checked by validate()."""
+    return field(default=default, metadata={"choices": choices})
 
 
 def read_settings_file(path: Path) -> dict:
@@ -59,14 +66,14 @@ def config_from_dict(cls: type, values: dict, what: str):
 
 @dataclass(frozen=True)
 class ModelConfig:
-    layers: int = setting(7, "layers (blog: a seven-layer DeconvNet)")
+    layers: int = 7  # blog: a seven-layer DeconvNet
     # Assumed: the blog's "32 filters in each layer" is read as 32 in every layer but the last,
     # which must give the 3 colour channels: six layers of 32 and one of 3 (48,003 weights).
-    filters: int = setting(32, "filters of every layer but the last (blog: 32)")
+    filters: int = 32  # of every layer but the last
     # Assumed: the blog does not give a kernel size. 3x3 keeps the net small and cheap
     # (about 1.6 GFLOP per 128x128 forward pass) while seven layers still see a 15x15 window,
     # a little more than the SRCNN paper's 9-1-5 network (13x13).
-    kernel_size: int = setting(3, "kernel side (assumed: 3)")
+    kernel_size: int = 3
     # Assumed: the blog names Leaky ReLUs but no slope; 0.2 is the default of TF's
     # tf.nn.leaky_relu, which the blog's TensorFlow code would have used (Keras' own is 0.3).
     leaky_slope: float = 0.2
@@ -101,8 +108,8 @@ class TrainConfig:
     # Assumed: Adam's step size; the blog names no optimizer. 0 picks one by the start: 1e-3 from
     # scratch (beat 3e-4 on the demo), 1e-4 from trained weights (1e-3 first threw the shipped
     # model 4 dB back on 20 product photos; 1e-4 improved it every epoch; docs/results.md, "Your photos").
-    learning_rate: float = setting(0.0, "Adam step size (default 0: 1e-4 from trained weights, 1e-3 from scratch)")
-    seed: int = setting(0, "seeds weights, shuffling, crops, turns and negatives")
+    learning_rate: float = setting(0.0, "Adam step size; 0: 1e-4 from trained weights, else 1e-3")
+    seed: int = 0  # seeds weights, shuffling, crops, turns and negatives
     # Assumed: the blog does not say how the weights start. "pretrained" (default) fine-tunes the
     # shipped clean model, already better than bicubic, so a short run on a few own photos starts
     # and ends above it (docs/results.md, "Your photos"); a network of another shape starts "near-identity"
@@ -114,45 +121,45 @@ class TrainConfig:
     # fresh optimizer: a best.weights.h5 beside its config.json, or "pretrained" (the shipped model).
     start_from: str = setting("", "weights to start from instead of --init: a .weights.h5 or 'pretrained'")
     # "constant", or "cosine": per-epoch cosine decay from learning_rate to min_learning_rate.
-    schedule: str = setting("constant", "learning rate per epoch", SCHEDULES)
+    schedule: str = config_choice("constant", SCHEDULES)
     # Blog: "Our loss function is about as simple as possible, its just the mean-squared error".
     # "l1" (beyond the blog, for fine-tuning): its pull on a pixel does not fade as the error
     # shrinks, where the MSE's does; near tanh's ends both are damped, the MSE's far more.
-    loss: str = setting("mse", "pixel loss: mse (the blog's) or l1 (mean absolute error)", LOSSES)
+    loss: str = config_choice("mse", LOSSES)
     # Beyond the blog: leave each crop's outer N pixels out of the loss. Within (receptive field - 1)
     # / 2 = 7 pixels of a crop's edge the network sees its zero padding (mid-grey in [-1, 1]), which
     # in a whole photo only its outermost pixels do; on 64x64 crops that is 39% of the pixels, and
     # fitting them costs the inside. The SRCNN paper scored only the inner pixels for this reason.
-    loss_border: int = setting(0, "pixels at each edge of a training image left out of the loss")
+    loss_border: int = 0
     # Beyond the blog: the pixel loss cannot hold pure white or black exactly through tanh (see
     # network.PixelLoss); a colour value whose target is 0 or 255 also pays while tanh's input is
     # short of this margin. 0 = the blog's loss alone (and what runs recorded without it resume with).
     # Assumed 5 (4 before): with invert_chance 0.25, on 25 product photos on white, 5 kept white and
     # black at >= 99.9% in each of three seeds, 4 let black on black photos slip to 99.65% in one.
-    pure_margin: float = setting(5.0, "keep pure white/black exact: tanh input margin on pure targets (0: off)")
+    pure_margin: float = 5.0
     # Beyond the blog: the standard score (Y-PSNR) reads only luma, where the MSE counts the three
     # colours alike; this share of the loss is taken on luma instead (0: the blog's loss).
-    luma_weight: float = setting(0.0, "share of the loss taken on luma rather than on each colour (0-1)")
+    luma_weight: float = 0.0
     # Which validation PSNR picks best.weights.h5: "rgb" (all three colours, the default), or "y",
-    # the luma the benchmarks score; a run with --luma-weight trades colour for luma and is fairly
+    # the luma the benchmarks score; a run with luma_weight trades colour for luma and is fairly
     # judged on luma (beyond the blog).
-    select_on: str = setting("rgb", "the validation PSNR that picks the best epoch: rgb, or y (luma)", SELECTIONS)
-    min_learning_rate: float = setting(1e-5, "where the cosine schedule ends")
+    select_on: str = config_choice("rgb", SELECTIONS)
+    min_learning_rate: float = 1e-5  # where the cosine schedule ends
     # 0 trains on the prepared pairs as they are (the blog's 128x128 squares); N > 0 trains on
     # random N x N crops of them, `repeat` crops per pair per epoch (beyond the blog).
     patch_size: int = setting(0, "train on random N x N crops of the pairs (0: whole pairs)")
-    repeat: int = setting(1, "crops per pair per epoch")
-    augment: bool = setting(False, "random flips and quarter turns of the crops")  # beyond the blog
+    repeat: int = 1  # crops per pair per epoch
+    augment: bool = False  # random flips and quarter turns of the crops (beyond the blog)
     # Beyond the blog: the negative of a training pair is a training pair too (dataset._random_changes);
     # it brings pure black to photos on white, and back, so with the pure margin a fine-tune on a
     # folder of white-background photos keeps black exact as well. Assumed 0.25, measured on 25
     # product photos on white over three seeds (docs/results.md, "Your photos"), with a margin of 4: 0 let
     # black on black photos drift to 98.2% in one, 0.1 to 99.0%, and 0.5 let white slip to 99.77%;
     # with 5 and 0.25 every pure pixel held in all three.
-    invert_chance: float = setting(0.25, "share of training pairs turned into their negatives (0-1)")
+    invert_chance: float = 0.25  # share of training pairs turned into their negatives (0-1)
     # Beyond the blog, the network unchanged: train each layer as a sum of linear branches that
     # collapse exactly into its one 3x3 kernel (srcnn/reparam.py); every saved model is the plain one.
-    reparam: bool = setting(False, "train each layer as collapsible linear branches (saved as the plain layer)")
+    reparam: bool = False
     # Beyond the blog: the number format and XLA (srcnn/precision.py); "auto" picks per machine.
     precision: str = setting(
         "auto",
@@ -160,7 +167,7 @@ class TrainConfig:
         " CUDA GPUs, else float32",
         PRECISIONS,
     )
-    jit: str = setting("auto", "XLA: auto = on with a GPU, off on a CPU", JIT_CHOICES)
+    jit: str = config_choice("auto", JIT_CHOICES)  # XLA: auto = on with a GPU, off on a CPU
     # The validation images a run must be given, by their source file names (a --config key): train.py
     # refuses a val split that holds others, or one that shares an image with the training split.
     val_images: tuple[str, ...] = ()

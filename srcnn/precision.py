@@ -80,7 +80,7 @@ def resolve_precision(requested: str, flags: set[str] | None = None) -> tuple[st
 
 
 def resolve_jit(requested: str) -> bool:
-    """XLA on or off for --jit: `auto` follows Keras (on with a GPU, off on CPU-only machines)."""
+    """XLA on or off for the jit setting: `auto` follows Keras (on with a GPU, off on CPU-only machines)."""
     if requested not in JIT_CHOICES:
         raise ValueError(f"jit must be one of {JIT_CHOICES}, got {requested!r}")
     if requested == "auto":

@@ -178,3 +178,13 @@ def make_corpus(folder: Path) -> dict[str, bool]:
     (folder / "self.png").symlink_to(folder / "self.png")  # a symlink loop to nothing
     usable["self.png"] = False
     return usable
+
+
+def tiny_model_config(folder: Path) -> str:
+    """A --config file asking train.py for a small network (6 filters): fast tests. The model's
+    shape is a --config key, not a flag."""
+    import json
+
+    path = folder / "tiny-model.json"
+    path.write_text(json.dumps({"model": {"filters": 6}}))
+    return str(path)

@@ -11,29 +11,23 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_script
+from conftest import ROOT, run_script, tiny_model_config
 
 from srcnn.checkpoints import BEST_WEIGHTS_NAME, LATEST_NAME, load_for_inference
 from srcnn.distribution import check_tf_config
 
-# float32 and a fixed seed: the runs must be comparable number for number.
-COMMON = (
-    "--epochs",
-    "2",
-    "--filters",
-    "6",
-    "--quiet",
-    "--precision",
-    "float32",
-    "--seed",
-    "3",
-    "--learning-rate",
-    "1e-2",
-    # No random changes to the pairs: how they are drawn is not promised equal on one process and on
-    # several workers (each reads its own copy of the pipeline); the gradients' arithmetic is.
-    "--invert-chance",
-    "0",
-)
+# float32 and a fixed seed: the runs must be comparable number for number. No random changes to the
+# pairs (invert_chance 0): how they are drawn is not promised equal on one process and on several
+# workers (each reads its own copy of the pipeline); the gradients' arithmetic is.
+SETTINGS = {"model": {"filters": 6}, "seed": 3, "invert_chance": 0}
+FLAGS = ("--epochs", "2", "--quiet", "--precision", "float32", "--learning-rate", "1e-2")
+
+
+def common(folder) -> tuple[str, ...]:
+    """The flags of every run here, with the settings that are --config keys in a file in `folder`."""
+    path = folder / "settings.json"
+    path.write_text(json.dumps(SETTINGS))
+    return (*FLAGS, "--config", str(path))
 
 
 def free_ports(count: int) -> list[int]:
@@ -85,7 +79,7 @@ def finish(processes: list[subprocess.Popen], timeout: int = 240) -> list[str]:
 def test_two_workers_on_loopback_match_one_process(prepared_data, tmp_path):
     shared = tmp_path / "multi"
     # 1 per replica x 2 replicas = a global batch of 2.
-    outputs = finish(start_workers(tmp_path, prepared_data, shared, "--batch-size", "1", *COMMON))
+    outputs = finish(start_workers(tmp_path, prepared_data, shared, "--batch-size", "1", *common(tmp_path)))
     for output in outputs:
         assert "done: 2 epochs" in output, output[-3000:]
         assert "replicas: 2" in output
@@ -103,7 +97,7 @@ def test_two_workers_on_loopback_match_one_process(prepared_data, tmp_path):
     # One process, the same global batch and seed.
     single = run_script(
         "train.py", "--data", str(prepared_data), "--checkpoint-dir", "checkpoints", "--results-dir", "results",
-        "--batch-size", "2", "--strategy", "default", *COMMON, cwd=tmp_path,
+        "--batch-size", "2", "--strategy", "default", *common(tmp_path), cwd=tmp_path,
     )  # fmt: skip
     assert single.returncode == 0, single.stderr[-2000:]
     assert "replicas: 1" in single.stdout
@@ -145,7 +139,8 @@ def test_multiworker_without_tf_config_is_refused(prepared_data, tmp_path):
 def test_a_killed_job_run_again_restarts_from_the_backup(prepared_data, tmp_path):
     shared = tmp_path / "multi"
     # Mixed precision under the strategy, too.
-    arguments = ("--batch-size", "1", "--filters", "6", "--quiet", "--precision", "mixed_bfloat16", "--epochs", "12")
+    tiny = tiny_model_config(tmp_path)
+    arguments = ("--batch-size", "1", "--config", tiny, "--quiet", "--precision", "mixed_bfloat16", "--epochs", "12")
     processes = start_workers(tmp_path, prepared_data, shared, *arguments)
     state = shared / "checkpoints" / "state.json"
     try:

@@ -11,14 +11,15 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, tiny_model_config
 from conftest import run_script as script
 from PIL import Image
 
 
 @pytest.mark.slow
 def test_prep_train_test(prepared_data, tmp_path):
-    train = script("train.py", "--epochs", "2", "--batch-size", "2", "--filters", "6", "--quiet", cwd=tmp_path)
+    tiny = tiny_model_config(tmp_path)
+    train = script("train.py", "--epochs", "2", "--batch-size", "2", "--config", tiny, "--quiet", cwd=tmp_path)
     assert train.returncode == 0, train.stderr
     assert "training on CPU" in train.stdout
     assert (tmp_path / "checkpoints" / "best.weights.h5").is_file()
@@ -59,8 +60,9 @@ def test_user_mistakes_give_one_line_not_a_traceback(tmp_path, run_main):
 def test_ctrl_c_saves_and_resume_continues(prepared_data, tmp_path):
     """SIGINT during training saves the state; --resume picks it up."""
     environment = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    tiny = tiny_model_config(tmp_path)
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), "--epochs", "1000", "--batch-size", "2", "--filters", "6", "--quiet"],
+        [sys.executable, str(ROOT / "train.py"), "--epochs", "1000", "--batch-size", "2", "--config", tiny, "--quiet"],
         cwd=tmp_path,
         env=environment,
         stdout=subprocess.PIPE,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, make_corpus, save_tiny_checkpoint
+from conftest import ROOT, make_corpus, save_tiny_checkpoint, tiny_model_config
 from conftest import run_script as script
 from PIL import Image
 
@@ -89,7 +89,8 @@ def test_benchmark_skips_what_it_cannot_score(corpus, tmp_path, run_main):
 @pytest.mark.slow
 def test_kill_9_then_resume_loses_nothing(prepared_data, tmp_path):
     environment = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, str(ROOT / "train.py"), "--batch-size", "2", "--filters", "6", "--quiet"]
+    command = [sys.executable, str(ROOT / "train.py"), "--batch-size", "2", "--config", tiny_model_config(tmp_path)]
+    command.append("--quiet")
     process = subprocess.Popen(
         [*command, "--epochs", "1000"], cwd=tmp_path, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -120,7 +121,7 @@ def test_kill_9_then_resume_loses_nothing(prepared_data, tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(prepared_data, tmp_path, run_main):
-    common = ("--batch-size", "2", "--filters", "6", "--quiet")
+    common = ("--batch-size", "2", "--config", tiny_model_config(tmp_path), "--quiet")
     first = run_main("train.py", *common, "--epochs", "1", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     best = (tmp_path / "checkpoints" / "best.weights.h5").read_bytes()

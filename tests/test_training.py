@@ -9,6 +9,7 @@ import os
 import keras
 import numpy as np
 import pytest
+from conftest import tiny_model_config
 
 from srcnn.checkpoints import (
     BEST_WEIGHTS_NAME,
@@ -216,9 +217,13 @@ def test_settings_merge_defaults_resumed_run_file_and_flags(data_dir, tmp_path):
     record_path.write_text(json.dumps(record))
     resumed = train_script.train_config_from(args, tmp_path / "checkpoints")
     assert resumed.pure_margin == resumed.invert_chance == 0.0
-    luma = train_script.build_parser().parse_args(["--resume", "--select-on", "y"])
-    with pytest.raises(ValueError, match="select-on cannot change"):  # state.json's best is an RGB PSNR
+    (tmp_path / "luma.json").write_text(json.dumps({"select_on": "y"}))
+    luma = train_script.build_parser().parse_args(["--resume", "--config", str(tmp_path / "luma.json")])
+    with pytest.raises(ValueError, match="select_on cannot change"):  # state.json's best is an RGB PSNR
         train_script.train_config_from(luma, tmp_path / "checkpoints")
+    for research in ("--select-on", "--filters", "--reparam", "--pure-margin"):  # --config keys, not flags
+        with pytest.raises(SystemExit):
+            train_script.build_parser().parse_args([research, "1"])
     settings.write_text(json.dumps({"batch_sise": 3}))
     with pytest.raises(ValueError, match="batch_sise"):
         train_script.train_config_from(train_script.build_parser().parse_args(["--config", str(settings)]), tmp_path)
@@ -297,7 +302,7 @@ def test_resume_alone_continues_in_the_runs_own_folders(data_dir, tmp_path, monk
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     run_dir, results = tmp_path / "run", tmp_path / "my results"
-    common = ["--checkpoint-dir", str(run_dir), "--batch-size", "2", "--filters", "6", "--quiet"]
+    common = ["--checkpoint-dir", str(run_dir), "--batch-size", "2", "--config", tiny_model_config(tmp_path), "--quiet"]
     assert train_script.main([*common, "--data", str(data_dir), "--results-dir", str(results), "--epochs", "1"]) == 0
     capsys.readouterr()
     assert train_script.main(["--resume", *common[:2], "--epochs", "2"]) == 0
@@ -328,7 +333,8 @@ def test_out_of_memory_is_one_line_and_keeps_the_checkpoint(data_dir, tmp_path, 
     import train as train_script
 
     common = ["--data", str(data_dir), "--checkpoint-dir", str(tmp_path / "run"), "--results-dir", str(tmp_path)]
-    assert train_script.main([*common, "--epochs", "1", "--batch-size", "2", "--filters", "6", "--quiet"]) == 0
+    tiny = tiny_model_config(tmp_path)
+    assert train_script.main([*common, "--epochs", "1", "--batch-size", "2", "--config", tiny, "--quiet"]) == 0
     saved = (tmp_path / "run" / BEST_WEIGHTS_NAME).read_bytes()
 
     def out_of_memory(*args, **kwargs):
