@@ -196,9 +196,12 @@ def run(folders: RunFolders, request: RunRequest, distribution: tf.distribute.St
     """One process's part of a run, in the folders it writes to."""
     log = request.log
     if request.resume and not has_training_state(folders.checkpoints):
+        started = (folders.checkpoints / "config.json").is_file()
         raise CheckpointError(
-            f"{folders.checkpoints}: no training state to resume; start a run with: python train.py"
-            f" --checkpoint-dir {folders.checkpoints}"
+            f"{folders.checkpoints}: no training state to resume"
+            + (" (the run stopped before its first epoch ended)" if started else "")
+            + f"; start it again with: python train.py --data {request.data_dir} --checkpoint-dir"
+            f" {folders.checkpoints}" + (" --overwrite (and the settings it had)" if started else "")
         )
     config = request.train_config
     config.validate()
@@ -272,6 +275,15 @@ def find_data(data_dir: Path, config: TrainConfig, log: Callable[[str], None]) -
     """The prepared pairs of the train and val splits, checked against the settings that will use them."""
     train_pairs, val_pairs = list_pairs(data_dir, "train"), list_pairs(data_dir, "val")
     if not train_pairs:
+        from srcnn.config import SPLITS
+        from srcnn.preparation import find_images
+
+        photos = [path for path in find_images(data_dir) if path.relative_to(data_dir).parts[0] not in SPLITS]
+        if photos:  # a folder of photos, not of prepared pairs
+            raise DataError(
+                f"{data_dir}: photos, not prepared pairs; prepare them first with: python prep_images.py"
+                f" --input {data_dir} --output data, then: python train.py --data data"
+            )
         raise DataError(
             f"{data_dir / 'train'}: no prepared image pairs; make them with: "
             f"python prep_images.py --input YOUR_PHOTOS --output {data_dir}  (or try: python train.py --demo)"

@@ -594,3 +594,25 @@ def test_a_config_names_its_validation_list_by_file(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({"val_images": "missing.txt"}))
     with pytest.raises(ValueError, match="bad.json: cannot read"):
         read_settings_file(tmp_path / "bad.json")
+
+
+def test_errors_say_what_to_run_next(tmp_path, run_main):
+    """Raw photos given as --data, a --resume of a run stopped before its first epoch ended, and a
+    test of a run folder not trained yet: each error names the command that fixes it."""
+    from conftest import gradient_image
+
+    photos = tmp_path / "my photos"
+    photos.mkdir()
+    gradient_image(30, 20).save(photos / "a.png")
+    raw = run_main("train.py", "--data", str(photos), "--epochs", "1", cwd=tmp_path)
+    assert raw.returncode == 2 and f"--input {photos} --output data" in raw.stderr
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps({"data": {"dir": str(photos)}, "results_dir": str(tmp_path)}))
+    early = run_main("train.py", "--resume", "--checkpoint-dir", str(run_dir), cwd=tmp_path)
+    assert early.returncode == 2 and "before its first epoch ended" in early.stderr
+    assert f"--data {photos} --checkpoint-dir {run_dir} --overwrite" in early.stderr
+
+    untrained = run_main("test.py", "--checkpoint-dir", "new-run", cwd=tmp_path)
+    assert untrained.returncode == 2 and "python train.py --checkpoint-dir new-run" in untrained.stderr
