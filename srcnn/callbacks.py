@@ -207,7 +207,10 @@ def plot_history(rows: list[dict], path: Path) -> None:
         if column(name)[0]:  # runs recorded before the luma score have none
             psnr_axes.plot(*column(name), label=label)
     psnr_axes.set(title="validation PSNR (dB)", xlabel="epoch")
+    from matplotlib.ticker import MaxNLocator
+
     for axes in (loss_axes, psnr_axes):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs, also on short runs
         axes.grid(alpha=0.3)
         axes.legend()
     figure.tight_layout()
