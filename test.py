@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--jpeg takes a quality from 1 to 100")
     if args.jpeg is not None and args.benchmark is None:
         parser.error("--jpeg goes with --benchmark DIR (it degrades the benchmark's images)")
+    if args.scale is not None and args.benchmark is None:
+        parser.error("--scale goes with --benchmark DIR (prepared pairs were made at one scale already)")
     if args.degradation is not None and args.benchmark is None:
         parser.error("--degradation goes with --benchmark DIR (it degrades the benchmark's images)")
     if args.model == "auto" and args.benchmark is None:

@@ -211,10 +211,11 @@ def main(argv: list[str] | None = None) -> int:
         columns = [Column("input", "input size"), Column("output", "output size"), Column("model", "model")]
         page = ComparePage(args.compare, f"bicubic against the model: your photos, x{scale}", columns)
     tally = Tally(skipped=len(errors))
+    folder_run = args.out_dir is not None  # -o names one file: an existing one is refused, not kept
     for (stages, group), (weights, _, _) in zip(runtimes, groups, strict=True):
         if group:
             tally = tally.add(
-                enlarge_all(group, stages, args.tile, args.batch, args.overwrite, page, weights.parent.name)
+                enlarge_all(group, stages, args.tile, args.batch, args.overwrite, page, weights.parent.name, folder_run)
             )
     if page is not None and page.entries:
         print(f"comparison page: {page.write()}")

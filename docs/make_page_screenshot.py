@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         box = viewer.bounding_box()
         x, y = box["x"] + box["width"] * args.at[0], box["y"] + box["height"] * args.at[1]
         page.mouse.move(x, y)
-        while float(viewer.get_attribute("data-zoom")) < args.zoom:
+        for _ in range(100):  # the page's own limit is 64x
+            if float(viewer.get_attribute("data-zoom")) >= args.zoom:
+                break
             page.mouse.wheel(0, -100)
             page.wait_for_timeout(30)
         # The table, then that image's viewer: two shots of the one page, one above the other.

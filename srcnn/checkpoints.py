@@ -16,6 +16,7 @@ import functools
 import json
 import math
 import os
+import shlex
 import tempfile
 import warnings
 import zipfile
@@ -155,7 +156,11 @@ def load_model_config(checkpoint_dir: Path) -> ModelConfig:
 def load_for_inference(weights_path: Path) -> tuple[keras.Model, ModelConfig]:
     """Rebuild the network from the config.json beside `weights_path` and load the weights."""
     if not weights_path.is_file():
-        folder = "" if weights_path.parent == Path("checkpoints") else f" --checkpoint-dir {weights_path.parent}"
+        folder = (
+            ""
+            if weights_path.parent == Path("checkpoints")
+            else f" --checkpoint-dir {shlex.quote(str(weights_path.parent))}"
+        )
         raise CheckpointError(f"{weights_path}: no such checkpoint; train one first with: python train.py{folder}")
     config = load_model_config(weights_path.parent)
     model = build_model(config)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 import re
 import urllib.parse
@@ -94,6 +95,17 @@ class ComparePage:
         return page
 
 
+def finite(numbers: dict) -> dict:
+    """The numbers JSON can hold: an infinite PSNR (an image equal to its original) as the text
+    "inf", NaN (inf - inf) as "n/a"."""
+    return {
+        key: value
+        if not isinstance(value, float) or math.isfinite(value)
+        else ("n/a" if math.isnan(value) else ("inf" if value > 0 else "-inf"))
+        for key, value in numbers.items()
+    }
+
+
 def safe_name(text: str) -> str:
     """A file name made of letters, digits, '.', '_' and '-' only."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "image"
@@ -110,10 +122,11 @@ def page_html(title: str, note: str, columns: list[Column], sort_key: str, entri
     data = {
         "columns": [vars(column) for column in columns],
         "sort": sort_key,
-        "entries": entries,
+        "entries": [entry | {"numbers": finite(entry["numbers"])} for entry in entries],
     }
-    # "</" inside a <script> block would end it early; JSON reads "<\/" as "</".
-    payload = json.dumps(data, allow_nan=False).replace("</", "<\\/")
+    # <, > and & as JSON escapes: no name can close the <script> block or change how it is parsed.
+    payload = json.dumps(data, allow_nan=False)
+    payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     values = {"title": html.escape(title), "note": html.escape(note), "data": payload}
     # One pass, so that a name holding "{{note}}" stays text.
     return re.sub(r"\{\{(title|note|data)\}\}", lambda match: values[match.group(1)], TEMPLATE)
@@ -209,7 +222,8 @@ function fillTable() {
   const order = page.entries.map((entry, index) => ({ entry, index }));
   order.sort((a, b) => {
     const x = sortValue(a.entry, table.key), y = sortValue(b.entry, table.key);
-    const result = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y));
+    const result = typeof x === "number" && typeof y === "number"
+      ? x - y : String(x).localeCompare(String(y), undefined, { numeric: true });
     return table.ascending ? result : -result;
   });
   for (const { entry, index } of order) {

@@ -41,6 +41,16 @@ def config_choice(default: str, choices: tuple[str, ...]):
     return field(default=default, metadata={"choices": choices})
 
 
+def first_pass_scale(weights: Path) -> int:
+    """The enlargement of the model whose weights these are, from the config.json beside them (2
+    without one): a JSON read, no TensorFlow (passes.record_scale has the full rule)."""
+    try:
+        data = json.loads((weights.parent / "config.json").read_text(encoding="utf-8")).get("data", {})
+    except (OSError, ValueError):
+        return 2
+    return int(data.get("scale", 2)) if isinstance(data, dict) else 2
+
+
 def read_settings_file(path: Path) -> dict:
     """A --config file's settings. Its "val_images" may name a file of names instead of listing
     them (e.g. "bsd200-val.txt", beside the config): one list for every config that validates on it."""
@@ -55,12 +65,21 @@ def read_settings_file(path: Path) -> dict:
     return values
 
 
+# The JSON types each kind of setting takes (a whole number is a fine float; true is not a number).
+JSON_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "tuple[str, ...]": (list, tuple)}
+
+
 def config_from_dict(cls: type, values: dict, what: str):
-    """A config dataclass from a dict (JSON), refusing keys it does not know instead of ignoring them."""
-    known = {item.name for item in fields(cls)}
-    unknown = set(values) - known
+    """A config dataclass from a dict (JSON), refusing keys it does not know instead of ignoring them,
+    and values of the wrong type (a file's "two" for a number) with one line."""
+    known = {item.name: item.type for item in fields(cls)}
+    unknown = set(values) - set(known)
     if unknown:
         raise ValueError(f"unknown {what}: {sorted(unknown)} (known: {sorted(known)})")
+    for name, value in values.items():
+        allowed = JSON_TYPES.get(known[name])
+        if allowed and (not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed)):
+            raise ValueError(f"{name} takes {'a list of names' if list in allowed else known[name]}, got {value!r}")
     return cls(**values)
 
 
@@ -253,8 +272,14 @@ class PrepConfig:
     def validate(self) -> None:
         if self.size < 2 or self.scale < 2:
             raise ValueError(f"size ({self.size}) and scale ({self.scale}) must both be at least 2")
-        if self.first_pass and not Path(self.first_pass).is_file():
-            raise ValueError(f"{self.first_pass}: no such weights file (--first-pass)")
+        if self.first_pass:
+            if not Path(self.first_pass).is_file():
+                raise ValueError(f"{self.first_pass}: no such weights file (--first-pass)")
+            first_scale = first_pass_scale(Path(self.first_pass))
+            if first_scale >= self.scale:
+                raise ValueError(
+                    f"{self.first_pass} already enlarges x{first_scale}: a pass after it needs a larger --scale"
+                )
         if self.mode == "blog" and self.size % self.scale:
             raise ValueError(f"size {self.size} is not a multiple of scale {self.scale}")
         if not (0 <= self.val_fraction and 0 <= self.test_fraction):

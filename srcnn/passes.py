@@ -33,14 +33,20 @@ class Pass:
 
 
 def record_scale(record: dict) -> int:
-    """The scale a model was trained for, from its run record (2 for records made before scales)."""
-    return int(record.get("data", {}).get("scale", 2))
+    """The scale a model was trained for, from its run record: recorded as such, else read from the
+    recipes of its training pairs (runs recorded before the scale was), else 2."""
+    data = record.get("data", {})
+    if "scale" in data:
+        return int(data["scale"])
+    scales = {prep.get("scale", 2) for prep in data.get("train", {}).get("prep", []) if isinstance(prep, dict)}
+    return int(scales.pop()) if len(scales) == 1 else 2
 
 
 def first_pass_of(weights: Path) -> Path | None:
     """The weights of the model that runs before this one, or None."""
     named = read_run_record(weights.parent).get("data", {}).get("first_pass")
-    return None if not named else Path(os.path.normpath(weights.parent / named))
+    # Resolved first: the record names it relative to the folder's real place (a symlinked run folder).
+    return None if not named else Path(os.path.normpath(weights.parent.resolve() / named))
 
 
 def pass_chain(weights: Path) -> list[tuple[Path, int]]:

@@ -24,7 +24,9 @@ def start_tensorflow() -> None:
     failed cuInit, which TF_CPP_MIN_LOG_LEVEL does not silence, printed before every run. The
     scripts say themselves whether they use a GPU. A user who sets TF_CPP_MIN_LOG_LEVEL to 0 or 1
     sees them again; Python errors of the import still show."""
-    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2") not in ("2", "3"):
+    flags = cpu_flags()
+    cannot_run = bool(flags) and "avx" not in flags  # TensorFlow's wheels abort here: let it say why
+    if "tensorflow" in sys.modules or cannot_run or os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2") not in ("2", "3"):
         import tensorflow as tf
 
         tf.config.list_physical_devices("GPU")

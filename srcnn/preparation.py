@@ -377,6 +377,10 @@ def prepare_folder(
     up_to_date, skipped = len(usable), len(problems)
 
     work = partial(prepare_one, output_dir=output_dir, config=config)
+    if config.first_pass:
+        # Each worker would load TensorFlow and the model, and each uses every core (or the whole
+        # GPU): one process runs the first pass faster than several competing ones.
+        workers = 1
     with tqdm(total=len(todo), unit="img", desc="prep", disable=not progress) as bar:
         for job, reason in run_jobs(work, todo, workers):
             if reason is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shlex
 import shutil
 import tempfile
 from collections import Counter
@@ -200,8 +201,8 @@ def run(folders: RunFolders, request: RunRequest, distribution: tf.distribute.St
         raise CheckpointError(
             f"{folders.checkpoints}: no training state to resume"
             + (" (the run stopped before its first epoch ended)" if started else "")
-            + f"; start it again with: python train.py --data {request.data_dir} --checkpoint-dir"
-            f" {folders.checkpoints}" + (" --overwrite (and the settings it had)" if started else "")
+            + f"; start it again with: python train.py --data {shlex.quote(str(request.data_dir))} --checkpoint-dir"
+            f" {shlex.quote(str(folders.checkpoints))}" + (" --overwrite (and the settings it had)" if started else "")
         )
     config = request.train_config
     config.validate()
@@ -282,7 +283,7 @@ def find_data(data_dir: Path, config: TrainConfig, log: Callable[[str], None]) -
         if photos:  # a folder of photos, not of prepared pairs
             raise DataError(
                 f"{data_dir}: photos, not prepared pairs; prepare them first with: python prep_images.py"
-                f" --input {data_dir} --output data, then: python train.py --data data"
+                f" --input {shlex.quote(str(data_dir))} --output data, then: python train.py --data data"
             )
         raise DataError(
             f"{data_dir / 'train'}: no prepared image pairs; make them with: "

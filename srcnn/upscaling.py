@@ -206,7 +206,7 @@ class Tally:
         return Tally(self.written + other.written, self.up_to_date + other.up_to_date, self.skipped + other.skipped)
 
 
-def load(source: Path, target: Path, overwrite: bool) -> Loaded:
+def load(source: Path, target: Path, overwrite: bool, keep_newer: bool = True) -> Loaded:
     """Check where the result goes and read the photo (in a reader thread, ahead of the model)."""
     try:
         if target.suffix.lower() not in WRITABLE_SUFFIXES:
@@ -216,11 +216,13 @@ def load(source: Path, target: Path, overwrite: bool) -> Loaded:
         if os.path.realpath(target) == os.path.realpath(source):  # realpath: no error on symlink loops
             raise ValueError("the output would replace the input; choose another name")
         if target.exists() and not overwrite:
-            # As prep does: an output newer than its photo is up to date (a rerun on a folder
-            # enlarges only what is new); an older one is the user's, never replaced unasked.
-            if os.stat(target).st_mtime >= os.stat(source).st_mtime:
+            # As prep does, with `keep_newer` (folder runs): an output newer than its photo is up to
+            # date (a rerun enlarges only what is new; whichever model made it); an older one is the
+            # user's, never replaced unasked.
+            if keep_newer and os.stat(target).st_mtime >= os.stat(source).st_mtime:
                 return Loaded(source, target, kept=True)
-            raise ValueError(f"{target} exists and is older than the photo; pass --overwrite to replace it")
+            older = " and is older than the photo" if keep_newer else ""
+            raise ValueError(f"{target} exists{older}; pass --overwrite to replace it")
         return Loaded(source, target, open_photo(source))
     except Exception as error:  # A file's problem, whatever it is, ends that file only, in one line.
         return Loaded(source, target, error=one_line(error))
@@ -253,12 +255,14 @@ def enlarge_all(
     overwrite: bool,
     page: ComparePage | None = None,
     model_name: str = "",
+    keep_newer: bool = True,
 ) -> Tally:
     """Upscale every job; returns what was done. Reading the next photo and encoding the previous
     result overlap with the model (one reader and one writer thread beside it). Each result is
     written once, under a temporary name first; at most two wait to be written, so memory stays
     bounded; outcomes are reported in the jobs' order. With `page`, each photo written is added to
-    it: bicubic against the result, named by `model_name`."""
+    it: bicubic against the result, named by `model_name`. With `keep_newer`, an output newer than
+    its photo is kept as up to date."""
     tally = Tally()
     one_photo = len(jobs) == 1
     scale = stages[-1][2]
@@ -268,12 +272,12 @@ def enlarge_all(
         ThreadPoolExecutor(1, thread_name_prefix="write") as writer,
         tqdm(total=len(jobs), unit="photo", desc="upscale", disable=one_photo) as bar,
     ):
-        ahead = reader.submit(load, *jobs[0], overwrite) if jobs else None
+        ahead = reader.submit(load, *jobs[0], overwrite, keep_newer) if jobs else None
         writes: list[tuple[Loaded, Future]] = []
         for index in range(len(jobs)):
             loaded = ahead.result()
             if index + 1 < len(jobs):
-                ahead = reader.submit(load, *jobs[index + 1], overwrite)
+                ahead = reader.submit(load, *jobs[index + 1], overwrite, keep_newer)
             if loaded.error or loaded.kept:
                 writes.append((loaded, failure(loaded.error) if loaded.error else done(" (up to date, kept)")))
                 continue
@@ -313,25 +317,31 @@ def report_writes(
         loaded, future = writes.pop(0)
         try:
             tqdm.write(f"{loaded.source} -> {loaded.target}{future.result()}")
-            if loaded.kept:
-                tally.up_to_date += 1
-            else:
-                tally.written += 1
-                if on_written is not None:
-                    on_written(loaded)
         except (ValueError, OSError, MemoryError) as error:
             tqdm.write(f"upscale.py: skipped {loaded.source}: {one_line(error)}", file=sys.stderr)
             tally.skipped += 1
+            bar.update()
+            continue
+        if loaded.kept:
+            tally.up_to_date += 1
+        else:
+            tally.written += 1
+        if on_written is not None:
+            try:
+                on_written(loaded)
+            except Exception as error:  # the photo is written; only its place on the page is lost
+                tqdm.write(f"upscale.py: compare page: {loaded.source}: {one_line(error)}", file=sys.stderr)
         bar.update()
 
 
 def add_to_page(page: ComparePage, loaded: Loaded, model_name: str, scale: int) -> None:
     """The photo enlarged by bicubic alone beside the result written (a copy as PNG where browsers
     show no such file, as with TIFF)."""
-    colour = loaded.photo.colour
+    photo = loaded.photo or open_photo(loaded.source)  # a kept output's photo was not read
+    colour = photo.colour
     width, height = colour.size
     bicubic = colour.resize((scale * width, scale * height), Image.Resampling.BICUBIC)
-    if loaded.photo.grey:
+    if photo.grey:
         bicubic = bicubic.convert("L")
     result: Path | Image.Image = loaded.target
     if loaded.target.suffix.lower() in (".tif", ".tiff"):

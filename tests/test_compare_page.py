@@ -70,18 +70,22 @@ def test_page_links_existing_files_and_escapes_script_ends(tmp_path):
     result.parent.mkdir()
     Image.new("RGB", (8, 6)).save(result)
     page = ComparePage(tmp_path / "out" / "compare", "t", [Column("model", "model")])
-    page.add("</script><b>{{note}}", {"bicubic": Image.new("RGB", (8, 6)), "model": result}, {"model": "clean"})
+    name = "<!--<script></script><b>{{note}}&amp;"
+    page.add(name, {"bicubic": Image.new("RGB", (8, 6)), "model": result}, {"model": "clean"})
     path = page.write()
     data = page_data(path)
-    assert data["entries"][0]["name"] == "</script><b>{{note}}"  # kept as text, not markup or a placeholder
+    assert data["entries"][0]["name"] == name  # kept as text, not markup or a placeholder
+    assert "<!--" not in path.read_text().split('id="page-data">')[1]  # nothing the HTML parser reads as markup
     assert data["entries"][0]["images"]["model"] == "../photo%20x2.png"
     assert (path.parent / "../photo x2.png").exists()
     assert safe_name("a/b c?.png") == "a_b_c_.png"
 
 
-def test_page_refuses_nan():
-    with pytest.raises(ValueError):
-        page_html("t", "", [], "name", [{"name": "x", "images": {}, "numbers": {"gain": float("nan")}}])
+def test_an_image_equal_to_its_original_has_an_infinite_psnr_shown_as_text():
+    numbers = {"model_psnr": float("inf"), "gain": float("nan"), "bicubic_psnr": 30.0}
+    text = page_html("t", "", gain_columns("Y"), "gain", [{"name": "x", "images": {}, "numbers": numbers}])
+    data = json.loads(re.search(r'id="page-data">(.*?)</script>', text, re.S)[1])
+    assert data["entries"][0]["numbers"] == {"model_psnr": "inf", "gain": "n/a", "bicubic_psnr": 30.0}
 
 
 def distinct_colours(png: bytes) -> int:
@@ -174,3 +178,45 @@ def test_page_in_chromium(tmp_path):
             assert not refused, refused
         finally:
             browser.close()
+
+
+def test_upscale_writes_the_page_for_your_photos(tmp_path, run_main):
+    from conftest import gradient_image, save_tiny_checkpoint
+
+    weights = save_tiny_checkpoint(tmp_path / "model")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    gradient_image(15, 9).save(photos / "a.png")
+    gradient_image(12, 10).convert("L").save(photos / "b.tif")  # browsers show no TIFF: a PNG copy
+    done = run_main(
+        "upscale.py",
+        "photos",
+        "--out-dir",
+        "big",
+        "--compare",
+        "big/compare",
+        "--checkpoint",
+        str(weights),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    page = tmp_path / "big" / "compare" / "index.html"
+    entries = page_data(page)["entries"]
+    assert [entry["name"] for entry in entries] == ["a.png", "b.tif"]
+    assert entries[0]["images"]["model"] == "../a_x2.png" and entries[0]["numbers"]["output"] == "30x18"
+    for entry in entries:
+        for source in entry["images"].values():
+            assert (page.parent / source).is_file()
+    # A rerun keeps the outputs (up to date) and the page still shows them.
+    again = run_main(
+        "upscale.py",
+        "photos",
+        "--out-dir",
+        "big",
+        "--compare",
+        "big/compare",
+        "--checkpoint",
+        str(weights),
+        cwd=tmp_path,
+    )
+    assert "0 enlarged, 2 up to date" in again.stdout and len(page_data(page)["entries"]) == 2

@@ -40,7 +40,7 @@ def chain(tmp_path_factory):
 def test_a_second_pass_names_the_first_relative_to_itself(chain):
     record = json.loads((chain[4].parent / CONFIG_NAME).read_text())
     assert record["data"] == {"scale": 4, "first_pass": "../x2/best.weights.h5"}
-    assert pass_chain(chain[4]) == [(chain[2], 2), (chain[4], 4)]
+    assert pass_chain(chain[4]) == [(chain[2].resolve(), 2), (chain[4], 4)]
     assert pass_chain(chain[2]) == [(chain[2], 2)]  # a record without a scale: x2
 
 
@@ -110,3 +110,16 @@ def test_benchmark_scores_a_model_at_its_own_scale(chain, run_main, tmp_path):
     assert scores["psnr_y"] > 0
     refused = run_main("test.py", "--benchmark", "set", "--checkpoint", str(chain[3]), "--scale", "4", cwd=tmp_path)
     assert refused.returncode == 2 and "a x3 model, not x4" in refused.stderr
+
+
+def test_a_first_pass_must_enlarge_less_than_the_pairs(chain):
+    with pytest.raises(ValueError, match="already enlarges x2"):
+        PrepConfig(mode="whole", scale=2, first_pass=str(chain[2])).validate()
+    PrepConfig(mode="whole", scale=4, first_pass=str(chain[2])).validate()
+
+
+def test_a_run_recorded_before_scales_were_keeps_its_scale():
+    from srcnn.passes import record_scale
+
+    assert record_scale({"data": {"train": {"prep": [{"mode": "whole", "scale": 3, "pairs": 9}]}}}) == 3
+    assert record_scale({}) == 2

@@ -221,6 +221,16 @@ def test_settings_merge_defaults_resumed_run_file_and_flags(data_dir, tmp_path):
     luma = train_script.build_parser().parse_args(["--resume", "--config", str(tmp_path / "luma.json")])
     with pytest.raises(ValueError, match="select_on cannot change"):  # state.json's best is an RGB PSNR
         train_script.train_config_from(luma, tmp_path / "checkpoints")
+    given = train_script.build_parser().parse_args(
+        ["--set", "pure_margin=0", "--set", "select_on=y", "--set", "model.filters=6"]
+    )
+    assert (
+        train_script.train_config_from(given, tmp_path).pure_margin,
+        train_script.model_config_from(given).filters,
+    ) == (0, 6)
+    for bad in ("loss_border=two", "val_images=x.txt", "no_equals_sign", "bogus=1"):
+        with pytest.raises(ValueError):  # one line from main, never a traceback
+            train_script.train_config_from(train_script.build_parser().parse_args(["--set", bad]), tmp_path)
     for research in ("--select-on", "--filters", "--reparam", "--pure-margin"):  # --config keys, not flags
         with pytest.raises(SystemExit):
             train_script.build_parser().parse_args([research, "1"])
@@ -605,14 +615,14 @@ def test_errors_say_what_to_run_next(tmp_path, run_main):
     photos.mkdir()
     gradient_image(30, 20).save(photos / "a.png")
     raw = run_main("train.py", "--data", str(photos), "--epochs", "1", cwd=tmp_path)
-    assert raw.returncode == 2 and f"--input {photos} --output data" in raw.stderr
+    assert raw.returncode == 2 and f"--input '{photos}' --output data" in raw.stderr
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "config.json").write_text(json.dumps({"data": {"dir": str(photos)}, "results_dir": str(tmp_path)}))
     early = run_main("train.py", "--resume", "--checkpoint-dir", str(run_dir), cwd=tmp_path)
     assert early.returncode == 2 and "before its first epoch ended" in early.stderr
-    assert f"--data {photos} --checkpoint-dir {run_dir} --overwrite" in early.stderr
+    assert f"--data '{photos}' --checkpoint-dir {run_dir} --overwrite" in early.stderr
 
     untrained = run_main("test.py", "--checkpoint-dir", "new-run", cwd=tmp_path)
     assert untrained.returncode == 2 and "python train.py --checkpoint-dir new-run" in untrained.stderr
