@@ -287,9 +287,7 @@ def write_manifest(
             "split": job.split,
             "hr": high_res_path.relative_to(output_dir).as_posix(),
             "lr": low_res_path.relative_to(output_dir).as_posix(),
-            "prep": pair_recipe(config)
-            | ({"degradation": job.degradation} if job.degradation else {})
-            | ({"jpeg_quality": job.jpeg_quality} if job.jpeg_quality else {}),
+            "prep": job_recipe(config, job),
         }
     manifest = {
         "config": asdict(config),
@@ -299,6 +297,15 @@ def write_manifest(
     path = output_dir / MANIFEST_NAME
     write_text_atomic(path, json.dumps(manifest, indent=1) + "\n")
     return path
+
+
+def job_recipe(config: PrepConfig, job: Job) -> dict:
+    """How this pair is made, as its manifest entry records it."""
+    return (
+        pair_recipe(config)
+        | ({"degradation": job.degradation} if job.degradation else {})
+        | ({"jpeg_quality": job.jpeg_quality} if job.jpeg_quality else {})
+    )
 
 
 def pair_recipe(config: PrepConfig) -> dict:
@@ -371,7 +378,18 @@ def prepare_folder(
         remove_from_other_splits(output_dir, job)
     if not same_settings:
         remove_other_variants(output_dir, jobs)
-    todo = [job for job in jobs if force or not same_settings or not is_up_to_date(output_dir, job)]
+    # Each pair against its own recorded recipe, not the last run's settings: a folder made by several
+    # prep runs (white squares, then black ones, then JPEGs) is made again only where a recipe changed.
+    recorded = {
+        entry["name"]: entry.get("prep")
+        for entry in load_manifest(output_dir).get("pairs", [])
+        if isinstance(entry, dict) and "name" in entry
+    }
+
+    def made_as_now(job: Job) -> bool:
+        return recorded.get(job.name) == json.loads(json.dumps(job_recipe(config, job)))
+
+    todo = [job for job in jobs if force or not made_as_now(job) or not is_up_to_date(output_dir, job)]
     todo_names = {job.name for job in todo}
     usable = [job for job in jobs if job.name not in todo_names]
     up_to_date, skipped = len(usable), len(problems)

@@ -236,3 +236,21 @@ def test_black_squares_for_black_to_stay_black(tmp_path):
     prepare_folder(folder, tmp_path / "data", PrepConfig(size=16, split="train", background="black"), progress=False)
     high_res = np.asarray(Image.open(tmp_path / "data" / "train" / "hr" / "wide_png_black.png"))
     assert (high_res[:2] == 0).all() and (high_res[-2:] == 0).all()  # bands above and below are black
+
+
+def test_a_folder_made_by_several_runs_is_up_to_date_when_they_run_again(photo_folder, tmp_path):
+    """The README's recipes prepare one folder in several runs (white squares, then black ones):
+    run again, each keeps its pairs, judged by the recipe recorded with each pair."""
+    from srcnn.config import PrepConfig
+    from srcnn.preparation import prepare_folder
+
+    data = tmp_path / "data"
+    runs = [PrepConfig(size=24, split="train"), PrepConfig(size=24, split="train", background="black")]
+    first = [prepare_folder(photo_folder, data, config, progress=False) for config in runs]
+    assert [summary.written for summary in first] == [6, 6]
+    again = [prepare_folder(photo_folder, data, config, progress=False) for config in runs]
+    assert [(summary.written, summary.up_to_date) for summary in again] == [(0, 6), (0, 6)]
+    changed = prepare_folder(
+        photo_folder, data, PrepConfig(size=24, split="train", background="black", scale=4), progress=False
+    )
+    assert changed.written == 6  # a changed recipe makes its pairs again
