@@ -57,17 +57,20 @@ def inference_speed(precision: str, side: int = 512, batch: int = 4, repeats: in
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer steps (a smoke test on a CPU)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke test on a CPU: float32 only, batch 4, a few steps, small images"
+    )
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args(argv)
     report = {"backend": keras.backend.backend(), "machine": platform.machine(), "devices": devices()}
     print(json.dumps(report), flush=True)
     steps = 4 if args.quick else 60
+    precisions, batch_sizes = (("float32",), (4,)) if args.quick else (PRECISIONS, (32, 256))
     speed = []
-    for precision in PRECISIONS:
+    for precision in precisions:
         for reparam in (False, True):
-            for batch_size in (32, 256):
-                rate = training_speed(precision, reparam, batch_size, steps=steps)
+            for batch_size in batch_sizes:
+                rate = training_speed(precision, reparam, batch_size, patch_size=32 if args.quick else 64, steps=steps)
                 speed.append(
                     {"precision": precision, "reparam": reparam, "batch_size": batch_size, "crops_per_s": rate}
                 )
@@ -75,9 +78,10 @@ def main(argv: list[str] | None = None) -> None:
                     f"train {precision:15s} reparam={reparam!s:5s} batch {batch_size:3d}: {rate:9.0f} crops/s",
                     flush=True,
                 )
-        rate = inference_speed(precision, repeats=2 if args.quick else 10)
+        side = 64 if args.quick else 512
+        rate = inference_speed(precision, side=side, repeats=2 if args.quick else 10)
         speed.append({"precision": precision, "inference_megapixels_per_s": rate})
-        print(f"infer {precision:15s} 4 x 512x512: {rate:9.1f} megapixels/s", flush=True)
+        print(f"infer {precision:15s} 4 x {side}x{side}: {rate:9.1f} megapixels/s", flush=True)
     report["speed"] = speed
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))

@@ -9,21 +9,20 @@ import pytest
 from benchmarks import keras_backend
 
 
-@pytest.mark.slow  # XLA-compiles the blog-sized network in three precisions: too long for the default suite
-def test_the_probe_reports_every_precision_and_form(tmp_path):
+@pytest.mark.slow  # XLA-compiles the blog-sized network twice: too long for the default suite
+def test_the_probe_reports_both_forms_and_inference(tmp_path):
     keras_backend.main(["--quick", "--json", str(tmp_path / "report.json")])
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["backend"] == "tensorflow"
     training = [row for row in report["speed"] if "crops_per_s" in row]
+    # --quick: float32 at batch 4; a GPU run measures every precision at batch 32 and 256.
     assert {(row["precision"], row["reparam"], row["batch_size"]) for row in training} == {
-        (precision, reparam, batch)
-        for precision in keras_backend.PRECISIONS
-        for reparam in (False, True)
-        for batch in (32, 256)
+        ("float32", False, 4),
+        ("float32", True, 4),
     }
     assert all(row["crops_per_s"] > 0 for row in training)
     inference = [row["inference_megapixels_per_s"] for row in report["speed"] if "inference_megapixels_per_s" in row]
-    assert len(inference) == 3 and min(inference) > 0
+    assert len(inference) == 1 and inference[0] > 0
 
 
 def test_it_trains_nothing_to_keep():
