@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -149,20 +150,30 @@ class BestAndLatest(keras.callbacks.Callback):
 
 
 class HistoryLog(keras.callbacks.Callback):
-    """history.csv (one row per epoch, exactly once, also across resumes) and curves.png."""
+    """history.csv (one row per epoch, exactly once, also across resumes) and curves.png, which also
+    plots the start's validation scores as epoch 0 (start.json: kept for resumed runs)."""
 
-    def __init__(self, results_dir: Path, initial_epoch: int) -> None:
+    def __init__(self, results_dir: Path, initial_epoch: int, start: dict | None = None) -> None:
         super().__init__()
         self.csv_path = results_dir / "history.csv"
         self.plot_path = results_dir / "curves.png"
+        self.start_path = results_dir / "start.json"
         self.rows = [row for row in read_history(self.csv_path) if int(row["epoch"]) <= initial_epoch]
+        if start is not None:  # a new run: its start, what every epoch is measured against
+            self.start = {key: float(value) for key, value in start.items()}
+            write_text_atomic(self.start_path, json.dumps(self.start, indent=1) + "\n")
+        else:
+            try:
+                self.start = json.loads(self.start_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                self.start = {}
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = dict(logs or {})
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         self.rows.append({"epoch": epoch + 1, **{key: float(value) for key, value in sorted(logs.items())}})
         write_history(self.csv_path, self.rows)
-        plot_history(self.rows, self.plot_path)
+        plot_history(([{"epoch": 0, **self.start}] if self.start else []) + self.rows, self.plot_path)
 
 
 def read_history(path: Path) -> list[dict]:

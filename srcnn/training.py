@@ -246,11 +246,12 @@ def run(folders: RunFolders, request: RunRequest, distribution: tf.distribute.St
             f"{bicubic['val_bicubic_psnr_y']:.2f}), {bicubic['val_bicubic_ssim']:.4f})"
         )
         checkpoints.remember_start(start.model, begin[selection.key])
+    begun = {**begin, **bicubic} if start.new else None
     callbacks = [
         validation,  # first: the callbacks after it read its scores
         keras.callbacks.LearningRateScheduler(config.learning_rate_at),
         checkpoints,
-        HistoryLog(folders.results, start.initial_epoch),
+        HistoryLog(folders.results, start.initial_epoch, begun),
         keras.callbacks.TensorBoard(log_dir=str(folders.results / "tensorboard")),
     ]
     if folders.backup is not None:

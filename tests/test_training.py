@@ -626,3 +626,22 @@ def test_errors_say_what_to_run_next(tmp_path, run_main):
 
     untrained = run_main("test.py", "--checkpoint-dir", "new-run", cwd=tmp_path)
     assert untrained.returncode == 2 and "python train.py --checkpoint-dir new-run" in untrained.stderr
+
+
+def test_the_curves_start_at_epoch_zero_also_after_a_resume(data_dir, tmp_path, monkeypatch):
+    """The start's validation scores (what every epoch is measured against, and the best when no
+    epoch beats it) are plotted as epoch 0; a resumed run still plots them."""
+    from srcnn import callbacks
+
+    plotted = []
+    monkeypatch.setattr(
+        callbacks, "plot_history", lambda rows, path: plotted.append([int(row["epoch"]) for row in rows])
+    )
+    run(data_dir, tmp_path, epochs=1)
+    start = json.loads((tmp_path / "results" / "start.json").read_text())
+    assert {"val_psnr", "val_psnr_y", "val_bicubic_psnr"} <= set(start)
+    assert plotted[-1] == [0, 1]
+    run(data_dir, tmp_path, epochs=2, resume=True)
+    assert plotted[-1] == [0, 1, 2]
+    with open(tmp_path / "results" / "history.csv") as file:
+        assert [row["epoch"] for row in csv.DictReader(file)] == ["1", "2"]  # the log itself: epochs trained
