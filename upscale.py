@@ -140,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.checkpoint is not None and args.model != "auto":
         parser.error("--checkpoint and --model both name the weights; give one")
+    if args.scale not in (None, 2) and args.model not in ("auto", "clean"):  # said before TensorFlow loads
+        parser.error(f"--model {args.model} ships for x2 only; x{args.scale} has one model (--model auto or clean)")
     if args.export is not None and args.model == "jpeg":
         parser.error("--export writes one model: name it, --model jpeg-low or --model jpeg-high")
 
