@@ -131,14 +131,12 @@ def main(argv: list[str] | None = None) -> int:
 def chosen_weights(args: argparse.Namespace) -> Path:
     """The weights to test: a shipped model by name (x3 and x4 by --scale), else --checkpoint or the
     run in --checkpoint-dir (choose_weights)."""
-    from srcnn.checkpoints import SHIPPED_BY_SCALE, CheckpointError, choose_weights, shipped_weights
+    from srcnn.checkpoints import CheckpointError, choose_weights, shipped_weights, shipped_weights_at
 
     if args.scale not in (None, 2) and args.checkpoint is None and args.checkpoint_dir is None:
         if args.model not in (None, "auto", "clean"):
             raise CheckpointError(f"--model {args.model} ships for x2 only; x{args.scale} has one model")
-        if args.scale not in SHIPPED_BY_SCALE:
-            raise CheckpointError(f"no shipped x{args.scale} model; the shipped scales: {sorted(SHIPPED_BY_SCALE)}")
-        return SHIPPED_BY_SCALE[args.scale]
+        return shipped_weights_at(args.scale)
     if args.model:
         return shipped_weights(args.model, args.jpeg)
     return choose_weights(args.checkpoint, args.checkpoint_dir)

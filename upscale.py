@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     from srcnn.files import one_line
 
     try:
-        scale = chosen_scale(args.checkpoint, args.scale, args.model)
+        scale = chosen_scale(args.checkpoint, args.scale)
     except CheckpointError as error:
         print(f"upscale.py: error: {one_line(error)}", file=sys.stderr)
         return 2
@@ -226,11 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if tally.skipped else 0
 
 
-def chosen_scale(checkpoint: Path | None, scale: int | None, choice: str) -> int:
-    """--scale, or the scale --checkpoint was trained for; a CheckpointError when they disagree or
-    when the shipped model asked for has no such scale."""
+def chosen_scale(checkpoint: Path | None, scale: int | None) -> int:
+    """--scale, or the scale --checkpoint was trained for; a CheckpointError when they disagree."""
     from srcnn.checkpoints import CheckpointError, read_run_record
-    from srcnn.passes import record_scale
+    from srcnn.config import record_scale
 
     if checkpoint is not None:
         trained = record_scale(read_run_record(checkpoint.parent))
@@ -239,8 +238,6 @@ def chosen_scale(checkpoint: Path | None, scale: int | None, choice: str) -> int
                 f"{checkpoint}: a x{trained} model, not x{scale}; drop --scale or give a x{scale} model"
             )
         return trained
-    if scale not in (None, 2) and choice not in ("auto", "clean"):
-        raise CheckpointError(f"--model {choice} ships for x2 only; x{scale} has one model (--model auto or clean)")
     return scale or 2
 
 
@@ -256,22 +253,24 @@ def choose_models(
     from srcnn.checkpoints import (
         JPEG_HIGH_UP_TO,
         JPEG_LOW_UP_TO,
-        SHIPPED_BY_SCALE,
-        CheckpointError,
         auto_choice,
         choose_weights,
         jpeg_model_name,
         shipped_weights,
+        shipped_weights_at,
     )
     from srcnn.images import ImageReadError, jpeg_quality, load_rgb
 
     if checkpoint is not None:
         return [(checkpoint, "--checkpoint", jobs)]
     if scale != 2:
-        weights = SHIPPED_BY_SCALE[scale]
-        if not weights.is_file():
-            raise CheckpointError(f"{weights}: the shipped x{scale} model is missing from this copy of the project")
-        return [(weights, f"the x{scale} model: the clean x2 model, then a network trained on its output", jobs)]
+        return [
+            (
+                shipped_weights_at(scale),
+                f"the x{scale} model: the clean x2 model, then a network trained on its output",
+                jobs,
+            )
+        ]
     clean = choose_weights(None, None, prefer_pretrained=True)
     if choice in ("jpeg-low", "jpeg-high", "general"):
         return [(shipped_weights(choice), f"the {choice} model, --model {choice}", jobs)]

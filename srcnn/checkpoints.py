@@ -203,6 +203,17 @@ def shipped_weights(name: str, jpeg_quality: int | None = None) -> Path:
     return path
 
 
+def shipped_weights_at(scale: int) -> Path:
+    """The shipped model that enlarges `scale` times (x3, x4: the last of its passes), or a
+    CheckpointError if none ships for that scale or it is missing."""
+    if scale not in SHIPPED_BY_SCALE:
+        raise CheckpointError(f"no shipped x{scale} model; the shipped scales: {sorted(SHIPPED_BY_SCALE)}")
+    path = SHIPPED_BY_SCALE[scale]
+    if not path.is_file():
+        raise CheckpointError(f"{path}: the shipped x{scale} model is missing from this copy of the project")
+    return path
+
+
 def choose_weights(checkpoint: Path | None, checkpoint_dir: Path | None, prefer_pretrained: bool = False) -> Path:
     """--checkpoint if given; else the best weights in --checkpoint-dir (default: checkpoints);
     else, when no folder was named and it holds none, the shipped pretrained model.

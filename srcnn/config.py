@@ -41,14 +41,24 @@ def config_choice(default: str, choices: tuple[str, ...]):
     return field(default=default, metadata={"choices": choices})
 
 
+def record_scale(record: dict) -> int:
+    """The scale a model was trained for, from its run record: recorded as such, else read from the
+    recipes of its training pairs (runs recorded before the scale was), else 2."""
+    data = record.get("data", {})
+    if "scale" in data:
+        return int(data["scale"])
+    scales = {prep.get("scale", 2) for prep in data.get("train", {}).get("prep", []) if isinstance(prep, dict)}
+    return int(scales.pop()) if len(scales) == 1 else 2
+
+
 def first_pass_scale(weights: Path) -> int:
     """The enlargement of the model whose weights these are, from the config.json beside them (2
-    without one): a JSON read, no TensorFlow (passes.record_scale has the full rule)."""
+    without one): a JSON read, no TensorFlow."""
     try:
-        data = json.loads((weights.parent / "config.json").read_text(encoding="utf-8")).get("data", {})
+        record = json.loads((weights.parent / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return 2
-    return int(data.get("scale", 2)) if isinstance(data, dict) else 2
+    return record_scale(record) if isinstance(record, dict) else 2
 
 
 def read_settings_file(path: Path) -> dict:

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from srcnn.checkpoints import CheckpointError, load_for_inference, read_run_record
-from srcnn.config import ModelConfig
+from srcnn.config import ModelConfig, record_scale
 from srcnn.network import super_resolve
 
 MAX_PASSES = 4  # a chain longer than this is a loop of records naming each other
@@ -30,16 +30,6 @@ class Pass:
     model: keras.Model
     config: ModelConfig
     scale: int  # the enlargement of the small image once this pass is done
-
-
-def record_scale(record: dict) -> int:
-    """The scale a model was trained for, from its run record: recorded as such, else read from the
-    recipes of its training pairs (runs recorded before the scale was), else 2."""
-    data = record.get("data", {})
-    if "scale" in data:
-        return int(data["scale"])
-    scales = {prep.get("scale", 2) for prep in data.get("train", {}).get("prep", []) if isinstance(prep, dict)}
-    return int(scales.pop()) if len(scales) == 1 else 2
 
 
 def first_pass_of(weights: Path) -> Path | None:

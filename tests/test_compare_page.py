@@ -188,17 +188,8 @@ def test_upscale_writes_the_page_for_your_photos(tmp_path, run_main):
     photos.mkdir()
     gradient_image(15, 9).save(photos / "a.png")
     gradient_image(12, 10).convert("L").save(photos / "b.tif")  # browsers show no TIFF: a PNG copy
-    done = run_main(
-        "upscale.py",
-        "photos",
-        "--out-dir",
-        "big",
-        "--compare",
-        "big/compare",
-        "--checkpoint",
-        str(weights),
-        cwd=tmp_path,
-    )
+    arguments = ("photos", "--out-dir", "big", "--compare", "big/compare", "--checkpoint", str(weights))
+    done = run_main("upscale.py", *arguments, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     page = tmp_path / "big" / "compare" / "index.html"
     entries = page_data(page)["entries"]
@@ -208,15 +199,5 @@ def test_upscale_writes_the_page_for_your_photos(tmp_path, run_main):
         for source in entry["images"].values():
             assert (page.parent / source).is_file()
     # A rerun keeps the outputs (up to date) and the page still shows them.
-    again = run_main(
-        "upscale.py",
-        "photos",
-        "--out-dir",
-        "big",
-        "--compare",
-        "big/compare",
-        "--checkpoint",
-        str(weights),
-        cwd=tmp_path,
-    )
+    again = run_main("upscale.py", *arguments, cwd=tmp_path)
     assert "0 enlarged, 2 up to date" in again.stdout and len(page_data(page)["entries"]) == 2

@@ -120,7 +120,7 @@ def test_a_first_pass_must_enlarge_less_than_the_pairs(chain):
 
 
 def test_a_run_recorded_before_scales_were_keeps_its_scale():
-    from srcnn.passes import record_scale
+    from srcnn.config import record_scale
 
     assert record_scale({"data": {"train": {"prep": [{"mode": "whole", "scale": 3, "pairs": 9}]}}}) == 3
     assert record_scale({}) == 2
