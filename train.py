@@ -233,6 +233,13 @@ def report(result: RunResult, resume: str, checkpoint_dir: Path, results_dir: Pa
         message = f"out of memory with --batch-size {batch_size} (per replica); {kept}; {again}"
         print(f"train.py: error: {message}", file=sys.stderr)
         return 2
+    if result.status == "lost a worker":
+        print(
+            f"train.py: error: the job lost contact with a worker (TensorFlow aborted the step); {kept};"
+            " run the same command again on every worker: each restarts from the backup of the last epoch",
+            file=sys.stderr,
+        )
+        return 1
     if result.status == "finished":
         print(f"done: {result.epochs_completed} epochs, {best} (bicubic {result.bicubic_val_psnr:.2f} dB)")
         print(f"checkpoints: {checkpoint_dir}   history and curves: {results_dir}")

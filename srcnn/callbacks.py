@@ -158,6 +158,7 @@ class HistoryLog(keras.callbacks.Callback):
         self.csv_path = results_dir / "history.csv"
         self.plot_path = results_dir / "curves.png"
         self.start_path = results_dir / "start.json"
+        headless_pyplot()  # imported now, not mid-run: a Ctrl-C inside an import leaves broken objects behind
         self.rows = [row for row in read_history(self.csv_path) if int(row["epoch"]) <= initial_epoch]
         if start is not None:  # a new run: its start, what every epoch is measured against
             self.start = {key: float(value) for key, value in start.items()}
@@ -193,12 +194,19 @@ def write_history(path: Path, rows: list[dict]) -> None:
     write_text_atomic(path, buffer.getvalue())
 
 
-def plot_history(rows: list[dict], path: Path) -> None:
-    """Loss and PSNR curves, model against bicubic, as a PNG (headless)."""
+def headless_pyplot():
+    """matplotlib.pyplot drawing to files only (imported on first use: a second or so)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_history(rows: list[dict], path: Path) -> None:
+    """Loss and PSNR curves, model against bicubic, as a PNG (headless)."""
+    plt = headless_pyplot()
 
     def column(name: str) -> tuple[list[int], list[float]]:
         pairs = [(int(row["epoch"]), float(row[name])) for row in rows if row.get(name) not in (None, "")]

@@ -111,7 +111,7 @@ class Start:
 
 @dataclass
 class RunResult:
-    # "finished", "interrupted", "diverged", "out of memory" or "nothing to do"
+    # "finished", "interrupted", "diverged", "out of memory", "lost a worker" or "nothing to do"
     status: str
     epochs_completed: int
     best_val_psnr: float
@@ -556,7 +556,8 @@ def fit(
     epochs: int,
     request: RunRequest,
 ) -> str:
-    """Train from start.initial_epoch to `epochs`; returns "finished", "interrupted" or "out of memory"."""
+    """Train from start.initial_epoch to `epochs`; returns "finished", "interrupted", "out of memory"
+    or, with several workers, "lost a worker" (one stopped answering: TensorFlow aborts the job)."""
     try:
         if in_multi_worker_mode(distribution):
             log = request.log if request.verbose else lambda line: None
@@ -574,6 +575,10 @@ def fit(
         return "interrupted"
     except (tf.errors.ResourceExhaustedError, MemoryError):
         return "out of memory"
+    except (tf.errors.AbortedError, tf.errors.UnavailableError):
+        if not in_multi_worker_mode(distribution):
+            raise
+        return "lost a worker"  # the backup of the last epoch stays: the same command restarts from it
     return "finished"
 
 
