@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="how the small image is made (default: bicubic, the blog's PIL bicubic): one of"
         f" {', '.join(degradations.SUITE)} (optionally NAME:VALUE, e.g. blur:1.2), or mix: each pair drawn"
-        " from a seeded mix of them (recorded per pair in the manifest), for a model of any small photo",
+        " from a seeded mix of them (recorded per pair in the manifest), for a model of any small photo;"
+        " mix:NAME,NAME draws from those ways only (e.g. mix:sharpen: unsharp masks of many strengths)",
     )
     parser.add_argument(
         "--copies",

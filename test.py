@@ -36,9 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", type=Path, default=None, help="a .weights.h5 file beside its config.json")
     parser.add_argument(
         "--model",
-        choices=("auto", "clean", "general", "jpeg", "jpeg-low", "jpeg-high"),
+        choices=("auto", "clean", "unfiltered", "sharpened", "general", "jpeg", "jpeg-low", "jpeg-high"),
         default=None,
-        help="a shipped model instead: clean (PIL-bicubic inputs), general (a mix of downscalers), jpeg (the"
+        help="a shipped model instead: clean (PIL-bicubic inputs), unfiltered (OpenCV's resize, nearest, box),"
+        " sharpened (unsharp-masked after the downscale), general (a mix of downscalers), jpeg (the"
         " JPEG model for --jpeg's quality: jpeg-low up to 82, else jpeg-high; jpeg-high without --jpeg), one of"
         " those two by name, or"
         " auto (with --benchmark): for each small image the one upscale.py picks",

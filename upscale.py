@@ -8,13 +8,14 @@ Usage:
     python upscale.py photos/ --out-dir enlarged/ --compare enlarged/compare   # + a before/after page
     python upscale.py --export exported/           # SavedModel, TFLite (float32, int8) and ONNX
 
-Four models ship: "clean", trained on small images made the blog's way (PIL's bicubic); "general",
-trained on small images made a dozen ways (OpenCV's resize, nearest, sharpening, blur, noise); and
-two JPEG models, which clean up block artifacts instead of sharpening them: "jpeg-low" for
-qualities up to 82 and "jpeg-high" above. --model auto (default) sends a file that holds a JPEG (by
-content, not name) to the JPEG model for its quality, read from the file's quantization table; the
-rest, and JPEGs above quality 95 (nearly lossless), to the clean model when the image looks like a
-smooth downscale, else to the general one (srcnn/routing.py reads that from its spectrum).
+The x2 models that ship: "clean", trained on small images made the blog's way (PIL's bicubic);
+"unfiltered", for small images made without antialiasing (OpenCV's resize, nearest, box/area);
+"sharpened", for small images sharpened after the downscale (phones, web pipelines); "general", one
+model for a dozen ways; and two JPEG models, which clean up block artifacts instead of sharpening
+them: "jpeg-low" for qualities up to 82 and "jpeg-high" above. --model auto (default) sends a file
+that holds a JPEG (by content, not name) to the JPEG model for its quality, read from the file's
+quantization table; the rest, and JPEGs above quality 95 (nearly lossless), to the model for the
+kind of small image the router reads from it (srcnn/routing.py): smooth, unfiltered or sharpened.
 
 Any size and mode: grayscale stays grayscale, alpha is kept (enlarged with bicubic), 16-bit
 becomes 8-bit, EXIF orientation is applied and the ICC profile kept. Large photos go through in
@@ -53,10 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model",
         default="auto",
-        choices=("auto", "clean", "general", "jpeg", "jpeg-low", "jpeg-high"),
+        choices=("auto", "clean", "unfiltered", "sharpened", "general", "jpeg", "jpeg-low", "jpeg-high"),
         help="which shipped model: auto (default) = for JPEG files the JPEG model for their quality"
-        " (jpeg-low up to 82, else jpeg-high; above 95 as lossless); for lossless ones clean if the image looks"
-        " made by a smooth downscale (PIL's bicubic), else general; jpeg = the JPEG models for every file",
+        " (jpeg-low up to 82, else jpeg-high; above 95 as lossless); for lossless ones clean, unfiltered or"
+        " sharpened, as the image reads; jpeg = the JPEG models for every file",
     )
     parser.add_argument(
         "--scale",
@@ -84,8 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--export",
         type=Path,
         metavar="DIR",
-        help="write the model as SavedModel, TFLite (float32, int8) and ONNX to DIR (one model: --model clean,"
-        " general, jpeg-low or jpeg-high, or --checkpoint)",
+        help="write the model as SavedModel, TFLite (float32, int8) and ONNX to DIR (one model: --model NAME"
+        " other than auto and jpeg, or --checkpoint)",
     )
     return parser
 
@@ -246,7 +247,7 @@ def choose_models(
 ) -> list[tuple[Path, str, list[tuple[Path, Path]]]]:
     """[(weights, why, the jobs they enlarge)]: one group, or with --model auto each file to the model
     checkpoints.auto_choice picks for it (a JPEG to the JPEG model for its quality, read from the file;
-    any other image to the clean or the general model, as the router reads the image); --model jpeg
+    any other image to the model for the kind the router reads from it); --model jpeg
     sends every file to the JPEG model for its quality. Each group keeps the jobs' order."""
     import numpy as np
 
@@ -272,7 +273,7 @@ def choose_models(
             )
         ]
     clean = choose_weights(None, None, prefer_pretrained=True)
-    if choice in ("jpeg-low", "jpeg-high", "general"):
+    if choice in ("jpeg-low", "jpeg-high", "general", "unfiltered", "sharpened"):
         return [(shipped_weights(choice), f"the {choice} model, --model {choice}", jobs)]
     if choice == "clean" or not jobs:
         return [(clean, "the clean model" + (", --model clean" if choice == "clean" else ""), jobs)]
@@ -283,8 +284,9 @@ def choose_models(
         else f"the JPEG model for qualities above {JPEG_LOW_UP_TO}, for such JPEGs and all other files",
         "clean": "the clean model, for smooth lossless images (as PIL's bicubic makes them)"
         f" and JPEGs above quality {JPEG_HIGH_UP_TO}",
-        "general": "the general model, for lossless images with more fine detail than PIL's bicubic leaves"
-        " (OpenCV's resize, nearest, sharpening)",
+        "unfiltered": "the unfiltered model, for small images made without antialiasing (OpenCV's resize,"
+        " nearest, box)",
+        "sharpened": "the sharpened model, for small images sharpened after the downscale",
     }
     grouped: dict[str, list[tuple[Path, Path]]] = {name: [] for name in why}
     reasons: dict[str, str] = {}

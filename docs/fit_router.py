@@ -1,20 +1,17 @@
-"""Fit the router that sends a lossless small photo to the clean or the general model (srcnn/routing.py).
+"""Fit the router that sends a lossless small photo to the clean, the unfiltered or the sharpened model
+(srcnn/routing.py).
 
 Usage (from the project's root):
     python docs/fit_router.py ../shared/data/T91 ../shared/data/BSD200 --exclude configs/bsd200-val.txt \
-        --out checkpoints/pretrained-general/router.json
+        --out checkpoints/pretrained-router
 
 Every photo of the folders (less the excluded names: keep the benchmarks and the held-out images
-out) is made small by each way of the suite, on its own and pasted on a white square, and its
-spectral profile taken. Fisher's discriminant separates the ways the clean model handles (PIL
-bicubic, bilinear, lanczos, blur) from those it over-sharpens (OpenCV's cubic and nearest, box/area,
-sharpening). Prints, for each way, the share sent to the general model.
-
-The threshold: with --clean and --general (weights), both models enlarge a 192x192 piece of every
-3rd photo each way, and for each candidate quantile of the PIL-bicubic scores (the share of protocol
-inputs left to the clean model) the routed result is scored. Kept: among the quantiles that keep
-PROTOCOL_KEPT of the clean model's gain on the protocol, the one whose worst way loses least against
-the better of the two models on that way. Without them, --quantile.
+out; a quarter again pasted on white squares, as product photos are) is made small by each way of
+KINDS, strengths drawn as in training (degradations.py's mix). Two photos in three train the tile
+classifier (up to TILES_PER_IMAGE tiles each way); the third photo of each three picks the bias:
+the three models enlarge a 192x192 piece of it each way, and for each candidate bias towards the
+smooth kind (the clean model) the routed result is scored. Kept: the smallest bias that holds
+PROTOCOL_KEPT of the clean model's gain on PIL-bicubic inputs (the benchmark protocol).
 """
 
 from __future__ import annotations
@@ -30,33 +27,57 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from srcnn import degradations  # noqa: E402
 from srcnn.images import ImageReadError, load_rgb, pad_to_square, whole_high_res  # noqa: E402
 from srcnn.preparation import find_images  # noqa: E402
-from srcnn.routing import Router, fit_weights, spectral_profile  # noqa: E402
+from srcnn.routing import Router, build_classifier, luma_tiles  # noqa: E402
 
-SMOOTH = ("bicubic", "bilinear", "lanczos", "blur")  # the clean model beats bicubic on these
-OTHER = ("cv2-cubic", "cv2-nearest", "box", "sharpen")  # it falls below bicubic, or nearly, on these
-SHOWN = ("noise", "cv2-area", "jpeg")  # scored, not fitted on
-QUANTILE = 0.5  # Without models to measure: half the protocol's inputs to the clean model
-QUANTILES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+# The kinds, the ways that make each (mix:NAME draws the strengths), and the shipped model for each.
+KINDS = {
+    "smooth": ("bicubic", "bilinear", "lanczos", "mix:blur", "mix:noise"),
+    "unfiltered": ("box", "cv2-cubic", "cv2-nearest"),
+    "sharpened": ("mix:sharpen",),
+}
+MODELS = {"smooth": "clean", "unfiltered": "unfiltered", "sharpened": "sharpened"}
+SCORED = ("bicubic", "bilinear", "lanczos", "box", "cv2-cubic", "cv2-nearest", "blur", "noise", "sharpen")
+TILES_PER_IMAGE = 16
+EPOCHS = 12
+BIASES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # added to the smooth kind's mean log-probability
 PROTOCOL_KEPT = 0.9  # of the clean model's gain on PIL-bicubic inputs, the benchmark protocol
-MEASURE_EVERY = 3  # photos both models enlarge each way to pick the threshold (every 3rd: about 120)
-CROP = 192  # the piece of each one they enlarge
+HELD_OUT_EVERY = 3  # every 3rd photo picks the bias, the others train the classifier
+CROP = 192  # the piece of each held-out photo the models enlarge
 
 
-def profiles(photos: list, name: str) -> np.ndarray:
-    made = (degradations.downscale(photo, 2, degradations.recipe_for(name, seed=i)) for i, photo in enumerate(photos))
-    found = (spectral_profile(np.asarray(small)) for small in made)
-    return np.array([profile for profile in found if profile is not None])
+def training_tiles(photos: list) -> tuple[np.ndarray, np.ndarray]:
+    tiles, labels = [], []
+    for index, photo in enumerate(photos):
+        for label, ways in enumerate(KINDS.values()):
+            for way in ways:
+                recipe = degradations.recipe_for(way, degradations.seed_from(f"router {index} {way}"))
+                found = luma_tiles(np.asarray(degradations.downscale(photo, 2, recipe)), TILES_PER_IMAGE)
+                tiles.append(found)
+                labels += [label] * len(found)
+    return np.concatenate(tiles), np.array(labels)
 
 
-def gains(photos: list, weights_paths: dict[str, Path]) -> dict[str, dict[str, np.ndarray]]:
+def train_classifier(tiles: np.ndarray, labels: np.ndarray):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    classifier = build_classifier(len(KINDS))
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    classifier.compile(keras.optimizers.Adam(2e-3), loss, metrics=["accuracy"])
+    counts = np.bincount(labels, minlength=len(KINDS))
+    balance = {kind: len(labels) / (len(KINDS) * count) for kind, count in enumerate(counts)}  # each kind counts alike
+    classifier.fit(tiles, labels, batch_size=256, epochs=EPOCHS, class_weight=balance, verbose=2)
+    return classifier
+
+
+def gains(photos: list, weights: dict[str, Path]) -> dict[str, dict]:
     """{way: {"small": the small images, model: its Y-PSNR gain over bicubic per photo}} (2-pixel shave),
-    on a CROP x CROP piece from the middle of each photo large enough: one shape, so each network is
-    traced once."""
+    on a CROP x CROP piece from the middle of each photo large enough."""
     from srcnn.checkpoints import load_for_inference
     from srcnn.metrics import benchmark_metrics
     from srcnn.network import super_resolve
 
-    models = {name: load_for_inference(path)[0] for name, path in weights_paths.items()}
+    models = {name: load_for_inference(path)[0] for name, path in weights.items()}
     pieces = []
     for photo in photos:
         width, height = photo.size
@@ -64,11 +85,10 @@ def gains(photos: list, weights_paths: dict[str, Path]) -> dict[str, dict[str, n
             left, top = (width - CROP) // 2, (height - CROP) // 2
             pieces.append(photo.crop((left, top, left + CROP, top + CROP)))
     measured = {}
-    for way in SMOOTH + OTHER + SHOWN[:2]:
+    for way in SCORED:
         rows = {name: [] for name in models} | {"small": []}
         for index, piece in enumerate(pieces):
-            recipe = degradations.recipe_for(way, seed=index)
-            small, low_res_image = degradations.small_and_low_res(piece, 2, recipe)
+            small, low_res_image = degradations.small_and_low_res(piece, 2, degradations.recipe_for(way, seed=index))
             low_res, high_res = np.asarray(low_res_image), np.asarray(piece)
             bicubic = benchmark_metrics(high_res, low_res, 2)["psnr_y"]
             for name, model in models.items():
@@ -78,46 +98,42 @@ def gains(photos: list, weights_paths: dict[str, Path]) -> dict[str, dict[str, n
     return measured
 
 
-def pick_quantile(measured: dict, weights: np.ndarray, bicubic_scores: np.ndarray) -> float:
-    """Among the quantiles that keep PROTOCOL_KEPT of the clean model's gain on PIL-bicubic inputs, the
-    one whose worst way loses least against the better of the two models on that way (its regret)."""
-    print("mean gain (share below bicubic) by way: clean alone, general alone, then routed at each quantile")
-    print(f"{'':14s}" + "".join(f"{way:>15s}" for way in measured))
-    for name in ("clean", "general"):
+def pick_bias(measured: dict, router: Router) -> float:
+    """The smallest bias towards the clean model that keeps PROTOCOL_KEPT of its gain on the protocol."""
+    print("mean gain (share below bicubic) by way: each model alone, then routed at each bias")
+    print(f"{'':16s}" + "".join(f"{way:>15s}" for way in measured))
+    for name in router.models:
         cells = "".join(f"{rows[name].mean():+8.2f} ({(rows[name] < 0).mean():4.0%})" for rows in measured.values())
-        print(f"{name + ' alone':14s}{cells}")
-    best_of_two = {way: max(rows["clean"].mean(), rows["general"].mean()) for way, rows in measured.items()}
-    choice = (np.inf, QUANTILE)
-    for quantile in QUANTILES:
-        router = Router(tuple(weights), float(np.quantile(bicubic_scores, quantile)))
+        print(f"{name + ' alone':16s}{cells}")
+    readings = {way: [router.reading(small) for small in rows["small"]] for way, rows in measured.items()}
+    chosen = None
+    for bias in BIASES:
+        offset = np.array([bias] + [0.0] * (len(router.kinds) - 1))
         routed = {}
         for way, rows in measured.items():
-            general = np.array([router.choose(small)[0] == "general" for small in rows["small"]])
-            routed[way] = np.where(general, rows["general"], rows["clean"])
+            picks = [0 if reading is None else int(np.argmax(reading + offset)) for reading in readings[way]]
+            routed[way] = np.array([rows[router.models[pick]][i] for i, pick in enumerate(picks)])
         cells = "".join(f"{gain.mean():+8.2f} ({(gain < 0).mean():4.0%})" for gain in routed.values())
         kept = routed["bicubic"].mean() / measured["bicubic"]["clean"].mean()
-        regret = max(best_of_two[way] - gain.mean() for way, gain in routed.items())
-        print(f"{'q ' + str(quantile):14s}{cells}  protocol kept {kept:.1%}, worst regret {regret:.2f} dB")
-        if kept >= PROTOCOL_KEPT and regret <= choice[0]:
-            choice = (regret, quantile)
-    if not np.isfinite(choice[0]):
-        print(f"no quantile keeps {PROTOCOL_KEPT:.0%} of the protocol's gain: {QUANTILE}, the default, is kept")
-    return choice[1]
+        print(f"{'bias ' + str(bias):16s}{cells}  protocol kept {kept:.1%}")
+        if chosen is None and kept >= PROTOCOL_KEPT:
+            chosen = bias
+    if chosen is None:
+        chosen = BIASES[-1]
+        print(f"no bias keeps {PROTOCOL_KEPT:.0%} of the protocol's gain: the largest, {chosen}, is kept")
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--exclude", type=Path, help="a file of image names (one per line) to leave out")
-    parser.add_argument("--out", type=Path, required=True, help="where the router's JSON goes")
-    parser.add_argument("--quantile", type=float, default=QUANTILE, help="without --clean/--general")
-    parser.add_argument("--clean", type=Path, help="the clean model's weights, to pick the threshold by its gains")
-    parser.add_argument("--general", type=Path, help="the general model's weights, likewise")
+    parser.add_argument("--out", type=Path, required=True, help="the folder for router.json and classifier.keras")
     args = parser.parse_args(argv)
-    excluded = set()
-    if args.exclude:
-        lines = args.exclude.read_text(encoding="utf-8").splitlines()
-        excluded = {line.split("#", 1)[0].strip() for line in lines} - {""}
+    from srcnn.checkpoints import shipped_weights
+    from srcnn.files import read_names
+
+    excluded = set(read_names(args.exclude)) if args.exclude else set()
     photos = []
     for folder in args.folders:
         for path in find_images(folder):
@@ -134,19 +150,22 @@ def main(argv: list[str] | None = None) -> int:
             photos.append(whole_high_res(photo))
             if len(photos) % 4 == 0:  # a quarter again on white squares, as product photos are
                 photos.append(whole_high_res(pad_to_square(photo)))
-    by_name = {name: profiles(photos, name) for name in SMOOTH + OTHER + SHOWN}
-    weights = fit_weights(np.concatenate([by_name[n] for n in SMOOTH]), np.concatenate([by_name[n] for n in OTHER]))
-    quantile = args.quantile
-    if args.clean and args.general:
-        measured = gains(photos[::MEASURE_EVERY], {"clean": args.clean, "general": args.general})
-        quantile = pick_quantile(measured, weights, by_name["bicubic"] @ weights)
-    threshold = float(np.quantile(by_name["bicubic"] @ weights, quantile))
-    fitted_on = f"{len(photos)} photos of {', '.join(f.name for f in args.folders)}; quantile {quantile}"
-    router = Router(tuple(float(w) for w in weights), threshold, fitted_on)
+    fitting = [photo for index, photo in enumerate(photos) if index % HELD_OUT_EVERY]
+    held_out = photos[::HELD_OUT_EVERY]
+    tiles, labels = training_tiles(fitting)
+    print(f"{len(tiles)} tiles of {len(fitting)} photos: " + ", ".join(
+        f"{kind} {count}" for kind, count in zip(KINDS, np.bincount(labels), strict=True)))  # fmt: skip
+    router = Router(tuple(KINDS), tuple(MODELS[kind] for kind in KINDS), (0.0,) * len(KINDS))
+    router.classifier = train_classifier(tiles, labels)
+    measured = gains(held_out, {name: shipped_weights(name) for name in router.models})
+    bias = pick_bias(measured, router)
+    router.bias = (bias,) + (0.0,) * (len(KINDS) - 1)
+    router.fitted_on = (
+        f"{len(fitting)} photos of {', '.join(f.name for f in args.folders)} (classifier),"
+        f" {len(held_out)} others (bias {bias} towards the clean model)"
+    )
     router.save(args.out)
-    print(f"router: {args.out} ({fitted_on})")
-    for name, rows in by_name.items():
-        print(f"{name:12s} sent to the general model: {np.mean(rows @ weights > threshold):6.1%}")
+    print(f"router: {args.out} ({router.fitted_on})")
     return 0
 
 

@@ -44,9 +44,13 @@ SHIPPED_WEIGHTS = {
     "clean": SHIPPED_DIR / "pretrained" / BEST_WEIGHTS_NAME,
     "jpeg-low": SHIPPED_DIR / "pretrained-jpeg-low" / BEST_WEIGHTS_NAME,  # trained on qualities 65-85
     "jpeg-high": SHIPPED_DIR / "pretrained-jpeg-high" / BEST_WEIGHTS_NAME,  # trained on qualities 85-95
-    # Trained on a mix of ways to make a small image (srcnn/degradations.py): for lossless inputs that
-    # were not made by PIL's bicubic, which the router beside it tells from the image (srcnn/routing.py).
+    # Trained on a mix of ways to make a small image (srcnn/degradations.py): one model for any.
     "general": SHIPPED_DIR / "pretrained-general" / BEST_WEIGHTS_NAME,
+    # Each fine-tuned from the general one on one kind of small image that the clean model
+    # over-sharpens, which the router tells from the image (srcnn/routing.py): unfiltered (OpenCV's
+    # cubic and nearest, box/area) and sharpened after the downscale (an unsharp mask).
+    "unfiltered": SHIPPED_DIR / "pretrained-unfiltered" / BEST_WEIGHTS_NAME,
+    "sharpened": SHIPPED_DIR / "pretrained-sharpened" / BEST_WEIGHTS_NAME,
 }
 # x3 and x4: the clean x2 model, then a network trained on what it gives (srcnn/passes.py).
 SHIPPED_BY_SCALE = {
@@ -54,8 +58,9 @@ SHIPPED_BY_SCALE = {
     3: SHIPPED_DIR / "pretrained-x3" / BEST_WEIGHTS_NAME,
     4: SHIPPED_DIR / "pretrained-x4" / BEST_WEIGHTS_NAME,
 }
-ROUTER_PATH = SHIPPED_DIR / "pretrained-general" / "router.json"
-SHIPPED_NAMES = ("clean", "general", "jpeg", "jpeg-low", "jpeg-high")  # "jpeg": the JPEG model for the quality
+ROUTER_DIR = SHIPPED_DIR / "pretrained-router"
+# "jpeg": the JPEG model for the quality
+SHIPPED_NAMES = ("clean", "general", "unfiltered", "sharpened", "jpeg", "jpeg-low", "jpeg-high")
 # Where to switch, measured on the 20 held-out BSD200 images as JPEGs (docs/results.md, "Your photos"):
 # jpeg-low leads up to quality 82, jpeg-high from 83; above 95 a JPEG is nearly lossless: the clean
 # model is level with jpeg-high at 96 and leads from 97 (+2.06 dB over bicubic against +2.01).
@@ -74,22 +79,28 @@ def auto_model_name(quality: int | None) -> str:
 
 def auto_choice(small: np.ndarray | Callable[[], np.ndarray], jpeg_quality: int | None = None) -> tuple[str, str]:
     """(shipped model name, why) for one small image as --model auto picks: a JPEG (quality up to
-    JPEG_HIGH_UP_TO) goes to the JPEG model for its quality; any other image to the clean or the
-    general model, as the router reads it (routing.py); to the clean one where the general model
-    does not ship. `small` may be a function that decodes it, called only when the router decides."""
+    JPEG_HIGH_UP_TO) goes to the JPEG model for its quality; any other image to the model for the
+    kind the router reads (routing.py: smooth -> clean, unfiltered, sharpened); to the clean one
+    where the router or that model does not ship. `small` may be a function that decodes it, called
+    only when the router decides."""
     name = auto_model_name(jpeg_quality)
     if name != "clean" and SHIPPED_WEIGHTS[name].is_file():
         return name, f"a JPEG of quality {jpeg_quality}"
-    if not (SHIPPED_WEIGHTS["general"].is_file() and ROUTER_PATH.is_file()):
-        return "clean", "the general model is not in this copy of the project"
-    return _router(ROUTER_PATH).choose(small() if callable(small) else small)
+    from srcnn.routing import ROUTER_NAME
+
+    if not (ROUTER_DIR / ROUTER_NAME).is_file():
+        return "clean", "the router is not in this copy of the project"
+    name, why = _router(ROUTER_DIR).choose(small() if callable(small) else small)
+    if not SHIPPED_WEIGHTS[name].is_file():
+        return "clean", f"{why}, but the {name} model is not in this copy of the project"
+    return name, why
 
 
 @functools.cache
-def _router(path: Path):
+def _router(folder: Path):
     from srcnn.routing import Router
 
-    return Router.load(path)
+    return Router.load(folder)
 
 
 class CheckpointError(ValueError):

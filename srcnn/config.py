@@ -306,7 +306,9 @@ class PrepConfig:
             len(self.jpeg_quality) == 2 and 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100
         ):
             raise ValueError(f"JPEG quality must be a range LOW-HIGH within 1-100, got {self.jpeg_quality}")
-        if self.degradation != degradations.MIX:
+        if degradations.is_mix(self.degradation):
+            degradations.mix_ways(self.degradation)
+        else:
             degradations.parse(self.degradation)
-        if self.copies < 1 or (self.copies > 1 and not self.jpeg_quality and self.degradation != degradations.MIX):
+        if self.copies < 1 or (self.copies > 1 and not self.jpeg_quality and not degradations.is_mix(self.degradation)):
             raise ValueError("copies must be at least 1, and more than 1 needs a JPEG quality range or the mix")

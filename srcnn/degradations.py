@@ -127,12 +127,29 @@ def seed_from(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:4], "big")
 
 
-def draw_mix_recipe(seed: int) -> dict:
-    """One recipe of the training mix, drawn from `seed`: a downscaler by MIX_WEIGHTS and, for the
-    kinds with a strength, a strength from a range around the suite's (blur sigma 0.4-1.2, noise
-    sigma 1-6, unsharp radius 0.6-1.6 at 30-130% on a bicubic or lanczos base)."""
+def is_mix(spec: str) -> bool:
+    """`mix` (every way of MIX_WEIGHTS) or `mix:NAME,NAME` (only those, e.g. mix:sharpen)."""
+    return spec == MIX or spec.startswith(MIX + ":")
+
+
+def mix_ways(spec: str) -> tuple[str, ...]:
+    """The ways a mix spec draws from, checked: mix:sharpen,cv2-cubic -> ("sharpen", "cv2-cubic")."""
+    known = tuple(name for name, _ in MIX_WEIGHTS)
+    if spec == MIX:
+        return known
+    names = tuple(name.strip() for name in spec.partition(":")[2].split(","))
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise ValueError(f"{spec!r}: a mix draws from {', '.join(known)}; got {', '.join(unknown) or 'nothing'}")
+    return names
+
+
+def draw_mix_recipe(seed: int, ways: tuple[str, ...] | None = None) -> dict:
+    """One recipe of the training mix, drawn from `seed`: a downscaler by MIX_WEIGHTS (among `ways`
+    only, when given) and, for the kinds with a strength, a strength from a range around the suite's
+    (blur sigma 0.4-1.2, noise sigma 1-6, unsharp radius 0.6-1.6 at 30-130% on a bicubic or lanczos base)."""
     rng = random.Random(seed)
-    names, weights = zip(*MIX_WEIGHTS, strict=True)
+    names, weights = zip(*(item for item in MIX_WEIGHTS if ways is None or item[0] in ways), strict=True)
     name = rng.choices(names, weights=weights)[0]
     if name == "blur":
         return {"name": name, "sigma": round(rng.uniform(0.4, 1.2), 3)}
@@ -150,9 +167,11 @@ def draw_mix_recipe(seed: int) -> dict:
 
 def recipe_for(spec: str, seed: int) -> dict:
     """The recipe a pair gets from prep's --degradation SPEC: the named one (the noise seeded by
-    `seed`), or one drawn from the mix with `seed`."""
+    `seed`), or one drawn from the mix (or a mix:NAME,... of some of its ways) with `seed`."""
     if spec == MIX:
         return draw_mix_recipe(seed)
+    if is_mix(spec):
+        return draw_mix_recipe(seed, mix_ways(spec))
     recipe = parse(spec)
     return recipe | {"seed": seed} if recipe["name"] == "noise" else recipe
 

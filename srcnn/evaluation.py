@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -296,25 +297,27 @@ def degradation_summary(rows: list[dict]) -> dict[str, float]:
         "psnr_y": float(np.mean([row["psnr_y"] for row in rows])),
         "gain": float(np.mean(gains)),
         "below": sum(gain < 0 for gain in gains),
-        "general": sum(row.get("model") == "general" for row in rows),
+        # --model auto: how many images each shipped model took
+        "models": dict(sorted(Counter(row["model"] for row in rows if row.get("model")).items())),
     }
 
 
 def format_degradation_table(summaries: dict[str, dict]) -> str:
     """test.py --degradation all: a line per degradation, then the mean gain over all of them."""
     width = max(11, *(len(name) for name in summaries))
-    routed = any(summary["general"] for summary in summaries.values())
+    routed = any(summary["models"] for summary in summaries.values())
     lines = [
         "Y-PSNR (dB), borders shaved by the scale; gain over bicubic of the same small image:",
         f"{'degradation':<{width}}  {'bicubic':>7}  {'model':>7}  {'gain':>6}  {'below bicubic':>13}"
-        + ("  general model" if routed else ""),
+        + ("  models (--model auto)" if routed else ""),
     ]
     for name, summary in summaries.items():
         line = (
             f"{name:<{width}}  {summary['bicubic_psnr_y']:>7.2f}  {summary['psnr_y']:>7.2f}  {summary['gain']:>+6.2f}"
             f"  {summary['below']:>5} of {summary['images']:<4}"
         )
-        lines.append(line + (f"  {summary['general']:>5} of {summary['images']}" if routed else ""))
+        taken = ", ".join(f"{name} {count}" for name, count in summary["models"].items())
+        lines.append((line + (f"  {taken}" if routed else "")).rstrip())
     mean_gain = float(np.mean([summary["gain"] for summary in summaries.values()]))
     lines.append(f"{'mean':<{width}}  {'':>7}  {'':>7}  {mean_gain:>+6.2f}")
     return "\n".join(lines)

@@ -151,7 +151,7 @@ def variant_suffix(config: PrepConfig) -> str:
     draws from the degradation mix, plain NAME.png for one pair made one way."""
     if config.jpeg_quality:
         return "jpeg"
-    return "mix" if config.degradation == degradations.MIX else ""
+    return "mix" if degradations.is_mix(config.degradation) else ""
 
 
 def jpeg_quality_for(relative: str, copy: int, quality_range: tuple[int, ...]) -> int:

@@ -1,111 +1,126 @@
-"""Which shipped model fits a lossless small photo, read from how much fine detail it carries.
+"""Which shipped model fits a lossless small photo, read from the small photo itself.
 
 The clean model learned one way of making small images, PIL's antialiased bicubic, which softens
 what lies near the small image's finest scale; it restores that detail, and so over-sharpens a
-small image that kept it (OpenCV's unfiltered resize, nearest neighbour, a sharpened thumbnail):
-below bicubic on those. The general model learned a mix of ways (srcnn/degradations.py) and pays
-part of the clean model's gain on the protocol for it. The choice between them is made from the
-small image alone, before the bicubic enlargement:
+small image that kept it (OpenCV's unfiltered resize, nearest neighbour) or was sharpened after
+(phones, web pipelines): 2-3 dB below bicubic on those. Each of those kinds has its own model,
+and the router reads the kind from the small image before the bicubic enlargement:
 
-    profile = log power of the luma's spectrum in rings from 0.02 to 0.71 cycles per pixel, its mean
-              removed (so brightness and contrast do not count, only the spectrum's shape)
-    score   = profile . weights   (a linear discriminant, fitted by docs/fit_router.py on photos the
-              benchmarks never use: T91 and 180 of BSD200 made small by each way of the suite)
-    model   = general if score > threshold else clean
+    tiles   = the luma's 32x32 pieces on a grid that hold some detail (std >= 4 grey levels),
+              each with its mean removed and divided by its std (only the shape of the detail counts)
+    reading = a small CNN's log-probability of each kind (smooth / unfiltered / sharpened), averaged
+              over the tiles, plus a bias per kind (fitted so the protocol keeps the clean model)
+    model   = the kind's model: smooth -> clean, unfiltered -> unfiltered, sharpened -> sharpened
 
-NumPy only (no TensorFlow): docs/fit_router.py fits it, checkpoints.auto_choice applies it.
+A global spectrum tells antialiased from unfiltered, but not a sharpened photo from a detailed one:
+an unsharp mask's halos sit beside edges, which a CNN on local pieces sees (docs/degradations.md).
+docs/fit_router.py trains the CNN and the biases on photos the benchmarks never use.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from srcnn.metrics import Y_WEIGHTS
 
-# Cycles per pixel: 24 rings up to the corners of the spectrum (0.5 on each axis), where an
-# antialiased downscale leaves least and aliasing folds most.
-BAND_EDGES = np.linspace(0.02, np.sqrt(0.5), 25)
-MAX_SIDE = 1024  # a larger image is scored on its centre crop: the spectrum's shape is the same
-MIN_PADDED = 64  # a smaller image is zero-padded, so every ring holds frequencies
-FLAT_STD = 0.5  # grey levels: an image flatter than this has no spectrum to read (clean, the protocol's)
-MIN_SIDE = 16  # pixels: a narrower image has too few frequencies to read (clean too)
+TILE = 32  # pixels of the small image: a few edges' halos or a stretch of aliasing
+MIN_TILE_STD = 4.0  # grey levels: a flatter tile holds nothing to read
+MAX_TILES = 256  # a larger image is read on that many tiles, evenly spread over it
+CLASSIFIER_NAME = "classifier.keras"
+ROUTER_NAME = "router.json"
 
 
-def spectral_profile(pixels: np.ndarray) -> np.ndarray | None:
-    """(height, width, 3) uint8 -> the mean-removed log10 power of its luma in each ring of
-    BAND_EDGES; None for an image too flat or too small to tell."""
-    height, width = pixels.shape[:2]
-    if min(height, width) < MIN_SIDE:
-        return None
-    top, left = max(0, (height - MAX_SIDE) // 2), max(0, (width - MAX_SIDE) // 2)
-    crop = pixels[top : top + MAX_SIDE, left : left + MAX_SIDE, :3]  # before any copy: a photo may be huge
-    luma = crop.astype(np.float64) @ np.asarray(Y_WEIGHTS[:3])  # BT.601 weights, no offset
-    if luma.std() < FLAT_STD:
-        return None
-    height, width = luma.shape
-    # A Hann window, so the image's borders (a jump where the FFT wraps it round) add no fine detail.
-    windowed = (luma - luma.mean()) * np.outer(np.hanning(height), np.hanning(width))
-    shape = (max(height, MIN_PADDED), max(width, MIN_PADDED))
-    power = np.abs(np.fft.rfft2(windowed, s=shape)) ** 2
-    radius = np.hypot(np.fft.fftfreq(shape[0])[:, None], np.fft.rfftfreq(shape[1])[None, :])
-    ring = np.digitize(radius, BAND_EDGES) - 1  # -1 and len(BAND_EDGES) - 1: outside every ring
-    inside = (ring >= 0) & (ring < len(BAND_EDGES) - 1)
-    sums = np.bincount(ring[inside], weights=power[inside], minlength=len(BAND_EDGES) - 1)
-    counts = np.bincount(ring[inside], minlength=len(BAND_EDGES) - 1)
-    log_power = np.log10(sums / np.maximum(counts, 1) + 1e-12)
-    return log_power - log_power.mean()
+def luma_tiles(pixels: np.ndarray, max_tiles: int = MAX_TILES) -> np.ndarray:
+    """(height, width, 3) uint8 -> (n, TILE, TILE, 1) float32: the luma's textured tiles on a grid,
+    each normalized to mean 0 and std 1; n is 0 for an image too flat or too small to read."""
+    luma = pixels[..., :3].astype(np.float32) @ np.asarray(Y_WEIGHTS[:3], np.float32)
+    rows, columns = luma.shape[0] // TILE, luma.shape[1] // TILE
+    grid = luma[: rows * TILE, : columns * TILE].reshape(rows, TILE, columns, TILE).swapaxes(1, 2)
+    tiles = grid.reshape(-1, TILE, TILE)
+    spread = tiles.std(axis=(1, 2))
+    tiles, spread = tiles[spread >= MIN_TILE_STD], spread[spread >= MIN_TILE_STD]
+    if len(tiles) > max_tiles:
+        keep = np.linspace(0, len(tiles) - 1, max_tiles).round().astype(int)
+        tiles, spread = tiles[keep], spread[keep]
+    normalized = (tiles - tiles.mean(axis=(1, 2), keepdims=True)) / spread[:, None, None]
+    return normalized[..., None].astype(np.float32)
 
 
-@dataclass(frozen=True)
+def build_classifier(kinds: int):
+    """The tile classifier: four 3x3 convolutions (one strided), global average, a logit per kind."""
+    import keras
+
+    inputs = keras.Input((None, None, 1), name="tile")
+    x = inputs
+    for filters, stride in ((16, 1), (16, 1), (32, 2), (32, 1)):
+        x = keras.layers.Conv2D(filters, 3, strides=stride, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(kinds, name="kind")(x), name="degradation_classifier")
+
+
+@dataclass
 class Router:
-    """A linear discriminant over spectral_profile and the score above which the general model fits."""
+    """The kinds the classifier tells apart, the shipped model for each, and the biases added to
+    their mean log-probabilities; `classifier` is the Keras model (loaded from beside router.json)."""
 
-    weights: tuple[float, ...]
-    threshold: float
-    fitted_on: str = ""  # what it was fitted on, for the record
+    kinds: tuple[str, ...]
+    models: tuple[str, ...]
+    bias: tuple[float, ...]
+    fitted_on: str = ""
+    classifier: object = field(default=None, repr=False)
 
-    def score(self, pixels: np.ndarray) -> float | None:
-        """How much the small image looks made some other way than PIL's bicubic (higher: more);
-        None for a flat image."""
-        profile = spectral_profile(pixels)
-        return None if profile is None else float(profile @ np.asarray(self.weights))
+    def reading(self, pixels: np.ndarray) -> np.ndarray | None:
+        """Each kind's mean log-probability over the image's tiles, plus its bias; None if it has none."""
+        tiles = luma_tiles(pixels)
+        if not len(tiles):
+            return None
+        logits = np.asarray(self.classifier.predict_on_batch(tiles), np.float64)
+        log_probability = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+        return log_probability.mean(axis=0) + np.asarray(self.bias)
 
     def choose(self, pixels: np.ndarray) -> tuple[str, str]:
-        """("clean" or "general", why) for one small image."""
-        score = self.score(pixels)
-        if score is None:
-            return "clean", "too flat or too small to read its fine detail"
-        if score > self.threshold:
-            return "general", f"fine detail {score:.2f} > {self.threshold:.2f}: not a smooth bicubic downscale"
-        return "clean", f"fine detail {score:.2f} <= {self.threshold:.2f}: a smooth downscale"
+        """(shipped model name, why) for one small image."""
+        reading = self.reading(pixels)
+        if reading is None:
+            return self.models[0], "too flat or too small to read how it was made"
+        kind = int(np.argmax(reading))
+        share = np.exp(reading - np.logaddexp.reduce(reading))[kind]
+        return self.models[kind], f"reads as {self.kinds[kind]} ({share:.0%})"
 
-    def save(self, path: str | os.PathLike) -> None:
-        from srcnn.files import write_text_atomic
+    def save(self, folder: str | os.PathLike) -> None:
+        from srcnn.files import write_atomic, write_text_atomic
 
-        write_text_atomic(Path(path), json.dumps(asdict(self), indent=1) + "\n")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        record = {key: value for key, value in asdict(self).items() if key != "classifier"}
+        write_atomic(folder / CLASSIFIER_NAME, self.classifier.save)
+        write_text_atomic(folder / ROUTER_NAME, json.dumps(record, indent=1) + "\n")
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Router:
-        """The router saved at `path`; a ValueError naming the file if it is not one."""
+    def load(cls, folder: str | os.PathLike) -> Router:
+        """The router saved in `folder`; a ValueError naming the file if it is not one."""
+        path = Path(folder) / ROUTER_NAME
         try:
-            values = json.loads(Path(path).read_text(encoding="utf-8"))
-            weights = tuple(float(value) for value in values["weights"])
-            threshold = float(values["threshold"])
+            values = json.loads(path.read_text(encoding="utf-8"))
+            kinds = tuple(str(kind) for kind in values["kinds"])
+            models = tuple(str(model) for model in values["models"])
+            bias = tuple(float(value) for value in values["bias"])
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{path}: not a router file ({type(error).__name__}: {error})") from None
-        if len(weights) != len(BAND_EDGES) - 1:
-            raise ValueError(f"{path}: {len(weights)} weights, expected {len(BAND_EDGES) - 1}")
-        return cls(weights, threshold, str(values.get("fitted_on", "")))
+        if not len(kinds) == len(models) == len(bias) >= 2:
+            raise ValueError(f"{path}: kinds, models and bias must be lists of one length (2 or more)")
+        import keras
 
-
-def fit_weights(smooth: np.ndarray, other: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
-    """Fisher's linear discriminant between two sets of profiles (rows): the direction that best
-    separates their means relative to their spread, scaled so the two means lie 1 apart."""
-    spread = np.cov(smooth.T) + np.cov(other.T) + ridge * np.eye(smooth.shape[1])
-    weights = np.linalg.solve(spread, other.mean(axis=0) - smooth.mean(axis=0))
-    return weights / float((other.mean(axis=0) - smooth.mean(axis=0)) @ weights)
+        classifier_path = Path(folder) / CLASSIFIER_NAME
+        try:
+            classifier = keras.models.load_model(classifier_path, compile=False)
+        except Exception as error:  # Keras raises many kinds for a missing or broken file
+            raise ValueError(f"{classifier_path}: not a classifier ({type(error).__name__})") from None
+        if classifier.output_shape[-1] != len(kinds):
+            raise ValueError(f"{classifier_path}: {classifier.output_shape[-1]} outputs for {len(kinds)} kinds")
+        return cls(kinds, models, bias, str(values.get("fitted_on", "")), classifier)

@@ -1,5 +1,5 @@
 """The ways of making a small image (srcnn/degradations.py), their record in prep's manifest, the
-degradation table's arithmetic, and the router that picks the clean or the general model."""
+degradation table's arithmetic, and the router that picks the model for the kind of small image."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from srcnn.config import PrepConfig
 from srcnn.evaluation import degradation_summary, format_degradation_table
 from srcnn.images import bicubic_degrade
 from srcnn.preparation import prepare_folder
-from srcnn.routing import Router, fit_weights, spectral_profile
+from srcnn.routing import TILE, Router, build_classifier, luma_tiles
 
 
 @pytest.mark.parametrize("name", list(degradations.SUITE))
@@ -100,57 +100,71 @@ def test_prep_records_each_pairs_own_recipe_and_remakes_the_same_pixels(photo_fo
 
 def test_the_degradation_table_adds_up():
     rows = [
-        {"psnr_y": 31.0, "bicubic_psnr_y": 30.0, "model": "general"},
+        {"psnr_y": 31.0, "bicubic_psnr_y": 30.0, "model": "sharpened"},
         {"psnr_y": 29.0, "bicubic_psnr_y": 30.0, "model": "clean"},
-        {"psnr_y": 33.0, "bicubic_psnr_y": 30.0, "model": "general"},
+        {"psnr_y": 33.0, "bicubic_psnr_y": 30.0, "model": "sharpened"},
     ]
     summary = degradation_summary(rows)
-    assert summary["gain"] == pytest.approx(1.0) and summary["below"] == 1 and summary["general"] == 2
+    assert summary["gain"] == pytest.approx(1.0) and summary["below"] == 1
+    assert summary["models"] == {"clean": 1, "sharpened": 2}
     assert summary["psnr_y"] == pytest.approx(31.0) and summary["images"] == 3
     other = degradation_summary([{"psnr_y": 30.0, "bicubic_psnr_y": 30.5}])
     table = format_degradation_table({"bicubic": summary, "cv2-cubic": other})
     lines = table.splitlines()
-    assert "+1.00" in lines[2] and "1 of 3" in lines[2] and "2 of 3" in lines[2]
-    assert "-0.50" in lines[3] and "0 of 1" in lines[3]
+    assert "+1.00" in lines[2] and "1 of 3" in lines[2] and lines[2].endswith("clean 1, sharpened 2")
+    assert "-0.50" in lines[3] and lines[3].endswith("1 of 1")  # below bicubic; no model named
     assert lines[-1].split() == ["mean", "+0.25"]  # the mean of the two ways' gains
 
 
-def photo_crop() -> Image.Image:
-    """A textured 96x96 piece of a real photo (scikit-image ships it): fine detail to alias."""
+def photo_crop(size: int = 96) -> Image.Image:
+    """A textured piece of a real photo (scikit-image ships it): fine detail to alias or sharpen."""
     import skimage.data
 
-    return Image.fromarray(skimage.data.astronaut()[64:160, 256:352])
+    return Image.fromarray(skimage.data.astronaut()[64 : 64 + size, 256 - size // 2 : 256 + size // 2])
 
 
-def test_the_shipped_router_sends_a_smooth_input_to_clean_and_an_aliased_one_to_general():
-    from srcnn.checkpoints import ROUTER_PATH
+def test_the_shipped_router_reads_how_a_real_photo_was_made_small():
+    from srcnn.checkpoints import ROUTER_DIR
 
-    router = Router.load(ROUTER_PATH)
-    photo = photo_crop()
-    smooth = np.asarray(degradations.downscale(photo, 2, degradations.SUITE["bicubic"]))
-    aliased = np.asarray(degradations.downscale(photo, 2, degradations.SUITE["cv2-nearest"]))
-    assert router.choose(smooth)[0] == "clean"
-    assert router.choose(aliased)[0] == "general"
-    assert router.score(aliased) > router.score(smooth)
-    for unreadable in (np.full((20, 30, 3), 255, np.uint8), aliased[:2], aliased[:15, :15]):  # flat, 2 or 15 px
-        assert router.choose(unreadable) == ("clean", "too flat or too small to read its fine detail")
+    router = Router.load(ROUTER_DIR)
+    photo = photo_crop(256)
+    for way, model in (("bicubic", "clean"), ("cv2-cubic", "unfiltered"), ("sharpen", "sharpened")):
+        small = np.asarray(degradations.downscale(photo, 2, degradations.SUITE[way]))
+        assert router.choose(small)[0] == model, (way, router.reading(small))
+    for unreadable in (np.full((64, 64, 3), 255, np.uint8), small[:2], small[:31, :200]):  # flat, 2 or 31 px
+        assert router.choose(unreadable) == ("clean", "too flat or too small to read how it was made")
 
 
-def test_the_spectral_profile_ignores_brightness_and_contrast_and_sees_sharpening():
-    pixels = np.asarray(photo_crop()).astype(np.float64)
-    profile = spectral_profile(pixels.astype(np.uint8))
-    brighter = spectral_profile(np.minimum(pixels + 20, 255).astype(np.uint8))
-    flatter = spectral_profile(np.rint(pixels * 0.5).astype(np.uint8))
-    assert profile.shape == (24,) and abs(profile.mean()) < 1e-9
-    assert np.abs(profile - brighter).max() < 0.02  # only the few clipped pixels differ
-    assert np.abs(profile - flatter).max() < 0.15  # rounding adds noise where the power is least
-    tiny = spectral_profile(np.asarray(gradient_image(20, 16)))  # the smallest it reads: 16 pixels
-    assert np.isfinite(tiny).all()  # zero-padded: every ring holds frequencies
-    smooth = np.stack([spectral_profile(np.asarray(gradient_image(40, 40, seed=s))) for s in range(6)])
-    sharp = smooth.copy()
-    sharp[:, -6:] += 1.0  # more power near the finest scale
-    weights = fit_weights(smooth + np.random.default_rng(0).normal(0, 0.1, smooth.shape), sharp)
-    assert (sharp @ weights).min() > (smooth @ weights).max()
+def test_tiles_are_textured_grid_pieces_whose_brightness_and_contrast_do_not_count():
+    pixels = np.asarray(photo_crop(128)).astype(np.float64)
+    tiles = luma_tiles(pixels.astype(np.uint8))
+    assert tiles.shape[1:] == (TILE, TILE, 1) and 1 <= len(tiles) <= 16
+    assert np.allclose(tiles.mean(axis=(1, 2, 3)), 0, atol=1e-4)
+    assert np.allclose(tiles.std(axis=(1, 2, 3)), 1, atol=1e-3)
+    brighter = luma_tiles(np.rint(pixels * 0.8 + 30).astype(np.uint8))
+    assert len(brighter) == len(tiles) and np.abs(brighter - tiles).mean() < 0.02  # rounding only
+    flat = np.asarray(photo_crop(128)).copy()
+    flat[:64] = 128  # the top half flat: its tiles are left out
+    assert 1 <= len(luma_tiles(flat)) < len(tiles)
+    assert len(luma_tiles(np.asarray(photo_crop(512)), max_tiles=10)) == 10  # evenly spread over a large photo
+
+
+def tiny_router(folder, bias=(0.0, 0.0, 0.0)) -> Router:
+    """An untrained classifier; a large bias picks its kind whatever the image."""
+    router = Router(("smooth", "unfiltered", "sharpened"), ("clean", "unfiltered", "sharpened"), bias)
+    router.classifier = build_classifier(3)
+    router.save(folder)
+    return Router.load(folder)
+
+
+def test_a_router_saved_and_loaded_reads_the_same_and_follows_its_bias(tmp_path):
+    small = np.asarray(photo_crop(128))
+    router = tiny_router(tmp_path / "a")
+    again = Router.load(tmp_path / "a")
+    assert np.allclose(router.reading(small), again.reading(small))
+    for kind, model in enumerate(router.models):
+        bias = tuple(50.0 * (index == kind) for index in range(3))
+        assert tiny_router(tmp_path / model, bias).choose(small)[0] == model
 
 
 def test_test_py_scores_every_way_with_the_model_upscale_py_would_pick(tmp_path, run_main, monkeypatch):
@@ -160,7 +174,7 @@ def test_test_py_scores_every_way_with_the_model_upscale_py_would_pick(tmp_path,
 
     from srcnn import checkpoints
 
-    names = ("clean", "general", "jpeg-low", "jpeg-high")
+    names = ("clean", "unfiltered", "sharpened", "jpeg-low", "jpeg-high")
     for seed, name in enumerate(names):
         monkeypatch.setitem(checkpoints.SHIPPED_WEIGHTS, name, save_tiny_checkpoint(tmp_path / name, seed=seed))
     folder = tmp_path / "photos"
@@ -188,18 +202,23 @@ def test_test_py_scores_every_way_with_the_model_upscale_py_would_pick(tmp_path,
     for way, scored in report.items():
         assert scored["summary"] == pytest.approx(degradation_summary(scored["images"])), way
     assert {row["model"] for row in report["jpeg"]["images"]} == {"jpeg-low"}  # quality 75
-    assert {row["model"] for row in report["cv2-nearest"]["images"]} <= {"clean", "general"}
+    assert {row["model"] for row in report["cv2-nearest"]["images"]} <= {"clean", "unfiltered", "sharpened"}
     with pytest.raises(SystemExit) as refused:  # argparse's one line and exit status 2
         run_main("test.py", "--benchmark", str(folder), "--degradation", "nearest", cwd=tmp_path)
     assert refused.value.code == 2
 
 
-def test_a_broken_router_file_is_one_line_naming_it(tmp_path):
+def test_a_broken_router_is_one_line_naming_the_file(tmp_path):
+    tiny_router(tmp_path)
     path = tmp_path / "router.json"
-    for text in ("[1, 2]", '{"weights": [1]}', "not json"):
+    for text in ("[1, 2]", '{"kinds": ["a"], "models": ["clean"], "bias": [0]}', "not json"):
         path.write_text(text)
         with pytest.raises(ValueError, match=str(path)):
-            Router.load(path)
+            Router.load(tmp_path)
+    tiny_router(tmp_path)
+    (tmp_path / "classifier.keras").write_bytes(b"not a keras file")
+    with pytest.raises(ValueError, match="classifier.keras: not a classifier"):
+        Router.load(tmp_path)
 
 
 def test_prep_takes_copies_under_their_old_name_too():

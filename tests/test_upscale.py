@@ -13,7 +13,7 @@ from PIL import Image, ImageCms
 from srcnn.checkpoints import load_for_inference
 from srcnn.config import ModelConfig
 from srcnn.network import build_model, to_model_range
-from srcnn.routing import BAND_EDGES, Router
+from srcnn.routing import Router, build_classifier
 from srcnn.upscaling import export_model, run_tiled, split_modes, upscale
 
 
@@ -261,13 +261,15 @@ def test_model_auto_gives_jpeg_files_to_the_jpeg_model_for_their_quality_and_say
     from srcnn import checkpoints
     from srcnn.upscaling import split_modes
 
-    names = ("clean", "jpeg-low", "jpeg-high", "general")
+    names = ("clean", "jpeg-low", "jpeg-high", "unfiltered", "sharpened")
     shipped = {name: save_tiny_checkpoint(tmp_path / name, seed=seed) for seed, name in enumerate(names)}
     for name, weights in shipped.items():
         monkeypatch.setitem(checkpoints.SHIPPED_WEIGHTS, name, weights)
     # A router that reads every lossless image as smooth: this test is about the JPEG models.
-    Router((0.0,) * (len(BAND_EDGES) - 1), threshold=1.0).save(tmp_path / "router.json")
-    monkeypatch.setattr(checkpoints, "ROUTER_PATH", tmp_path / "router.json")
+    router = Router(("smooth", "unfiltered", "sharpened"), ("clean", "unfiltered", "sharpened"), (50.0, 0.0, 0.0))
+    router.classifier = build_classifier(3)
+    router.save(tmp_path / "router")
+    monkeypatch.setattr(checkpoints, "ROUTER_DIR", tmp_path / "router")
     photos = tmp_path / "photos"
     photos.mkdir()
     # By content, not by name: (JPEG quality or None for a PNG, the model that must take it).
@@ -317,7 +319,7 @@ def test_model_auto_gives_jpeg_files_to_the_jpeg_model_for_their_quality_and_say
     assert refused.value.code == 2
 
 
-@pytest.mark.parametrize("model", ["clean", "general", "jpeg-low", "jpeg-high"])
+@pytest.mark.parametrize("model", ["clean", "unfiltered", "sharpened", "general", "jpeg-low", "jpeg-high"])
 def test_pure_white_and_black_come_out_exact_from_the_shipped_models(model, tmp_path, run_main):
     """A catalogue photo's white background must stay 255 (and black 0) through upscale.py, with the
     default runtime, away from the edges of the flat regions (bicubic and the network's 15-pixel
@@ -348,22 +350,22 @@ def test_the_help_of_both_scripts_gives_the_switch_points_in_use():
     assert f"jpeg-low up to {JPEG_LOW_UP_TO}" in help_text("test.py")
 
 
-def test_model_auto_sends_an_aliased_small_photo_to_the_general_model_and_a_smooth_one_to_clean(
-    tmp_path, run_main, monkeypatch
-):
-    """The shipped router on a piece of a real photo made small two ways: PIL's bicubic (the
-    protocol) and OpenCV's nearest neighbour (aliased). One photo per run: the line names the model
-    and the router's reading."""
+def test_model_auto_sends_a_real_small_photo_to_the_model_for_how_it_was_made(tmp_path, run_main, monkeypatch):
+    """The shipped router on a piece of a real photo made small three ways: PIL's bicubic (the
+    protocol), OpenCV's cubic (unfiltered) and bicubic then an unsharp mask. One photo per run: the
+    line names the model and the router's reading."""
     import skimage.data
 
     from srcnn import checkpoints, degradations
 
-    shipped = {name: save_tiny_checkpoint(tmp_path / name, seed=seed) for seed, name in enumerate(("clean", "general"))}
+    names = ("clean", "unfiltered", "sharpened")
+    shipped = {name: save_tiny_checkpoint(tmp_path / name, seed=seed) for seed, name in enumerate(names)}
     for name, weights in shipped.items():
         monkeypatch.setitem(checkpoints.SHIPPED_WEIGHTS, name, weights)
-    photo = Image.fromarray(skimage.data.astronaut()[64:160, 256:352])
-    for way, model in (("bicubic", "clean"), ("cv2-nearest", "general")):
+    photo = Image.fromarray(skimage.data.astronaut()[64:320, 128:384])
+    for way, model in (("bicubic", "clean"), ("cv2-cubic", "unfiltered"), ("sharpen", "sharpened")):
         degradations.downscale(photo, 2, degradations.SUITE[way]).save(tmp_path / f"{way}.png")
         result = run_main("upscale.py", f"{way}.png", "-o", f"{way}_x2.png", "--runtime", "keras", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
-        assert f"model: {shipped[model]} (the {model} model: fine detail" in result.stdout, result.stdout
+        kind = {"clean": "smooth"}.get(model, model)
+        assert f"model: {shipped[model]} (the {model} model: reads as {kind} (" in result.stdout, result.stdout
