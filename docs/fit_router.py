@@ -32,13 +32,15 @@ from srcnn.routing import Router, build_classifier, luma_tiles  # noqa: E402
 # The kinds, the ways that make each (mix:NAME draws the strengths), and the shipped model for each.
 KINDS = {
     "smooth": ("bicubic", "bilinear", "lanczos", "mix:blur", "mix:noise"),
-    "unfiltered": ("box", "cv2-cubic", "cv2-nearest"),
+    "box-filtered": ("box",),  # = OpenCV's area and linear at 2x
+    "unfiltered": ("cv2-cubic", "cv2-nearest"),
     "sharpened": ("mix:sharpen",),
 }
-MODELS = {"smooth": "clean", "unfiltered": "unfiltered", "sharpened": "sharpened"}
+MODELS = {"smooth": "clean", "box-filtered": "general", "unfiltered": "unfiltered", "sharpened": "sharpened"}
 SCORED = ("bicubic", "bilinear", "lanczos", "box", "cv2-cubic", "cv2-nearest", "blur", "noise", "sharpen")
 TILES_PER_IMAGE = 16
-EPOCHS = 12
+EPOCHS = 30
+BATCH_SIZE = 256
 BIASES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # added to the smooth kind's mean log-probability
 PROTOCOL_KEPT = 0.9  # of the clean model's gain on PIL-bicubic inputs, the benchmark protocol
 HELD_OUT_EVERY = 3  # every 3rd photo picks the bias, the others train the classifier
@@ -63,10 +65,13 @@ def train_classifier(tiles: np.ndarray, labels: np.ndarray):
     keras.utils.set_random_seed(0)
     classifier = build_classifier(len(KINDS))
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    classifier.compile(keras.optimizers.Adam(2e-3), loss, metrics=["accuracy"])
+    steps = EPOCHS * -(-len(tiles) // BATCH_SIZE)
+    classifier.compile(
+        keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps)), loss, metrics=["accuracy"]
+    )
     counts = np.bincount(labels, minlength=len(KINDS))
     balance = {kind: len(labels) / (len(KINDS) * count) for kind, count in enumerate(counts)}  # each kind counts alike
-    classifier.fit(tiles, labels, batch_size=256, epochs=EPOCHS, class_weight=balance, verbose=2)
+    classifier.fit(tiles, labels, batch_size=BATCH_SIZE, epochs=EPOCHS, class_weight=balance, verbose=2)
     return classifier
 
 
@@ -130,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exclude", type=Path, help="a file of image names (one per line) to leave out")
     parser.add_argument("--out", type=Path, required=True, help="the folder for router.json and classifier.keras")
     args = parser.parse_args(argv)
+    from srcnn.precision import start_tensorflow
+
+    start_tensorflow()  # quietly
     from srcnn.checkpoints import shipped_weights
     from srcnn.files import read_names
 

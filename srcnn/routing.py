@@ -3,14 +3,16 @@
 The clean model learned one way of making small images, PIL's antialiased bicubic, which softens
 what lies near the small image's finest scale; it restores that detail, and so over-sharpens a
 small image that kept it (OpenCV's unfiltered resize, nearest neighbour) or was sharpened after
-(phones, web pipelines): 2-3 dB below bicubic on those. Each of those kinds has its own model,
-and the router reads the kind from the small image before the bicubic enlargement:
+(phones, web pipelines): 2-3 dB below bicubic on those. Each kind of small image has the model that
+does best on it, and the router reads the kind from the small image before the bicubic enlargement:
 
     tiles   = the luma's 32x32 pieces on a grid that hold some detail (std >= 4 grey levels),
               each with its mean removed and divided by its std (only the shape of the detail counts)
-    reading = a small CNN's log-probability of each kind (smooth / unfiltered / sharpened), averaged
-              over the tiles, plus a bias per kind (fitted so the protocol keeps the clean model)
-    model   = the kind's model: smooth -> clean, unfiltered -> unfiltered, sharpened -> sharpened
+    reading = a small CNN's log-probability of each kind (smooth, box-filtered, unfiltered,
+              sharpened), averaged over the tiles, plus a bias per kind (fitted so that the
+              benchmark protocol keeps the clean model)
+    model   = the kind's model: smooth -> clean, box-filtered -> general, unfiltered -> unfiltered,
+              sharpened -> sharpened
 
 A global spectrum tells antialiased from unfiltered, but not a sharpened photo from a detailed one:
 an unsharp mask's halos sit beside edges, which a CNN on local pieces sees (docs/degradations.md).

@@ -76,6 +76,18 @@ def test_the_mix_draws_every_way_by_its_weight_from_the_seed():
         degradations.validate(recipe)
 
 
+def test_a_mix_of_some_ways_draws_only_those_by_their_weights():
+    drawn = [degradations.recipe_for("mix:sharpen,cv2-nearest", seed) for seed in range(600)]
+    assert {recipe["name"] for recipe in drawn} == {"sharpen", "cv2-nearest"}
+    assert abs(sum(recipe["name"] == "sharpen" for recipe in drawn) / 600 - 0.5) < 0.07  # weights 2 and 2
+    assert len({recipe.get("percent") for recipe in drawn}) > 20  # the strengths are drawn too
+    assert drawn == [degradations.recipe_for("mix:sharpen,cv2-nearest", seed) for seed in range(600)]
+    for bad in ("mix:sharpn", "mix:", "mix:jpeg"):  # JPEG is not in the mix: the JPEG models cover it
+        with pytest.raises(ValueError, match="a mix draws from"):
+            PrepConfig(degradation=bad).validate()
+    PrepConfig(degradation="mix:sharpen", copies=2).validate()
+
+
 def test_prep_records_each_pairs_own_recipe_and_remakes_the_same_pixels(photo_folder, tmp_path):
     config = PrepConfig(size=24, degradation="mix", copies=3)
     first = prepare_folder(photo_folder, tmp_path / "a", config, progress=False)
