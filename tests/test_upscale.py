@@ -351,9 +351,9 @@ def test_the_help_of_both_scripts_gives_the_switch_points_in_use():
 
 
 def test_model_auto_sends_a_real_small_photo_to_the_model_for_how_it_was_made(tmp_path, run_main, monkeypatch):
-    """The shipped router on a piece of a real photo made small three ways: PIL's bicubic (the
-    protocol), OpenCV's cubic (unfiltered) and bicubic then an unsharp mask. One photo per run: the
-    line names the model and the router's reading."""
+    """The shipped router on a piece of a real photo made small two ways: PIL's bicubic (the
+    protocol) and OpenCV's cubic (unfiltered). One photo per run: the line names the model and the
+    router's reading."""
     import skimage.data
 
     from srcnn import checkpoints, degradations
@@ -362,8 +362,8 @@ def test_model_auto_sends_a_real_small_photo_to_the_model_for_how_it_was_made(tm
     shipped = {name: save_tiny_checkpoint(tmp_path / name, seed=seed) for seed, name in enumerate(names)}
     for name, weights in shipped.items():
         monkeypatch.setitem(checkpoints.SHIPPED_WEIGHTS, name, weights)
-    photo = Image.fromarray(skimage.data.astronaut()[64:320, 128:384])
-    for way, model in (("bicubic", "clean"), ("cv2-cubic", "unfiltered"), ("sharpen", "sharpened")):
+    photo = Image.fromarray(skimage.data.astronaut()[:256, :256])
+    for way, model in (("bicubic", "clean"), ("cv2-cubic", "unfiltered")):
         degradations.downscale(photo, 2, degradations.SUITE[way]).save(tmp_path / f"{way}.png")
         result = run_main("upscale.py", f"{way}.png", "-o", f"{way}_x2.png", "--runtime", "keras", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
