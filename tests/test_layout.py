@@ -49,8 +49,10 @@ def test_shipped_run_records_travel():
     relative to the project, a first pass relative to the model's folder, and it ships)."""
     import json
 
-    folders = sorted((ROOT / "checkpoints").glob("pretrained*/"))
-    assert len(folders) >= 4
+    from srcnn.checkpoints import ROUTER_DIR
+
+    folders = sorted(set((ROOT / "checkpoints").glob("pretrained*/")) - {ROUTER_DIR})  # the router is no model
+    assert len(folders) >= 8 and (ROUTER_DIR / "router.json").is_file()
     for folder in folders:
         record_text = (folder / "config.json").read_text(encoding="utf-8")
         assert '"/' not in record_text, f"{folder.name}/config.json holds an absolute path"
