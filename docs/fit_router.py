@@ -9,7 +9,7 @@ Every photo of the folders (less the excluded names: keep the benchmarks and the
 out; a quarter again pasted on white squares, as product photos are) is made small by each way of
 KINDS, strengths drawn as in training (degradations.py's mix). Two photos in three train the tile
 classifier (up to TILES_PER_IMAGE tiles each way); the third photo of each three picks the bias:
-the three models enlarge a 192x192 piece of it each way, and for each candidate bias towards the
+the four models enlarge a 192x192 piece of it each way, and for each candidate bias towards the
 smooth kind (the clean model) the routed result is scored. Kept: the smallest bias that holds
 PROTOCOL_KEPT of the clean model's gain on PIL-bicubic inputs (the benchmark protocol).
 """
@@ -103,6 +103,11 @@ def gains(photos: list, weights: dict[str, Path]) -> dict[str, dict]:
     return measured
 
 
+def towards_clean(bias: float) -> tuple[float, ...]:
+    """The router's biases: `bias` on the smooth kind (the clean model), 0 on the others."""
+    return (bias,) + (0.0,) * (len(KINDS) - 1)
+
+
 def pick_bias(measured: dict, router: Router) -> float:
     """The smallest bias towards the clean model that keeps PROTOCOL_KEPT of its gain on the protocol."""
     print("mean gain (share below bicubic) by way: each model alone, then routed at each bias")
@@ -113,7 +118,7 @@ def pick_bias(measured: dict, router: Router) -> float:
     readings = {way: [router.reading(small) for small in rows["small"]] for way, rows in measured.items()}
     chosen = None
     for bias in BIASES:
-        offset = np.array([bias] + [0.0] * (len(router.kinds) - 1))
+        offset = np.array(towards_clean(bias))
         routed = {}
         for way, rows in measured.items():
             picks = [0 if reading is None else int(np.argmax(reading + offset)) for reading in readings[way]]
@@ -163,11 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     tiles, labels = training_tiles(fitting)
     print(f"{len(tiles)} tiles of {len(fitting)} photos: " + ", ".join(
         f"{kind} {count}" for kind, count in zip(KINDS, np.bincount(labels), strict=True)))  # fmt: skip
-    router = Router(tuple(KINDS), tuple(MODELS[kind] for kind in KINDS), (0.0,) * len(KINDS))
+    router = Router(tuple(KINDS), tuple(MODELS[kind] for kind in KINDS), towards_clean(0.0))
     router.classifier = train_classifier(tiles, labels)
     measured = gains(held_out, {name: shipped_weights(name) for name in router.models})
     bias = pick_bias(measured, router)
-    router.bias = (bias,) + (0.0,) * (len(KINDS) - 1)
+    router.bias = towards_clean(bias)
     router.fitted_on = (
         f"{len(fitting)} photos of {', '.join(f.name for f in args.folders)} (classifier),"
         f" {len(held_out)} others (bias {bias} towards the clean model)"

@@ -48,7 +48,7 @@ SHIPPED_WEIGHTS = {
     "general": SHIPPED_DIR / "pretrained-general" / BEST_WEIGHTS_NAME,
     # Each fine-tuned from the general one on one kind of small image that the clean model
     # over-sharpens, which the router tells from the image (srcnn/routing.py): unfiltered (OpenCV's
-    # cubic and nearest, box/area) and sharpened after the downscale (an unsharp mask).
+    # cubic and nearest) and sharpened after the downscale (an unsharp mask).
     "unfiltered": SHIPPED_DIR / "pretrained-unfiltered" / BEST_WEIGHTS_NAME,
     "sharpened": SHIPPED_DIR / "pretrained-sharpened" / BEST_WEIGHTS_NAME,
 }
@@ -80,7 +80,8 @@ def auto_model_name(quality: int | None) -> str:
 def auto_choice(small: np.ndarray | Callable[[], np.ndarray], jpeg_quality: int | None = None) -> tuple[str, str]:
     """(shipped model name, why) for one small image as --model auto picks: a JPEG (quality up to
     JPEG_HIGH_UP_TO) goes to the JPEG model for its quality; any other image to the model for the
-    kind the router reads (routing.py: smooth -> clean, unfiltered, sharpened); to the clean one
+    kind the router reads (routing.py: smooth -> clean, box-filtered -> general, unfiltered,
+    sharpened); to the clean one
     where the router or that model does not ship. `small` may be a function that decodes it, called
     only when the router decides."""
     name = auto_model_name(jpeg_quality)

@@ -168,8 +168,6 @@ def draw_mix_recipe(seed: int, ways: tuple[str, ...] | None = None) -> dict:
 def recipe_for(spec: str, seed: int) -> dict:
     """The recipe a pair gets from prep's --degradation SPEC: the named one (the noise seeded by
     `seed`), or one drawn from the mix (or a mix:NAME,... of some of its ways) with `seed`."""
-    if spec == MIX:
-        return draw_mix_recipe(seed)
     if is_mix(spec):
         return draw_mix_recipe(seed, mix_ways(spec))
     recipe = parse(spec)
