@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--runtime",
         default="auto",
         choices=RUNTIMES,
-        help="what runs the network: auto (default) = the fastest here that matches Keras float32 to 0.05 dB"
+        help="what runs the network: auto (default) = the fastest here that matches Keras float32 to 0.1 dB"
         " on Set5 (benchmarks/README.md)",
     )
     parser.add_argument(
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     jobs, errors = plan(args, scale) if args.inputs else ([], [])
     from srcnn.passes import load_passes
-    from srcnn.runtimes import make_runtime, resolve_runtime
+    from srcnn.runtimes import make_runtime, resolve_runtime, runtime_for
 
     try:
         if args.export is not None:
@@ -175,26 +175,30 @@ def main(argv: list[str] | None = None) -> int:
             passes = load_passes(weights)
             for number, step in enumerate(passes, start=1):
                 folder = args.export / f"pass{number}" if len(passes) > 1 else args.export
-                for path, what in export_model(step.model, step.config, folder):
+                for path, what in export_model(step.model, step.config, folder, step.weights):
                     print(f"exported: {path} ({what}) from {step.weights}")
             if not args.inputs:
                 return 0
         runtime_name, runtime_why = resolve_runtime(args.runtime)
         groups = choose_models(jobs, args.checkpoint, args.model, scale)
-        runtimes = []
+        runtimes, used = [], []
         for weights, why, group in groups:
             passes = load_passes(weights)
-            stages = [
-                (make_runtime(runtime_name, step.model, step.config).predict, step.config, step.scale)
-                for step in passes
-            ]
+            stages = []
+            for step in passes:
+                name = runtime_for(runtime_name, step.weights, asked=args.runtime != "auto")
+                runtime = make_runtime(name, step.model, step.config, step.weights)
+                stages.append((runtime.predict, step.config, step.scale))
+                used += [name] if name not in used else []
             runtimes.append((stages, group))
             after = f", after {passes[0].weights}" if len(passes) > 1 else ""
             print(f"model: {weights} ({why}{after}){f', {len(group)} photo(s)' if len(groups) > 1 else ''}")
     except (CheckpointError, ValueError, ImportError, OSError) as error:
         print(f"upscale.py: error: {one_line(error)}", file=sys.stderr)
         return 2
-    print(f"runtime: {runtime_name} ({runtime_why})")
+    if used != [runtime_name]:  # auto's 8-bit choice, and a model not tuned for it
+        runtime_why += "; 8-bit only where the model is tuned for it"
+    print(f"runtime: {' and '.join(used)} ({runtime_why})")
 
     if args.batch is None:
         import tensorflow as tf

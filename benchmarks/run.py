@@ -43,7 +43,7 @@ from srcnn.config import ModelConfig  # noqa: E402
 from srcnn.dataset import list_pairs, make_dataset  # noqa: E402
 from srcnn.files import one_line  # noqa: E402
 from srcnn.images import IMAGE_SUFFIXES, load_rgb, make_pair, make_whole_pair  # noqa: E402
-from srcnn.metrics import benchmark_metrics  # noqa: E402
+from srcnn.metrics import benchmark_metrics, flat_region_kept  # noqa: E402
 from srcnn.network import (  # noqa: E402
     build_model,
     compile_model,
@@ -53,7 +53,7 @@ from srcnn.network import (  # noqa: E402
 )
 from srcnn.precision import resolve_precision  # noqa: E402
 from srcnn.reparam import build_training_model, initialize_training_model  # noqa: E402
-from srcnn.runtimes import RUNTIMES, Runtime, available, make_runtime, resolve_runtime  # noqa: E402
+from srcnn.runtimes import AUTO_ORDER, RUNTIMES, Runtime, available, make_runtime, resolve_runtime  # noqa: E402
 from srcnn.upscaling import (  # noqa: E402
     DEFAULT_TILE,
     enlarge_all,
@@ -319,14 +319,14 @@ def runtime_key(name: str) -> str:
     return name.replace("-", "_")
 
 
-def build_runtimes(model: keras.Model, config: ModelConfig) -> tuple[dict[str, Runtime], dict[str, str]]:
+def build_runtimes(model: keras.Model, config: ModelConfig, weights: Path) -> tuple[dict[str, Runtime], dict[str, str]]:
     """Every runtime but auto that this machine can run, each checked on a small image; and why any failed."""
     runtimes, failed = {}, {}
     for name in RUNTIMES:
         if name == "auto" or not available(name):
             continue
         try:
-            runtime = make_runtime(name, model, config)
+            runtime = make_runtime(name, model, config, weights)
             runtime.predict(np.zeros((1, 32, 32, 3), np.float32))
         except Exception as error:  # one broken runtime must not end the benchmark: it is reported instead
             failed[name] = one_line(error)
@@ -367,6 +367,31 @@ def runtime_speeds(runtimes: dict[str, Runtime], default: str, config: ModelConf
     return runtime_results(rates, rounds, default)
 
 
+def previous_default(runtimes: dict[str, Runtime]) -> str:
+    """What auto took before the 8-bit runtime: the first of AUTO_ORDER without it that runs here."""
+    return next(name for name in AUTO_ORDER if name != "onnxruntime-int8" and name in runtimes)
+
+
+# upscale.py's output sizes for the default against the one before it: 1 MP and 6 MP (a phone photo)
+SIZES = {"1mp": (512, 512), "6mp": (1000, 1500)}
+
+
+def default_speedups(runtimes: dict[str, Runtime], default: str, config: ModelConfig, repeats: int) -> dict:
+    """The default runtime's output MP/s over the previous default's, taking turns, at each of SIZES."""
+    before = previous_default(runtimes)
+    results = {"infer_previous_default_runtime": before}
+    for size, (height, width) in SIZES.items():
+        photo = split_modes(synthetic_photo(height, width, 11))
+        names = dict.fromkeys((default, before))  # one runner if they are the same
+        runners = {name: upscale_runner(runtimes[name].predict, config, photo) for name in names}
+        rates, rounds = interleaved(runners, 4 * height * width / 1e6, repeats)
+        ratio = median_ratio(rounds, default, before)
+        results[f"infer_default_over_previous_{size}"] = ratio
+        print(f"upscale {width}x{height} -> {2 * width}x{2 * height}: {default} {rates[default]:.2f}, {before}"
+              f" {rates[before]:.2f} output MP/s ({ratio:.2f}x)")  # fmt: skip
+    return results
+
+
 def set5_psnr_y(predict, config: ModelConfig, images: list[Image.Image]) -> float:
     """Mean Y-PSNR (dB) through `predict` on the SRCNN protocol's x2 pairs of `images` (2-pixel border shaved)."""
     scores = []
@@ -377,15 +402,35 @@ def set5_psnr_y(predict, config: ModelConfig, images: list[Image.Image]) -> floa
     return statistics.mean(scores)
 
 
+def pure_kept(predict, config: ModelConfig) -> dict[str, float]:
+    """The share (%) of pure white and of pure black that `predict` keeps exactly (flat_region_kept),
+    on a synthetic photo pasted on a white and on a black square, enlarged 2x as upscale.py does."""
+    kept = {}
+    for name, level in (("white", 255), ("black", 0)):
+        canvas = Image.new("RGB", (320, 320), (level,) * 3)
+        canvas.paste(synthetic_photo(180, 240, 5), (40, 70))
+        low_res, high_res = make_whole_pair(canvas, 2)
+        output = run_tiled(predict, np.asarray(low_res), halo=config.receptive_field // 2, tile=512)
+        pixels, kept_pixels = flat_region_kept(np.asarray(high_res), level, output)
+        kept[name] = 100 * kept_pixels / pixels
+    return kept
+
+
 def runtime_quality(runtimes: dict[str, Runtime], config: ModelConfig, set5: Path) -> dict:
-    """Each runtime's mean Set5 Y-PSNR and its difference from Keras float32's, if Set5 is in `set5`."""
+    """Each runtime's share of pure white and black kept exactly; its mean Set5 Y-PSNR and the
+    difference from Keras float32's, if Set5 is in `set5`."""
+    results = {}
+    for name, runtime in runtimes.items():
+        kept = pure_kept(runtime.predict, config)
+        for level, share in kept.items():
+            results[f"infer_{runtime_key(name)}_{level}_kept_percent"] = share
+        print(f"pure white / black kept exactly, {name}: {kept['white']:.3f}% / {kept['black']:.3f}%")
     paths = sorted(path for path in set5.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES) if set5.is_dir() else []
     if not paths:
         print(f"Set5 quality check skipped: no images in {set5} (--set5 DIR)")
-        return {}
+        return results
     images = [load_rgb(path) for path in paths]
     psnr = {name: set5_psnr_y(runtime.predict, config, images) for name, runtime in runtimes.items()}
-    results = {}
     for name, value in psnr.items():
         delta = value - psnr["keras"]
         results[f"infer_{runtime_key(name)}_set5_psnr_y"] = value
@@ -539,12 +584,13 @@ def measure_training(data_dir: Path, plan: Plan, auto_precision: str, gpus: int)
 def measure_upscaling(folder: Path, plan: Plan, set5: Path) -> dict:
     """Every runtime's upscaling speed and Set5 quality, a folder's photos/s, and upscale.py's peak memory."""
     model, config = load_for_inference(SHIPPED_WEIGHTS["clean"])
-    runtimes, failed = build_runtimes(model, config)
+    runtimes, failed = build_runtimes(model, config, SHIPPED_WEIGHTS["clean"])
     default = resolve_runtime("auto")[0]
     if "keras" not in runtimes or default not in runtimes:
         raise RuntimeError(f"keras and the default runtime ({default}) must run to compare: {failed}")
     results = {"infer_failed_runtimes": failed} if failed else {}
     results |= runtime_speeds(runtimes, default, config, plan.infer_repeats)
+    results |= default_speedups(runtimes, default, config, plan.infer_repeats)
     results |= runtime_quality(runtimes, config, set5)
     results |= folder_speeds(folder, runtimes["keras"], runtimes[default], config, plan.folder_repeats)
     results["infer_peak_rss_mb_4096"] = upscale_peak_rss_mb(folder)
@@ -629,12 +675,22 @@ def upscaling_rows(results: dict) -> list[tuple[str, str]]:
     if "infer_default_runtime" in results:
         ratio = results["infer_default_over_keras_fp32"]
         rows.append((f"upscale, default ({results['infer_default_runtime']}) / keras float32", f"{ratio:.2f}x"))
+    for size in SIZES:
+        ratio = results.get(f"infer_default_over_previous_{size}")
+        if ratio is not None:
+            before = results["infer_previous_default_runtime"]
+            rows.append((f"upscale {size[:-2]} MP output, default / {before}", f"{ratio:.2f}x"))
     if "infer_keras_set5_psnr_y" in results:
         rows.append(("Set5 Y-PSNR, keras float32", f"{results['infer_keras_set5_psnr_y']:.3f} dB"))
     for name in (name for name in names if name != "keras"):
         delta = results.get(f"infer_{runtime_key(name)}_set5_delta_db")
         if delta is not None:
             rows.append((f"Set5 Y-PSNR, {name} - keras float32", f"{delta:+.3f} dB"))
+    for name in names:
+        white = results.get(f"infer_{runtime_key(name)}_white_kept_percent")
+        if white is not None:
+            black = results[f"infer_{runtime_key(name)}_black_kept_percent"]
+            rows.append((f"pure white / black kept exactly, {name}", f"{white:.2f}% / {black:.2f}%"))
     if results.get("infer_failed_runtimes"):
         rows.append(("runtimes that failed here", ", ".join(sorted(results["infer_failed_runtimes"]))))
     rows += folder_rows(results)

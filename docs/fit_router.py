@@ -47,31 +47,31 @@ HELD_OUT_EVERY = 3  # every 3rd photo picks the bias, the others train the class
 CROP = 192  # the piece of each held-out photo the models enlarge
 
 
-def training_tiles(photos: list) -> tuple[np.ndarray, np.ndarray]:
+def training_tiles(photos: list, per_image: int = TILES_PER_IMAGE) -> tuple[np.ndarray, np.ndarray]:
     tiles, labels = [], []
     for index, photo in enumerate(photos):
         for label, ways in enumerate(KINDS.values()):
             for way in ways:
                 recipe = degradations.recipe_for(way, degradations.seed_from(f"router {index} {way}"))
-                found = luma_tiles(np.asarray(degradations.downscale(photo, 2, recipe)), TILES_PER_IMAGE)
+                found = luma_tiles(np.asarray(degradations.downscale(photo, 2, recipe)), per_image)
                 tiles.append(found)
                 labels += [label] * len(found)
     return np.concatenate(tiles), np.array(labels)
 
 
-def train_classifier(tiles: np.ndarray, labels: np.ndarray):
+def train_classifier(tiles: np.ndarray, labels: np.ndarray, epochs: int = EPOCHS):
     import keras
 
     keras.utils.set_random_seed(0)
     classifier = build_classifier(len(KINDS))
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    steps = EPOCHS * -(-len(tiles) // BATCH_SIZE)
+    steps = epochs * -(-len(tiles) // BATCH_SIZE)
     classifier.compile(
         keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps)), loss, metrics=["accuracy"]
     )
     counts = np.bincount(labels, minlength=len(KINDS))
     balance = {kind: len(labels) / (len(KINDS) * count) for kind, count in enumerate(counts)}  # each kind counts alike
-    classifier.fit(tiles, labels, batch_size=BATCH_SIZE, epochs=EPOCHS, class_weight=balance, verbose=2)
+    classifier.fit(tiles, labels, batch_size=BATCH_SIZE, epochs=epochs, class_weight=balance, verbose=2)
     return classifier
 
 
@@ -139,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--exclude", type=Path, help="a file of image names (one per line) to leave out")
     parser.add_argument("--out", type=Path, required=True, help="the folder for router.json and classifier.keras")
+    parser.add_argument("--tiles-per-image", type=int, default=TILES_PER_IMAGE, help="tiles of each small image")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="the classifier's training epochs")
     args = parser.parse_args(argv)
     from srcnn.precision import start_tensorflow
 
@@ -165,11 +167,11 @@ def main(argv: list[str] | None = None) -> int:
                 photos.append(whole_high_res(pad_to_square(photo)))
     fitting = [photo for index, photo in enumerate(photos) if index % HELD_OUT_EVERY]
     held_out = photos[::HELD_OUT_EVERY]
-    tiles, labels = training_tiles(fitting)
+    tiles, labels = training_tiles(fitting, args.tiles_per_image)
     print(f"{len(tiles)} tiles of {len(fitting)} photos: " + ", ".join(
         f"{kind} {count}" for kind, count in zip(KINDS, np.bincount(labels), strict=True)))  # fmt: skip
     router = Router(tuple(KINDS), tuple(MODELS[kind] for kind in KINDS), towards_clean(0.0))
-    router.classifier = train_classifier(tiles, labels)
+    router.classifier = train_classifier(tiles, labels, args.epochs)
     measured = gains(held_out, {name: shipped_weights(name) for name in router.models})
     bias = pick_bias(measured, router)
     router.bias = towards_clean(bias)

@@ -26,7 +26,8 @@ BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0)}
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")  # tf.distribute, see distribution.py
 # upscale.py: output tile side in pixels (before the halo), chosen by measurement (benchmarks/README.md).
 DEFAULT_TILE = 512
-RUNTIMES = ("auto", "keras", "keras-bfloat16", "onnxruntime", "litert", "litert-int8")  # upscale.py, see runtimes.py
+# upscale.py's --runtime, see runtimes.py
+RUNTIMES = ("auto", "keras", "keras-bfloat16", "onnxruntime", "onnxruntime-int8", "litert", "litert-int8")
 
 
 def setting(default, help: str, choices: tuple[str, ...] | None = None):

@@ -1,4 +1,5 @@
-"""Where upscale.py runs the network: Keras (float32 or bfloat16), ONNX Runtime, or LiteRT (XNNPACK).
+"""Where upscale.py runs the network: Keras (float32 or bfloat16), ONNX Runtime (float32 or 8-bit
+integers), or LiteRT (XNNPACK).
 
 Every runtime computes the same network with the same weights; each is a `predict` function from
 float32 (batch, height, width, 3) in [-1, 1] to the same, for any height and width. The exported
@@ -7,8 +8,10 @@ convolution is the convolution with the kernel flipped), since ONNX Runtime's an
 kernels are much faster than their transposed ones; the output is the same to float32 rounding.
 
 `auto` takes the first of AUTO_ORDER that this machine can run: the order is the measured speed on
-the project's CPU, among the runtimes whose Set5 Y-PSNR is within 0.05 dB of Keras float32
-(`python -m benchmarks.run --only infer`, benchmarks/README.md).
+the project's CPUs, among the runtimes whose Set5 Y-PSNR is within 0.1 dB of Keras float32
+(`python -m benchmarks.run --only infer`, benchmarks/README.md). The 8-bit one (srcnn/int8.py) runs
+only a model whose weights were tuned for it (int8.weights.h5 beside them); auto runs the others in
+float32 ONNX Runtime.
 """
 
 from __future__ import annotations
@@ -29,13 +32,15 @@ from srcnn.config import RUNTIMES, ModelConfig
 from srcnn.network import build_model
 from srcnn.precision import BFLOAT16_CPU_FLAGS, cpu_flags
 
-# Fastest first on the project's CPU, among those within 0.05 dB of Keras float32 on Set5
-# (benchmarks/README.md): Keras in bfloat16 where the CPU computes in it, then ONNX Runtime.
-# LiteRT float32 measured slower than Keras there, and LiteRT int8 costs 0.09 dB: both only on request.
-AUTO_ORDER = ("keras-bfloat16", "onnxruntime", "keras")
+# Fastest first on the project's CPUs, among those within 0.1 dB of Keras float32 on Set5
+# (benchmarks/README.md): Keras in bfloat16 where the CPU computes in it, then ONNX Runtime in 8 bits
+# (for a model tuned for it), then in float32. LiteRT float32 measured no faster than ONNX Runtime,
+# and LiteRT int8 (dynamic, untuned) slower on a CPU without VNNI: both only on request.
+AUTO_ORDER = ("keras-bfloat16", "onnxruntime-int8", "onnxruntime", "keras")
 # Python modules each runtime needs beyond TensorFlow, and the pip packages that bring them.
 PACKAGES = {
     "onnxruntime": {"onnxruntime": "onnxruntime", "tf2onnx": "tf2onnx", "onnx": "onnx"},
+    "onnxruntime-int8": {"onnxruntime": "onnxruntime", "tf2onnx": "tf2onnx", "onnx": "onnx"},
     "litert": {"ai_edge_litert": "ai-edge-litert"},
     "litert-int8": {"ai_edge_litert": "ai-edge-litert"},
 }
@@ -76,8 +81,18 @@ def resolve_runtime(requested: str) -> tuple[str, str]:
         return "keras", "auto: a GPU, which Keras uses"
     for name in AUTO_ORDER:
         if available(name):
-            return name, "auto: the fastest here within 0.05 dB of Keras float32 (benchmarks/README.md)"
+            return name, "auto: the fastest here within 0.1 dB of Keras float32 on Set5 (benchmarks/README.md)"
     return "keras", "auto"
+
+
+def runtime_for(name: str, weights: Path | None, asked: bool) -> str:
+    """The runtime for one model: `name`, except that auto's 8-bit choice runs a model without
+    int8.weights.h5 in float32 ONNX Runtime (quantized as they are, its weights would lose ~0.4 dB)."""
+    from srcnn.int8 import int8_weights_of
+
+    if name == "onnxruntime-int8" and not asked and (weights is None or not int8_weights_of(weights).is_file()):
+        return "onnxruntime"
+    return name
 
 
 def conv2d_form(model: keras.Model, config: ModelConfig, precision: str = "float32") -> keras.Model:
@@ -87,14 +102,19 @@ def conv2d_form(model: keras.Model, config: ModelConfig, precision: str = "float
     return converted
 
 
-def make_runtime(name: str, model: keras.Model, config: ModelConfig) -> Runtime:
-    """A predict function for `name` (not "auto": resolve it first)."""
+def make_runtime(name: str, model: keras.Model, config: ModelConfig, weights: Path | None = None) -> Runtime:
+    """A predict function for `name` (not "auto": resolve it first). `weights`: where the model's
+    weights came from; the 8-bit runtime quantizes the tuned ones beside them instead."""
     if name == "keras":
         return Runtime(name, model.predict_on_batch)
     if name == "keras-bfloat16":
         return Runtime(name, conv2d_form(model, config, "mixed_bfloat16").predict_on_batch)
     if name == "onnxruntime":
         return Runtime(name, onnxruntime_predict(onnx_bytes(conv2d_form(model, config))))
+    if name == "onnxruntime-int8":
+        from srcnn.int8 import int8_predict, tuned_for_int8
+
+        return Runtime(name, int8_predict(tuned_for_int8(weights, config), config))
     if name in ("litert", "litert-int8"):
         return Runtime(name, litert_predict(tflite_bytes(conv2d_form(model, config), int8=name == "litert-int8")))
     raise ValueError(f"unknown runtime {name!r}")

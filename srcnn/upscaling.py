@@ -361,10 +361,14 @@ def save_image(image: Image.Image, path: Path, icc_profile: bytes | None) -> Non
     write_atomic(path, lambda temporary: image.save(temporary, format=Image.registered_extensions()[suffix], **options))
 
 
-def export_model(model: keras.Model, config: ModelConfig, out_dir: Path) -> list[tuple[Path, str]]:
+def export_model(
+    model: keras.Model, config: ModelConfig, out_dir: Path, weights: Path | None = None
+) -> list[tuple[Path, str]]:
     """The network as files other runtimes load, each for any batch and image size; returns
     (path, description) of each. All take and return float32 (batch, height, width, 3) in [-1, 1],
-    like the Keras model; TFLite and ONNX hold the Conv2D form (same weights, see runtimes.py)."""
+    like the Keras model; TFLite and ONNX hold the Conv2D form (same weights, see runtimes.py).
+    Where `weights` has 8-bit-tuned weights beside it, their 8-bit ONNX graph too (srcnn/int8.py)."""
+    from srcnn.int8 import calibration_batch, int8_weights_of, quantized_onnx, tuned_for_int8
     from srcnn.runtimes import conv2d_form, onnx_bytes, tflite_bytes
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -378,6 +382,12 @@ def export_model(model: keras.Model, config: ModelConfig, out_dir: Path) -> list
         ("srcnn.onnx", lambda: onnx_bytes(convolutions), "ONNX, opset 15"),
     ):
         content = make()
+        write_atomic(out_dir / name, lambda temporary, content=content: temporary.write_bytes(content))
+        written.append((out_dir / name, what))
+    if weights is not None and int8_weights_of(weights).is_file():
+        tuned = conv2d_form(tuned_for_int8(weights, config), config)
+        content = quantized_onnx(onnx_bytes(tuned), calibration_batch())
+        name, what = "srcnn-int8.onnx", f"ONNX, 8-bit integers (QDQ), from {int8_weights_of(weights)}"
         write_atomic(out_dir / name, lambda temporary, content=content: temporary.write_bytes(content))
         written.append((out_dir / name, what))
     return written
