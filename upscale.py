@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     jobs, errors = plan(args, scale) if args.inputs else ([], [])
     from srcnn.passes import load_passes
-    from srcnn.runtimes import make_runtime, resolve_runtime, runtime_for
+    from srcnn.runtimes import make_runtime, resolve_runtime
 
     try:
         if args.export is not None:
@@ -181,24 +181,20 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
         runtime_name, runtime_why = resolve_runtime(args.runtime)
         groups = choose_models(jobs, args.checkpoint, args.model, scale)
-        runtimes, used = [], []
+        runtimes = []
         for weights, why, group in groups:
             passes = load_passes(weights)
-            stages = []
-            for step in passes:
-                name = runtime_for(runtime_name, step.weights, asked=args.runtime != "auto")
-                runtime = make_runtime(name, step.model, step.config, step.weights)
-                stages.append((runtime.predict, step.config, step.scale))
-                used += [name] if name not in used else []
+            stages = [
+                (make_runtime(runtime_name, step.model, step.config, step.weights).predict, step.config, step.scale)
+                for step in passes
+            ]
             runtimes.append((stages, group))
             after = f", after {passes[0].weights}" if len(passes) > 1 else ""
             print(f"model: {weights} ({why}{after}){f', {len(group)} photo(s)' if len(groups) > 1 else ''}")
     except (CheckpointError, ValueError, ImportError, OSError) as error:
         print(f"upscale.py: error: {one_line(error)}", file=sys.stderr)
         return 2
-    if used != [runtime_name]:  # auto's 8-bit choice, and a model not tuned for it
-        runtime_why += "; 8-bit only where the model is tuned for it"
-    print(f"runtime: {' and '.join(used)} ({runtime_why})")
+    print(f"runtime: {runtime_name} ({runtime_why})")
 
     if args.batch is None:
         import tensorflow as tf

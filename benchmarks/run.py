@@ -53,7 +53,7 @@ from srcnn.network import (  # noqa: E402
 )
 from srcnn.precision import resolve_precision  # noqa: E402
 from srcnn.reparam import build_training_model, initialize_training_model  # noqa: E402
-from srcnn.runtimes import AUTO_ORDER, RUNTIMES, Runtime, available, make_runtime, resolve_runtime  # noqa: E402
+from srcnn.runtimes import RUNTIMES, Runtime, available, make_runtime, resolve_runtime  # noqa: E402
 from srcnn.upscaling import (  # noqa: E402
     DEFAULT_TILE,
     enlarge_all,
@@ -367,28 +367,23 @@ def runtime_speeds(runtimes: dict[str, Runtime], default: str, config: ModelConf
     return runtime_results(rates, rounds, default)
 
 
-def previous_default(runtimes: dict[str, Runtime]) -> str:
-    """What auto took before the 8-bit runtime: the first of AUTO_ORDER without it that runs here."""
-    return next(name for name in AUTO_ORDER if name != "onnxruntime-int8" and name in runtimes)
-
-
-# upscale.py's output sizes for the default against the one before it: 1 MP and 6 MP (a phone photo)
+# Output sizes for the 8-bit runtime against the default: 1 MP and 6 MP (a phone photo)
 SIZES = {"1mp": (512, 512), "6mp": (1000, 1500)}
 
 
-def default_speedups(runtimes: dict[str, Runtime], default: str, config: ModelConfig, repeats: int) -> dict:
-    """The default runtime's output MP/s over the previous default's, taking turns, at each of SIZES."""
-    before = previous_default(runtimes)
-    results = {"infer_previous_default_runtime": before}
+def int8_speedups(runtimes: dict[str, Runtime], default: str, config: ModelConfig, repeats: int) -> dict:
+    """The 8-bit runtime's output MP/s over the default's, taking turns, at each of SIZES (if it runs)."""
+    if "onnxruntime-int8" not in runtimes or default == "onnxruntime-int8":
+        return {}
+    results, int8 = {}, "onnxruntime-int8"
     for size, (height, width) in SIZES.items():
         photo = split_modes(synthetic_photo(height, width, 11))
-        names = dict.fromkeys((default, before))  # one runner if they are the same
-        runners = {name: upscale_runner(runtimes[name].predict, config, photo) for name in names}
+        runners = {name: upscale_runner(runtimes[name].predict, config, photo) for name in (default, int8)}
         rates, rounds = interleaved(runners, 4 * height * width / 1e6, repeats)
-        ratio = median_ratio(rounds, default, before)
-        results[f"infer_default_over_previous_{size}"] = ratio
-        print(f"upscale {width}x{height} -> {2 * width}x{2 * height}: {default} {rates[default]:.2f}, {before}"
-              f" {rates[before]:.2f} output MP/s ({ratio:.2f}x)")  # fmt: skip
+        ratio = median_ratio(rounds, int8, default)
+        results[f"infer_int8_over_default_{size}"] = ratio
+        print(f"upscale {width}x{height} -> {2 * width}x{2 * height}: {int8} {rates[int8]:.2f},"
+              f" {default} {rates[default]:.2f} output MP/s ({ratio:.2f}x)")  # fmt: skip
     return results
 
 
@@ -590,7 +585,7 @@ def measure_upscaling(folder: Path, plan: Plan, set5: Path) -> dict:
         raise RuntimeError(f"keras and the default runtime ({default}) must run to compare: {failed}")
     results = {"infer_failed_runtimes": failed} if failed else {}
     results |= runtime_speeds(runtimes, default, config, plan.infer_repeats)
-    results |= default_speedups(runtimes, default, config, plan.infer_repeats)
+    results |= int8_speedups(runtimes, default, config, plan.infer_repeats)
     results |= runtime_quality(runtimes, config, set5)
     results |= folder_speeds(folder, runtimes["keras"], runtimes[default], config, plan.folder_repeats)
     results["infer_peak_rss_mb_4096"] = upscale_peak_rss_mb(folder)
@@ -676,10 +671,9 @@ def upscaling_rows(results: dict) -> list[tuple[str, str]]:
         ratio = results["infer_default_over_keras_fp32"]
         rows.append((f"upscale, default ({results['infer_default_runtime']}) / keras float32", f"{ratio:.2f}x"))
     for size in SIZES:
-        ratio = results.get(f"infer_default_over_previous_{size}")
+        ratio = results.get(f"infer_int8_over_default_{size}")
         if ratio is not None:
-            before = results["infer_previous_default_runtime"]
-            rows.append((f"upscale {size[:-2]} MP output, default / {before}", f"{ratio:.2f}x"))
+            rows.append((f"upscale {size[:-2]} MP output, onnxruntime-int8 / default", f"{ratio:.2f}x"))
     if "infer_keras_set5_psnr_y" in results:
         rows.append(("Set5 Y-PSNR, keras float32", f"{results['infer_keras_set5_psnr_y']:.3f} dB"))
     for name in (name for name in names if name != "keras"):

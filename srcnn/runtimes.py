@@ -10,8 +10,7 @@ kernels are much faster than their transposed ones; the output is the same to fl
 `auto` takes the first of AUTO_ORDER that this machine can run: the order is the measured speed on
 the project's CPUs, among the runtimes whose Set5 Y-PSNR is within 0.1 dB of Keras float32
 (`python -m benchmarks.run --only infer`, benchmarks/README.md). The 8-bit one (srcnn/int8.py) runs
-only a model whose weights were tuned for it (int8.weights.h5 beside them); auto runs the others in
-float32 ONNX Runtime.
+only a model whose weights were tuned for it (int8.weights.h5 beside them).
 """
 
 from __future__ import annotations
@@ -33,10 +32,10 @@ from srcnn.network import build_model
 from srcnn.precision import BFLOAT16_CPU_FLAGS, cpu_flags
 
 # Fastest first on the project's CPUs, among those within 0.1 dB of Keras float32 on Set5
-# (benchmarks/README.md): Keras in bfloat16 where the CPU computes in it, then ONNX Runtime in 8 bits
-# (for a model tuned for it), then in float32. LiteRT float32 measured no faster than ONNX Runtime,
-# and LiteRT int8 (dynamic, untuned) slower on a CPU without VNNI: both only on request.
-AUTO_ORDER = ("keras-bfloat16", "onnxruntime-int8", "onnxruntime", "keras")
+# (benchmarks/README.md): Keras in bfloat16 where the CPU computes in it, then ONNX Runtime.
+# LiteRT float32 measured no faster than ONNX Runtime, LiteRT int8 (dynamic) slower on a CPU without
+# VNNI, and ONNX Runtime int8 (tuned) 1.1-1.3x faster there but 0.15 dB lower on Set5: on request only.
+AUTO_ORDER = ("keras-bfloat16", "onnxruntime", "keras")
 # Python modules each runtime needs beyond TensorFlow, and the pip packages that bring them.
 PACKAGES = {
     "onnxruntime": {"onnxruntime": "onnxruntime", "tf2onnx": "tf2onnx", "onnx": "onnx"},
@@ -83,16 +82,6 @@ def resolve_runtime(requested: str) -> tuple[str, str]:
         if available(name):
             return name, "auto: the fastest here within 0.1 dB of Keras float32 on Set5 (benchmarks/README.md)"
     return "keras", "auto"
-
-
-def runtime_for(name: str, weights: Path | None, asked: bool) -> str:
-    """The runtime for one model: `name`, except that auto's 8-bit choice runs a model without
-    int8.weights.h5 in float32 ONNX Runtime (quantized as they are, its weights would lose ~0.4 dB)."""
-    from srcnn.int8 import int8_weights_of
-
-    if name == "onnxruntime-int8" and not asked and (weights is None or not int8_weights_of(weights).is_file()):
-        return "onnxruntime"
-    return name
 
 
 def conv2d_form(model: keras.Model, config: ModelConfig, precision: str = "float32") -> keras.Model:

@@ -1,5 +1,5 @@
 """The 8-bit runtime (srcnn/int8.py): its fake-quantized twin computes what ONNX Runtime's 8-bit
-graph computes, tuned weights are found beside a model's own, and auto uses them only there."""
+graph computes, tuned weights are found beside a model's own, pure white and black are restored."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def test_the_fake_quantized_twin_computes_what_the_8_bit_graph_computes(tiny):
 
 def test_the_8_bit_runtime_runs_the_tuned_weights_beside_the_model(tiny, tmp_path):
     from srcnn.int8 import INT8_WEIGHTS
-    from srcnn.runtimes import make_runtime, runtime_for
+    from srcnn.runtimes import make_runtime
 
     model, config, weights = tiny
     folder = tmp_path / "model"
@@ -62,11 +62,7 @@ def test_the_8_bit_runtime_runs_the_tuned_weights_beside_the_model(tiny, tmp_pat
     untuned = folder / weights.name
     with pytest.raises(ValueError, match=f"has no {INT8_WEIGHTS} beside it"):
         make_runtime("onnxruntime-int8", model, config, untuned)
-    # auto runs an untuned model in float32; asked for by name, 8 bits are refused as above
-    assert runtime_for("onnxruntime-int8", untuned, asked=False) == "onnxruntime"
-    assert runtime_for("onnxruntime-int8", untuned, asked=True) == "onnxruntime-int8"
     shutil.copy(untuned, folder / INT8_WEIGHTS)
-    assert runtime_for("onnxruntime-int8", untuned, asked=False) == "onnxruntime-int8"
     photo = to_model_range(np.asarray(gradient_image(40, 36, seed=4)))[np.newaxis]
     output = from_model_range(make_runtime("onnxruntime-int8", model, config, untuned).predict(photo)[0])
     expected = from_model_range(model.predict_on_batch(photo)[0])

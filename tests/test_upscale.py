@@ -179,7 +179,7 @@ def test_auto_picks_the_fastest_runtime_each_machine_can_run(monkeypatch):
     assert name in runtimes.AUTO_ORDER and runtimes.available(name) and why.startswith("auto")
     for flags, installed, expected in (
         ({"avx512_bf16"}, {"onnxruntime"}, "keras-bfloat16"),  # a CPU that computes in bfloat16
-        (set(), {"onnxruntime"}, "onnxruntime-int8"),  # one that does not (8 bits for the models tuned for it)
+        (set(), {"onnxruntime"}, "onnxruntime"),  # one that does not
         (set(), set(), "keras"),  # nothing extra installed
     ):
         monkeypatch.setattr(runtimes, "cpu_flags", lambda flags=flags: flags)
