@@ -19,7 +19,6 @@ as INT8_WEIGHTS, and `--runtime onnxruntime-int8` quantizes those.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -220,15 +219,6 @@ class FakeQuantized:
 def transpose_kernel_of(kernel: np.ndarray) -> np.ndarray:
     """network.conv2d_kernel undone: Conv2D (height, width, in, out) -> Conv2DTranspose (height, width, out, in)."""
     return np.flip(np.asarray(kernel), (0, 1)).transpose(0, 1, 3, 2).copy()
-
-
-def int8_predict(model: keras.Model, config: ModelConfig) -> Callable[[np.ndarray], np.ndarray]:
-    """ONNX Runtime on the 8-bit graph of `model`, calibrated on calibration_batch(); pure white and
-    black restored exactly (restore_pure)."""
-    from srcnn.runtimes import conv2d_form, onnx_bytes, onnxruntime_predict
-
-    graph = onnxruntime_predict(quantized_onnx(onnx_bytes(conv2d_form(model, config)), calibration_batch()))
-    return lambda batch: restore_pure(batch, graph(batch))
 
 
 # The float network keeps pure white and black (a product photo's background) exactly; 8-bit

@@ -101,12 +101,20 @@ def make_runtime(name: str, model: keras.Model, config: ModelConfig, weights: Pa
     if name == "onnxruntime":
         return Runtime(name, onnxruntime_predict(onnx_bytes(conv2d_form(model, config))))
     if name == "onnxruntime-int8":
-        from srcnn.int8 import int8_predict, tuned_for_int8
-
-        return Runtime(name, int8_predict(tuned_for_int8(weights, config), config))
+        return Runtime(name, int8_predict(weights, config))
     if name in ("litert", "litert-int8"):
         return Runtime(name, litert_predict(tflite_bytes(conv2d_form(model, config), int8=name == "litert-int8")))
     raise ValueError(f"unknown runtime {name!r}")
+
+
+def int8_predict(weights: Path | None, config: ModelConfig) -> Callable[[np.ndarray], np.ndarray]:
+    """ONNX Runtime on the 8-bit graph of the tuned weights beside `weights` (srcnn/int8.py),
+    calibrated on its calibration crops; pure white and black restored exactly."""
+    from srcnn.int8 import calibration_batch, quantized_onnx, restore_pure, tuned_for_int8
+
+    tuned = conv2d_form(tuned_for_int8(weights, config), config)
+    graph = onnxruntime_predict(quantized_onnx(onnx_bytes(tuned), calibration_batch()))
+    return lambda batch: restore_pure(batch, graph(batch))
 
 
 def traced(model: keras.Model) -> keras.Model:
