@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--runtime",
         default="auto",
         choices=RUNTIMES,
-        help="what runs the network: auto (default) = the fastest here that matches Keras float32 to 0.1 dB"
+        help="what runs the network: auto (default) = the fastest here that matches Keras float32 to 0.05 dB"
         " on Set5 (benchmarks/README.md)",
     )
     parser.add_argument(
@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"upscale.py: error: {one_line(error)}", file=sys.stderr)
         return 2
     jobs, errors = plan(args, scale) if args.inputs else ([], [])
+    from srcnn.int8 import int8_weights_of
     from srcnn.passes import load_passes
     from srcnn.runtimes import make_runtime, resolve_runtime
 
@@ -181,13 +182,17 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
         runtime_name, runtime_why = resolve_runtime(args.runtime)
         groups = choose_models(jobs, args.checkpoint, args.model, scale)
-        runtimes = []
+        runtimes, untuned = [], []
         for weights, why, group in groups:
             passes = load_passes(weights)
-            stages = [
-                (make_runtime(runtime_name, step.model, step.config, step.weights).predict, step.config, step.scale)
-                for step in passes
-            ]
+            stages = []
+            for step in passes:
+                name = runtime_name
+                if name == "onnxruntime-int8" and not int8_weights_of(step.weights).is_file():
+                    name = "onnxruntime"  # a model not tuned for 8 bits runs in float32
+                    untuned.append(str(step.weights))
+                runtime = make_runtime(name, step.model, step.config, step.weights)
+                stages.append((runtime.predict, step.config, step.scale))
             runtimes.append((stages, group))
             after = f", after {passes[0].weights}" if len(passes) > 1 else ""
             print(f"model: {weights} ({why}{after}){f', {len(group)} photo(s)' if len(groups) > 1 else ''}")
@@ -195,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"upscale.py: error: {one_line(error)}", file=sys.stderr)
         return 2
     print(f"runtime: {runtime_name} ({runtime_why})")
+    if untuned:
+        print(f"runtime: onnxruntime (float32) for {', '.join(untuned)}: not tuned for 8 bits (docs/tune_int8.py)")
 
     if args.batch is None:
         import tensorflow as tf

@@ -11,8 +11,8 @@ last layer's output quantized to 8 bits would round every pixel by up to 1.6 lev
 
 Quantized as they are, the shipped model's weights lose 0.43 dB on Set5 this way (36.71 -> 36.28):
 each layer rounds the image it carries. Quantization-aware tuning (a short fine-tune through
-`fake_quantized`, which computes exactly what the int8 graph computes, with float gradients passed
-straight through the rounding) wins most of it back; the tuned weights live beside the model's own
+`FakeQuantized`, which rounds where and as the int8 graph rounds, with float gradients passed
+straight through the rounding) wins most of it back (to -0.15 dB); the tuned weights live beside the model's own
 as INT8_WEIGHTS, and `--runtime onnxruntime-int8` quantizes those.
 """
 
@@ -50,8 +50,8 @@ def tuned_for_int8(weights: Path | None, config: ModelConfig) -> keras.Model:
     if tuned is None or not tuned.is_file():
         raise ValueError(
             f"runtime onnxruntime-int8: {weights or 'this model'} has no {INT8_WEIGHTS} beside it (its weights tuned"
-            f" for 8 bits: python docs/tune_int8.py --checkpoint {weights or 'WEIGHTS'}); quantized as they are,"
-            " they would lose about 0.4 dB"
+            f" for 8 bits: python docs/tune_int8.py PHOTO_FOLDER... --checkpoint {weights or 'WEIGHTS'} --val-names"
+            " NAMES_FILE); quantized as they are, they would lose about 0.4 dB"
         )
     model = build_model(config)
     model.load_weights(str(tuned))

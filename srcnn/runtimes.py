@@ -8,7 +8,7 @@ convolution is the convolution with the kernel flipped), since ONNX Runtime's an
 kernels are much faster than their transposed ones; the output is the same to float32 rounding.
 
 `auto` takes the first of AUTO_ORDER that this machine can run: the order is the measured speed on
-the project's CPUs, among the runtimes whose Set5 Y-PSNR is within 0.1 dB of Keras float32
+the project's CPUs, among the runtimes whose Set5 Y-PSNR is within 0.05 dB of Keras float32
 (`python -m benchmarks.run --only infer`, benchmarks/README.md). The 8-bit one (srcnn/int8.py) runs
 only a model whose weights were tuned for it (int8.weights.h5 beside them).
 """
@@ -31,7 +31,7 @@ from srcnn.config import RUNTIMES, ModelConfig
 from srcnn.network import build_model
 from srcnn.precision import BFLOAT16_CPU_FLAGS, cpu_flags
 
-# Fastest first on the project's CPUs, among those within 0.1 dB of Keras float32 on Set5
+# Fastest first on the project's CPUs, among those within 0.05 dB of Keras float32 on Set5
 # (benchmarks/README.md): Keras in bfloat16 where the CPU computes in it, then ONNX Runtime.
 # LiteRT float32 measured no faster than ONNX Runtime, LiteRT int8 (dynamic) slower on a CPU without
 # VNNI, and ONNX Runtime int8 (tuned) 1.1-1.3x faster there but 0.15 dB lower on Set5: on request only.
@@ -80,7 +80,7 @@ def resolve_runtime(requested: str) -> tuple[str, str]:
         return "keras", "auto: a GPU, which Keras uses"
     for name in AUTO_ORDER:
         if available(name):
-            return name, "auto: the fastest here within 0.1 dB of Keras float32 on Set5 (benchmarks/README.md)"
+            return name, "auto: the fastest here within 0.05 dB of Keras float32 on Set5 (benchmarks/README.md)"
     return "keras", "auto"
 
 
