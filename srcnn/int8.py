@@ -58,19 +58,20 @@ def tuned_for_int8(weights: Path | None, config: ModelConfig) -> keras.Model:
     return model
 
 
-def calibration_batch(scale: int = 2) -> np.ndarray:
-    """(n, CALIBRATION_CROP, CALIBRATION_CROP, 3) float32 in [-1, 1]: crops of the photos made `scale`
-    times smaller with PIL's bicubic and enlarged back, then one pure white and one pure black crop."""
+def calibration_batch() -> np.ndarray:
+    """(n, CALIBRATION_CROP, CALIBRATION_CROP, 3) float32 in [-1, 1]: crops of the photos' x2 low-res
+    side (make_whole_pair: PIL bicubic down and up), then one pure white and one pure black crop."""
     import skimage.data
+
+    from srcnn.images import make_whole_pair
+    from srcnn.network import to_model_range
 
     crops = []
     size = CALIBRATION_CROP
     for name in CALIBRATION_PHOTOS:
         photo = Image.fromarray(np.asarray(getattr(skimage.data, name)())).convert("RGB")
-        width, height = photo.width - photo.width % scale, photo.height - photo.height % scale
-        photo = photo.crop((0, 0, width, height))
-        small = photo.resize((width // scale, height // scale), Image.Resampling.BICUBIC)
-        low_res = np.asarray(small.resize((width, height), Image.Resampling.BICUBIC), np.float32) / 127.5 - 1
+        low_res = to_model_range(np.asarray(make_whole_pair(photo, 2)[0]))
+        height, width = low_res.shape[:2]
         corners = np.random.default_rng(len(crops)).integers(0, (height - size, width - size), (CROPS_PER_PHOTO, 2))
         crops += [low_res[top : top + size, left : left + size] for top, left in corners]
     crops += [np.full((size, size, 3), value, np.float32) for value in (1.0, -1.0)]

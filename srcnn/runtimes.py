@@ -107,13 +107,19 @@ def make_runtime(name: str, model: keras.Model, config: ModelConfig, weights: Pa
     raise ValueError(f"unknown runtime {name!r}")
 
 
-def int8_predict(weights: Path | None, config: ModelConfig) -> Callable[[np.ndarray], np.ndarray]:
-    """ONNX Runtime on the 8-bit graph of the tuned weights beside `weights` (srcnn/int8.py),
-    calibrated on its calibration crops; pure white and black restored exactly."""
-    from srcnn.int8 import calibration_batch, quantized_onnx, restore_pure, tuned_for_int8
+def int8_onnx(weights: Path | None, config: ModelConfig) -> bytes:
+    """The 8-bit ONNX graph (srcnn/int8.py) of the tuned weights beside `weights`, calibrated on
+    its calibration crops; a ValueError if there are none."""
+    from srcnn.int8 import calibration_batch, quantized_onnx, tuned_for_int8
 
-    tuned = conv2d_form(tuned_for_int8(weights, config), config)
-    graph = onnxruntime_predict(quantized_onnx(onnx_bytes(tuned), calibration_batch()))
+    return quantized_onnx(onnx_bytes(conv2d_form(tuned_for_int8(weights, config), config)), calibration_batch())
+
+
+def int8_predict(weights: Path | None, config: ModelConfig) -> Callable[[np.ndarray], np.ndarray]:
+    """ONNX Runtime on int8_onnx(weights), pure white and black restored exactly."""
+    from srcnn.int8 import restore_pure
+
+    graph = onnxruntime_predict(int8_onnx(weights, config))
     return lambda batch: restore_pure(batch, graph(batch))
 
 

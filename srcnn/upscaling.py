@@ -368,8 +368,8 @@ def export_model(
     (path, description) of each. All take and return float32 (batch, height, width, 3) in [-1, 1],
     like the Keras model; TFLite and ONNX hold the Conv2D form (same weights, see runtimes.py).
     Where `weights` has 8-bit-tuned weights beside it, their 8-bit ONNX graph too (srcnn/int8.py)."""
-    from srcnn.int8 import calibration_batch, int8_weights_of, quantized_onnx, tuned_for_int8
-    from srcnn.runtimes import conv2d_form, onnx_bytes, tflite_bytes
+    from srcnn.int8 import int8_weights_of
+    from srcnn.runtimes import conv2d_form, int8_onnx, onnx_bytes, tflite_bytes
 
     out_dir.mkdir(parents=True, exist_ok=True)
     saved_model = out_dir / "saved_model"
@@ -385,8 +385,7 @@ def export_model(
         write_atomic(out_dir / name, lambda temporary, content=content: temporary.write_bytes(content))
         written.append((out_dir / name, what))
     if weights is not None and int8_weights_of(weights).is_file():
-        tuned = conv2d_form(tuned_for_int8(weights, config), config)
-        content = quantized_onnx(onnx_bytes(tuned), calibration_batch())
+        content = int8_onnx(weights, config)
         name, what = "srcnn-int8.onnx", f"ONNX, 8-bit integers (QDQ), from {int8_weights_of(weights)}"
         write_atomic(out_dir / name, lambda temporary, content=content: temporary.write_bytes(content))
         written.append((out_dir / name, what))
