@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="how the small image is made (default: bicubic, the blog's PIL bicubic): one of"
         f" {', '.join(degradations.SUITE)} (optionally NAME:VALUE, e.g. blur:1.2), or mix: each pair drawn"
         " from a seeded mix of them (recorded per pair in the manifest), for a model of any small photo;"
-        " mix:NAME,NAME draws from those ways only (e.g. mix:sharpen: unsharp masks of many strengths)",
+        " mix:NAME,NAME draws from those ways only (e.g. mix:sharpen: unsharp masks of many strengths),"
+        " NAME=WEIGHT sets a way's weight (mix:cv2-cubic=3,cv2-nearest=1)",
     )
     parser.add_argument(
         "--copies",

@@ -22,6 +22,7 @@ import os
 import sys
 from pathlib import Path
 
+from srcnn.config import SHIPPED_NAMES
 from srcnn.degradations import SUITE
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter out of the way.
@@ -36,9 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", type=Path, default=None, help="a .weights.h5 file beside its config.json")
     parser.add_argument(
         "--model",
-        choices=("auto", "clean", "unfiltered", "sharpened", "general", "jpeg", "jpeg-low", "jpeg-high"),
+        choices=("auto", *SHIPPED_NAMES),
         default=None,
-        help="a shipped model instead: clean (PIL-bicubic inputs), unfiltered (OpenCV's resize, nearest, box),"
+        help="a shipped model instead: clean (PIL-bicubic inputs), unfiltered (OpenCV's cubic and nearest resize),"
         " sharpened (unsharp-masked after the downscale), general (a mix of downscalers), jpeg (the"
         " JPEG model for --jpeg's quality: jpeg-low up to 82, else jpeg-high; jpeg-high without --jpeg), one of"
         " those two by name, or"

@@ -30,7 +30,7 @@ import os
 import sys
 from pathlib import Path
 
-from srcnn.config import DEFAULT_TILE, RUNTIMES
+from srcnn.config import DEFAULT_TILE, RUNTIMES, SHIPPED_NAMES
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Keep TensorFlow's start-up chatter out of the way.
 
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model",
         default="auto",
-        choices=("auto", "clean", "unfiltered", "sharpened", "general", "jpeg", "jpeg-low", "jpeg-high"),
+        choices=("auto", *SHIPPED_NAMES),
         help="which shipped model: auto (default) = for JPEG files the JPEG model for their quality"
         " (jpeg-low up to 82, else jpeg-high; above 95 as lossless); for lossless ones clean, general, unfiltered"
         " or sharpened, as the image reads; jpeg = the JPEG models for every file",

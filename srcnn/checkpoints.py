@@ -27,7 +27,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from srcnn.config import ModelConfig, TrainConfig
+from srcnn.config import SHIPPED_NAMES, ModelConfig, TrainConfig
 from srcnn.files import one_line, write_atomic, write_text_atomic
 from srcnn.network import build_model
 
@@ -59,8 +59,6 @@ SHIPPED_BY_SCALE = {
     4: SHIPPED_DIR / "pretrained-x4" / BEST_WEIGHTS_NAME,
 }
 ROUTER_DIR = SHIPPED_DIR / "pretrained-router"
-# "jpeg": the JPEG model for the quality
-SHIPPED_NAMES = ("clean", "general", "unfiltered", "sharpened", "jpeg", "jpeg-low", "jpeg-high")
 # Where to switch, measured on the 20 held-out BSD200 images as JPEGs (docs/results.md, "Your photos"):
 # jpeg-low leads up to quality 82, jpeg-high from 83; above 95 a JPEG is nearly lossless: the clean
 # model is level with jpeg-high at 96 and leads from 97 (+2.06 dB over bicubic against +2.01).

@@ -26,6 +26,9 @@ BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0)}
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")  # tf.distribute, see distribution.py
 # upscale.py: output tile side in pixels (before the halo), chosen by measurement (benchmarks/README.md).
 DEFAULT_TILE = 512
+# The shipped models by name (checkpoints.SHIPPED_WEIGHTS; "jpeg": the JPEG model for the quality),
+# here, away from Keras, for the scripts' --model choices.
+SHIPPED_NAMES = ("clean", "general", "unfiltered", "sharpened", "jpeg", "jpeg-low", "jpeg-high")
 # upscale.py's --runtime, see runtimes.py
 RUNTIMES = ("auto", "keras", "keras-bfloat16", "onnxruntime", "onnxruntime-int8", "litert", "litert-int8")
 

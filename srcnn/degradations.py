@@ -24,6 +24,9 @@ PIL_FILTERS = {
     "bilinear": Image.Resampling.BILINEAR,
     "lanczos": Image.Resampling.LANCZOS,
     "box": Image.Resampling.BOX,  # the mean of each block: OpenCV's INTER_AREA at integer scales
+    # One pixel of each block: at 2x PIL keeps pixel 2i+1 (as scikit-image does), OpenCV 2i (as
+    # NumPy's image[::2, ::2] does), so their small images sit half a pixel apart, either way.
+    "nearest": Image.Resampling.NEAREST,
 }
 OPENCV_FLAGS = {
     "cv2-cubic": "INTER_CUBIC",
@@ -39,6 +42,7 @@ SUITE: dict[str, dict] = {
     "bilinear": {"name": "bilinear"},
     "lanczos": {"name": "lanczos"},
     "box": {"name": "box"},
+    "nearest": {"name": "nearest"},
     "cv2-cubic": {"name": "cv2-cubic"},
     "cv2-linear": {"name": "cv2-linear"},
     "cv2-area": {"name": "cv2-area"},
@@ -128,29 +132,48 @@ def seed_from(text: str) -> int:
 
 
 def is_mix(spec: str) -> bool:
-    """`mix` (every way of MIX_WEIGHTS) or `mix:NAME,NAME` (only those, e.g. mix:sharpen)."""
+    """`mix` (every way of MIX_WEIGHTS) or `mix:NAME,NAME` (only those, e.g. mix:sharpen), where a
+    way may carry its own weight: `mix:cv2-cubic=3,cv2-nearest=1`."""
     return spec == MIX or spec.startswith(MIX + ":")
 
 
-def mix_ways(spec: str) -> tuple[str, ...]:
-    """The ways a mix spec draws from, checked: mix:sharpen,cv2-cubic -> ("sharpen", "cv2-cubic")."""
-    known = tuple(name for name, _ in MIX_WEIGHTS)
+def mix_weights(spec: str) -> tuple[tuple[str, float], ...]:
+    """The (way, weight) pairs a mix spec draws from, checked, in MIX_WEIGHTS' order:
+    mix:sharpen,cv2-cubic=1 -> (("cv2-cubic", 1.0), ("sharpen", 2)); plain `mix` -> MIX_WEIGHTS."""
     if spec == MIX:
-        return known
-    names = tuple(name.strip() for name in spec.partition(":")[2].split(","))
-    unknown = [name for name in names if name not in known]
-    if unknown or not names:
-        raise ValueError(f"{spec!r}: a mix draws from {', '.join(known)}; got {', '.join(unknown) or 'nothing'}")
-    return names
+        return MIX_WEIGHTS
+    # The suite's other ways (but JPEG: the JPEG models cover it) may join at weight 1, after the
+    # mix's own, so that a mix of the mix's ways draws as before.
+    known = dict(MIX_WEIGHTS) | {name: 1.0 for name in SUITE if name not in dict(MIX_WEIGHTS) and name != "jpeg"}
+    asked: dict[str, float] = {}
+    for item in spec.partition(":")[2].split(","):
+        name, _, weight = (part.strip() for part in item.partition("="))
+        try:
+            asked[name] = float(weight) if weight else known[name]
+        except (KeyError, ValueError):
+            asked[name] = math.nan
+    wrong = [name for name, weight in asked.items() if name not in known or not 0 < weight < math.inf]
+    if wrong:
+        raise ValueError(
+            f"{spec!r}: a mix draws from {', '.join(known)}, each with an optional positive weight"
+            f" (NAME=WEIGHT); got {', '.join(wrong)}"
+        )
+    return tuple((name, asked[name]) for name in known if name in asked)
 
 
-def draw_mix_recipe(seed: int, ways: tuple[str, ...] | None = None) -> dict:
-    """One recipe of the training mix, drawn from `seed`: a downscaler by MIX_WEIGHTS (among `ways`
-    only, when given) and, for the kinds with a strength, a strength from a range around the suite's
-    (blur sigma 0.4-1.2, noise sigma 1-6, unsharp radius 0.6-1.6 at 30-130% on a bicubic or lanczos base)."""
+def mix_ways(spec: str) -> tuple[str, ...]:
+    """The ways a mix spec draws from, checked: mix:sharpen,cv2-cubic -> ("cv2-cubic", "sharpen")."""
+    return tuple(name for name, _ in mix_weights(spec))
+
+
+def draw_mix_recipe(seed: int, weights: tuple[tuple[str, float], ...] = MIX_WEIGHTS) -> dict:
+    """One recipe of the training mix, drawn from `seed`: a downscaler by `weights` (MIX_WEIGHTS or
+    some of its ways, see mix_weights) and, for the kinds with a strength, a strength from a range
+    around the suite's (blur sigma 0.4-1.2, noise sigma 1-6, unsharp radius 0.6-1.6 at 30-130% on a
+    bicubic or lanczos base)."""
     rng = random.Random(seed)
-    names, weights = zip(*(item for item in MIX_WEIGHTS if ways is None or item[0] in ways), strict=True)
-    name = rng.choices(names, weights=weights)[0]
+    names, chances = zip(*weights, strict=True)
+    name = rng.choices(names, weights=chances)[0]
     if name == "blur":
         return {"name": name, "sigma": round(rng.uniform(0.4, 1.2), 3)}
     if name == "noise":
@@ -169,7 +192,7 @@ def recipe_for(spec: str, seed: int) -> dict:
     """The recipe a pair gets from prep's --degradation SPEC: the named one (the noise seeded by
     `seed`), or one drawn from the mix (or a mix:NAME,... of some of its ways) with `seed`."""
     if is_mix(spec):
-        return draw_mix_recipe(seed, mix_ways(spec))
+        return draw_mix_recipe(seed, mix_weights(spec))
     recipe = parse(spec)
     return recipe | {"seed": seed} if recipe["name"] == "noise" else recipe
 

@@ -11,8 +11,13 @@ does best on it, and the router reads the kind from the small image before the b
     reading = a small CNN's log-probability of each kind (smooth, box-filtered, unfiltered,
               sharpened), averaged over the tiles, plus a bias per kind (fitted so that the
               benchmark protocol keeps the clean model)
-    model   = the kind's model: smooth -> clean, box-filtered -> general, unfiltered -> unfiltered,
-              sharpened -> sharpened
+    model   = the one with the largest expected gain: each kind's share of the reading (its
+              softmax) times each model's mean gain over bicubic on small images of that kind
+              (measured on held-out photos); a router fitted without gains takes the most likely
+              kind's model (smooth -> clean, box-filtered -> general, unfiltered, sharpened)
+
+The expected gain hedges: a photo read as half smooth, half sharpened goes to a model that does
+well enough on both rather than to the one that falls 2 dB below bicubic if the reading is wrong.
 
 A global spectrum tells antialiased from unfiltered, but not a sharpened photo from a detailed one:
 an unsharp mask's halos sit beside edges, which a CNN on local pieces sees (docs/degradations.md).
@@ -74,6 +79,9 @@ class Router:
     models: tuple[str, ...]
     bias: tuple[float, ...]
     fitted_on: str = ""
+    # gain[k][m]: models[m]'s mean Y-PSNR gain over bicubic (dB) on held-out small images of
+    # kinds[k] (docs/fit_router.py); empty: each kind goes to its own model.
+    gain: tuple[tuple[float, ...], ...] = ()
     classifier: object = field(default=None, repr=False)
 
     def reading(self, pixels: np.ndarray) -> np.ndarray | None:
@@ -85,6 +93,16 @@ class Router:
         log_probability = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
         return log_probability.mean(axis=0) + np.asarray(self.bias)
 
+    def expected_gain(self, reading: np.ndarray) -> np.ndarray:
+        """Each model's gain over bicubic (dB) expected for a reading: its mean gain on each kind,
+        weighed by the kind's share of the reading."""
+        shares = np.exp(reading - np.logaddexp.reduce(reading))
+        return shares @ np.asarray(self.gain, np.float64)
+
+    def pick(self, reading: np.ndarray) -> int:
+        """The index (in `models`) of the model for a reading."""
+        return int(np.argmax(self.expected_gain(reading) if self.gain else reading))
+
     def choose(self, pixels: np.ndarray) -> tuple[str, str]:
         """(shipped model name, why) for one small image."""
         reading = self.reading(pixels)
@@ -92,7 +110,12 @@ class Router:
             return self.models[0], "too flat or too small to read how it was made"
         kind = int(np.argmax(reading))
         share = np.exp(reading - np.logaddexp.reduce(reading))[kind]
-        return self.models[kind], f"reads as {self.kinds[kind]} ({share:.0%})"
+        why = f"reads as {self.kinds[kind]} ({share:.0%})"
+        if not self.gain:
+            return self.models[kind], why
+        expected = self.expected_gain(reading)
+        pick = int(np.argmax(expected))
+        return self.models[pick], f"{why}; expected gain over bicubic {expected[pick]:+.2f} dB, the most of the models"
 
     def save(self, folder: str | os.PathLike) -> None:
         from srcnn.files import write_atomic, write_text_atomic
@@ -112,10 +135,13 @@ class Router:
             kinds = tuple(str(kind) for kind in values["kinds"])
             models = tuple(str(model) for model in values["models"])
             bias = tuple(float(value) for value in values["bias"])
+            gain = tuple(tuple(float(value) for value in row) for row in values.get("gain", ()))
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{path}: not a router file ({type(error).__name__}: {error})") from None
         if not len(kinds) == len(models) == len(bias) >= 2:
             raise ValueError(f"{path}: kinds, models and bias must be lists of one length (2 or more)")
+        if gain and (len(gain) != len(kinds) or any(len(row) != len(models) for row in gain)):
+            raise ValueError(f"{path}: gain must hold a row per kind and a value per model")
         import keras
 
         classifier_path = Path(folder) / CLASSIFIER_NAME
@@ -125,4 +151,4 @@ class Router:
             raise ValueError(f"{classifier_path}: not a classifier ({type(error).__name__})") from None
         if classifier.output_shape[-1] != len(kinds):
             raise ValueError(f"{classifier_path}: {classifier.output_shape[-1]} outputs for {len(kinds)} kinds")
-        return cls(kinds, models, bias, str(values.get("fitted_on", "")), classifier)
+        return cls(kinds, models, bias, str(values.get("fitted_on", "")), gain, classifier)

@@ -88,6 +88,31 @@ def test_a_mix_of_some_ways_draws_only_those_by_their_weights():
     PrepConfig(degradation="mix:sharpen", copies=2).validate()
 
 
+def test_pil_and_opencv_nearest_keep_pixels_half_a_pixel_apart():
+    pixels = np.random.default_rng(0).integers(0, 256, (12, 10, 3), dtype=np.uint8)
+    photo = Image.fromarray(pixels)
+    pil = np.asarray(degradations.downscale(photo, 2, degradations.SUITE["nearest"]))
+    opencv = np.asarray(degradations.downscale(photo, 2, degradations.SUITE["cv2-nearest"]))
+    assert np.array_equal(pil, pixels[1::2, 1::2]) and np.array_equal(opencv, pixels[::2, ::2])
+
+
+def test_a_mix_way_may_carry_its_own_weight():
+    assert degradations.mix_weights("mix:cv2-nearest=1,cv2-cubic=3") == (("cv2-cubic", 3.0), ("cv2-nearest", 1.0))
+    assert degradations.mix_weights("mix:sharpen,box=0.5") == (("box", 0.5), ("sharpen", 2))
+    assert degradations.mix_weights("mix") == degradations.MIX_WEIGHTS
+    drawn = [degradations.recipe_for("mix:cv2-cubic=3,cv2-nearest=1", seed)["name"] for seed in range(800)]
+    assert abs(drawn.count("cv2-cubic") / 800 - 0.75) < 0.05
+    # Without weights, the same draws as before weights could be given (prepared pairs stay up to date).
+    ways = ("box", "cv2-cubic", "cv2-nearest")
+    picked = [degradations.recipe_for("mix:" + ",".join(ways), seed) for seed in range(300)]
+    weights = tuple(item for item in degradations.MIX_WEIGHTS if item[0] in ways)
+    assert picked == [degradations.draw_mix_recipe(seed, weights) for seed in range(300)]
+    assert degradations.mix_weights("mix:nearest,cv2-cubic") == (("cv2-cubic", 2), ("nearest", 1.0))  # a suite way
+    for bad in ("mix:cv2-cubic=0", "mix:cv2-cubic=-1", "mix:cv2-cubic=x", "mix:cv2-cubic=inf", "mix:cubic=2"):
+        with pytest.raises(ValueError, match="each with an optional positive weight"):
+            PrepConfig(degradation=bad).validate()
+
+
 def test_prep_records_each_pairs_own_recipe_and_remakes_the_same_pixels(photo_folder, tmp_path):
     config = PrepConfig(size=24, degradation="mix", copies=3)
     first = prepare_folder(photo_folder, tmp_path / "a", config, progress=False)
@@ -107,7 +132,7 @@ def test_prep_records_each_pairs_own_recipe_and_remakes_the_same_pixels(photo_fo
     entries = json.loads((tmp_path / "c" / "manifest.json").read_text())["pairs"]
     assert {json.dumps(entry["prep"]["degradation"]) for entry in entries} == {'{"name": "cv2-nearest"}'}
     with pytest.raises(ValueError, match="unknown degradation"):
-        PrepConfig(degradation="nearest").validate()
+        PrepConfig(degradation="nearest-neighbour").validate()
 
 
 def test_the_degradation_table_adds_up():
@@ -180,6 +205,31 @@ def test_a_router_saved_and_loaded_reads_the_same_and_follows_its_bias(tmp_path)
         assert tiny_router(tmp_path / model, bias).choose(small)[0] == model
 
 
+def test_a_router_with_gains_takes_the_model_of_the_largest_expected_gain_and_hedges_when_unsure(tmp_path):
+    kinds = ("smooth", "unfiltered", "sharpened")
+    # Rows: kinds; columns: models. The unfiltered model is nobody's best but nowhere far below bicubic.
+    gain = ((2.0, 1.2, -1.0), (-2.0, 0.8, -0.5), (-2.5, 1.0, 3.0))
+    router = Router(kinds, ("clean", "unfiltered", "sharpened"), (0.0, 0.0, 0.0), gain=gain)
+    for shares, model in (((0.9, 0.05, 0.05), 0), ((0.05, 0.05, 0.9), 2), ((0.5, 0.0, 0.5), 1), ((0.45, 0.1, 0.45), 1)):
+        reading = np.log(np.maximum(shares, 1e-9))
+        expected = np.asarray(shares) @ np.asarray(gain)
+        assert router.pick(reading) == model == int(np.argmax(expected)), shares
+        assert np.allclose(router.expected_gain(reading), expected, atol=1e-6)
+    assert Router(kinds, router.models, (0.0, 0.0, 0.0)).pick(np.log([0.5, 0.01, 0.49])) == 0  # no gains: the kind
+    router.classifier = build_classifier(3)
+    router.save(tmp_path / "g")
+    again = Router.load(tmp_path / "g")
+    assert again.gain == gain
+    small = np.asarray(photo_crop(128))
+    name, why = again.choose(small)
+    assert name == again.models[again.pick(again.reading(small))] and "expected gain over bicubic" in why
+    record = json.loads((tmp_path / "g" / "router.json").read_text())
+    record["gain"] = [[1.0, 2.0]] * 3  # a value short for three models
+    (tmp_path / "g" / "router.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="gain must hold a row per kind and a value per model"):
+        Router.load(tmp_path / "g")
+
+
 def test_test_py_scores_every_way_with_the_model_upscale_py_would_pick(tmp_path, run_main, monkeypatch):
     """test.py --degradation all --model auto on two tiny photos: a line per way, the routed count,
     and the JSON's per-way summary equal to its rows' arithmetic; a JPEG way goes to the JPEG model."""
@@ -219,7 +269,7 @@ def test_test_py_scores_every_way_with_the_model_upscale_py_would_pick(tmp_path,
     assert {row["model"] for row in report["jpeg"]["images"]} == {"jpeg-low"}  # quality 75
     assert {row["model"] for row in report["cv2-nearest"]["images"]} <= {"clean", "unfiltered", "sharpened"}
     with pytest.raises(SystemExit) as refused:  # argparse's one line and exit status 2
-        run_main("test.py", "--benchmark", str(folder), "--degradation", "nearest", cwd=tmp_path)
+        run_main("test.py", "--benchmark", str(folder), "--degradation", "nearest-neighbour", cwd=tmp_path)
     assert refused.value.code == 2
 
 
