@@ -39,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         choices=("auto", *SHIPPED_NAMES),
         default=None,
-        help="a shipped model instead: clean (PIL-bicubic inputs), unfiltered (OpenCV's cubic and nearest resize),"
-        " sharpened (unsharp-masked after the downscale), general (a mix of downscalers), jpeg (the"
+        help="a shipped model instead: clean (PIL-bicubic inputs), unfiltered (OpenCV's cubic resize, nearest"
+        " neighbour), sharpened (unsharp-masked after the downscale), general (a mix of downscalers), jpeg (the"
         " JPEG model for --jpeg's quality: jpeg-low up to 82, else jpeg-high; jpeg-high without --jpeg), one of"
         " those two by name, or"
         " auto (with --benchmark): for each small image the one upscale.py picks",

@@ -9,14 +9,14 @@ Usage:
     python upscale.py --export exported/           # SavedModel, TFLite (float32, int8) and ONNX
 
 The x2 models that ship: "clean", trained on small images made the blog's way (PIL's bicubic);
-"unfiltered", for small images made without antialiasing (OpenCV's cubic resize, nearest);
+"unfiltered", for small images made without antialiasing (OpenCV's cubic resize, nearest neighbour);
 "sharpened", for small images sharpened after the downscale (phones, web pipelines); "general",
-one model for a dozen ways (auto gives it box/area downscales); and two JPEG models, which clean
+one model for a dozen ways; and two JPEG models, which clean
 up block artifacts instead of sharpening them: "jpeg-low" for qualities up to 82 and "jpeg-high"
 above. --model auto (default) sends a file that holds a JPEG (by content, not name) to the JPEG
 model for its quality, read from the file's quantization table; the rest, and JPEGs above quality
 95 (nearly lossless), to the model for the kind of small image the router reads from it
-(srcnn/routing.py): smooth (clean), box-filtered (general), unfiltered or sharpened.
+(srcnn/routing.py): smooth (clean), sharpened (sharpened), or box-filtered or unfiltered (unfiltered).
 
 Any size and mode: grayscale stays grayscale, alpha is kept (enlarged with bicubic), 16-bit
 becomes 8-bit, EXIF orientation is applied and the ICC profile kept. Large photos go through in
@@ -293,9 +293,9 @@ def choose_models(
         "clean": "the clean model, for smooth lossless images (as PIL's bicubic makes them)"
         f" and JPEGs above quality {JPEG_HIGH_UP_TO}",
         "unfiltered": "the unfiltered model, for small images made without antialiasing (OpenCV's cubic"
-        " resize, nearest)",
+        " resize, nearest neighbour) or by a box filter (OpenCV's area, linear at 2x)",
         "sharpened": "the sharpened model, for small images sharpened after the downscale",
-        "general": "the general model, for small images made by a box filter (OpenCV's area, linear at 2x)",
+        "general": "the general model, for small images made a dozen ways",
     }
     grouped: dict[str, list[tuple[Path, Path]]] = {name: [] for name in why}
     reasons: dict[str, str] = {}

@@ -1,4 +1,4 @@
-"""Blend two fine-tunes of one network weight by weight, and pick the blend on photos no table reports.
+"""Blend two fine-tunes of one network weight by weight, and pick the blend on scikit-image's photos.
 
 How the shipped unfiltered model was made (docs/degradations.md, "Nearest neighbour"). OpenCV's
 nearest neighbour keeps pixel 2i of each two, PIL's 2i+1: their small images sit half a pixel apart,
@@ -14,7 +14,7 @@ Usage (from the project's root):
     python docs/blend_weights.py START.weights.h5 END.weights.h5 --beta 0.4 --out checkpoints/blend
 
 The first prints each blend's mean Y-PSNR gain over bicubic (and images below it) on OpenCV's cubic,
-OpenCV's nearest and PIL's nearest, on scikit-image's photos (no table in the docs reports them) or
+OpenCV's nearest and PIL's nearest, on scikit-image's photos (not among the benchmark sets) or
 --photos DIR, and the beta it picks: the one whose worst way gains the most (maximin; OpenCV's and
 PIL's nearest pull opposite ways, so it lands where they meet).
 The second writes that blend as best.weights.h5 beside START's config.json.
@@ -23,6 +23,7 @@ The second writes that blend as best.weights.h5 beside START's config.json.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -33,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 WAYS = ("cv2-cubic", "cv2-nearest", "nearest")
 # scikit-image's photos of real scenes (srcnn/demo.py trains and tests on crops of some of them; the
-# shipped models never saw them, and no table in the docs reports them).
+# shipped models never saw them, and the benchmark tables do not use them).
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "coins", "grass", "gravel", "brick", "moon")
 
 
@@ -66,29 +67,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--beta", type=float, help="with --out: the blend to write")
     parser.add_argument("--out", type=Path, help="a folder for the blend's best.weights.h5 and config.json")
     args = parser.parse_args(argv)
+    if (args.beta is None) != (args.out is None):
+        parser.error("--beta and --out go together")
+    try:
+        betas = [float(text) for text in args.betas.split(",")]
+    except ValueError:
+        parser.error(f"--betas: numbers separated by commas, got {args.betas!r}")
     from srcnn.precision import start_tensorflow
 
     start_tensorflow()  # quietly
     from srcnn import degradations
-    from srcnn.checkpoints import CONFIG_NAME, load_for_inference
+    from srcnn.checkpoints import CONFIG_NAME, CheckpointError, load_for_inference
+    from srcnn.files import write_atomic, write_text_atomic
     from srcnn.metrics import benchmark_metrics
     from srcnn.network import super_resolve
 
-    model, _ = load_for_inference(args.start)
-    start = model.get_weights()
-    end_model, _ = load_for_inference(args.end)
-    end = end_model.get_weights()
+    try:
+        model, config = load_for_inference(args.start)
+        end_model, end_config = load_for_inference(args.end)
+    except CheckpointError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if config != end_config:
+        print(f"error: {args.start} and {args.end} are different networks ({config} vs {end_config})", file=sys.stderr)
+        return 1
+    start, end = model.get_weights(), end_model.get_weights()
     if args.out:
-        if args.beta is None:
-            parser.error("--out needs --beta")
         model.set_weights(blend(start, end, args.beta))
         args.out.mkdir(parents=True, exist_ok=True)
-        model.save_weights(args.out / "best.weights.h5")
+        write_atomic(args.out / "best.weights.h5", model.save_weights)
         shutil.copyfile(args.start.parent / CONFIG_NAME, args.out / CONFIG_NAME)
+        record = {"start": str(args.start), "end": str(args.end), "beta": args.beta}
+        write_text_atomic(args.out / "blend.json", json.dumps(record, indent=1) + "\n")  # how it was made
         print(f"beta {args.beta}: {args.out / 'best.weights.h5'}")
         return 0
 
-    def score(model, low_res, high_res, bicubic) -> float:
+    def gain(low_res: np.ndarray, high_res: np.ndarray, bicubic: float) -> float:
         return benchmark_metrics(high_res, super_resolve(model, low_res), 2)["psnr_y"] - bicubic
 
     pairs = {way: [] for way in WAYS}
@@ -98,20 +112,14 @@ def main(argv: list[str] | None = None) -> int:
             high_res = np.asarray(photo)
             pairs[way].append((low_res, high_res, benchmark_metrics(high_res, low_res, 2)["psnr_y"]))
     picked = None
-    print("mean Y-PSNR gain over bicubic (images below bicubic), " + str(len(pairs[WAYS[0]])) + " photos")
-    print(f"{'beta':>6s}" + "".join(f"{way:>18s}" for way in WAYS))
-    for beta in (float(text) for text in args.betas.split(",")):
+    print(f"mean Y-PSNR gain over bicubic (images below bicubic), {len(pairs[WAYS[0]])} photos")
+    print(f"{'beta':>6s}" + "".join(f"{way:>21s}" for way in WAYS))
+    for beta in betas:
         model.set_weights(blend(start, end, beta))
-        gains = {
-            way: np.array(
-                [benchmark_metrics(high, super_resolve(model, low), 2)["psnr_y"] - base for low, high, base in rows]
-            )
-            for way, rows in pairs.items()
-        }
-        print(
-            f"{beta:6.2f}" + "".join(f"{gain.mean():+10.2f} ({(gain < 0).sum():2d} below)" for gain in gains.values())
-        )
-        worst = min(gain.mean() for gain in gains.values())
+        gains = {way: np.array([gain(*row) for row in rows]) for way, rows in pairs.items()}
+        cells = "".join(f"{row.mean():+10.2f} ({(row < 0).sum():2d} below)" for row in gains.values())
+        print(f"{beta:6.2f}{cells}")
+        worst = min(row.mean() for row in gains.values())
         if picked is None or worst > picked[1]:
             picked = (beta, worst)
     print(f"picked: beta {picked[0]} (its worst way gains {picked[1]:+.2f} dB, the most of the grid)")

@@ -11,9 +11,10 @@ KINDS, strengths drawn as in training (degradations.py's mix). Two photos in thr
 classifier (up to TILES_PER_IMAGE tiles each way); the third photo of each three picks the rest:
 the four models enlarge a 192x192 piece of it each way, which gives each model's mean gain over
 bicubic on each kind (the router's expected-gain table), and for each candidate bias towards the
-smooth kind (the clean model) the routed result is scored, two ways: each kind to its own model, and
-the model of the largest expected gain (scored with the table of the other half of the pieces, so a
-piece never picks its own model). Kept: the smallest bias that holds PROTOCOL_KEPT of the clean
+smooth kind (the clean model) the routed result is scored three ways: each kind to its own model;
+the same but box-filtered images to the unfiltered model too; and the model of the largest expected
+gain (scored with the table of the other half of the pieces, so a piece never picks its own
+model). Kept: the smallest bias that holds PROTOCOL_KEPT of the clean
 model's gain on PIL-bicubic inputs (the benchmark protocol), with the rule whose worst way gains the
 most there.
 
@@ -139,9 +140,9 @@ def gain_table(measured: dict, models: tuple[str, ...], pieces: slice = slice(No
     )
 
 
-def pick_rule(measured: dict, router: Router) -> tuple[float, tuple]:
-    """(bias, gain table or () for each kind's own model): the smallest bias towards the clean model
-    that keeps PROTOCOL_KEPT of its gain on the protocol, under the rule whose worst way gains more."""
+def pick_rule(measured: dict, router: Router) -> tuple[float, tuple[str, ...], tuple]:
+    """(bias, each kind's model, gain table or ()): the smallest bias towards the clean model that
+    keeps PROTOCOL_KEPT of its gain on the protocol, under the rule whose worst way gains more."""
     print("mean gain (share below bicubic) by way: each model alone, then routed at each bias")
     print(f"{'':20s}" + "".join(f"{way:>15s}" for way in measured))
     for name in router.models:
@@ -151,27 +152,30 @@ def pick_rule(measured: dict, router: Router) -> tuple[float, tuple]:
     count = len(measured["bicubic"]["clean"])
     halves = (slice(0, None, 2), slice(1, None, 2))
     # Each half of the pieces is routed with the gain table of the other half.
-    tables = {0: gain_table(measured, router.models, halves[1]), 1: gain_table(measured, router.models, halves[0])}
+    tables = (gain_table(measured, router.models, halves[1]), gain_table(measured, router.models, halves[0]))
+    box_to_unfiltered = tuple("unfiltered" if kind == "box-filtered" else model for kind, model in zip(
+        router.kinds, router.models, strict=True))  # fmt: skip
+    rules = {  # name: (each kind's model, the gain tables of the two halves or None)
+        "model": (router.models, None),
+        "model, box to unfiltered": (box_to_unfiltered, None),
+        "gain": (router.models, tables),
+    }
     kept_rules = {}
-    for rule in ("own model", "expected gain"):
-        judges = [Router(router.kinds, router.models, router.bias, gain=tables[half] if rule != "own model" else ())
-                  for half in (0, 1)]  # fmt: skip
+    for rule, (models, gain) in rules.items():
+        judges = [Router(router.kinds, models, router.bias, gain=gain[half] if gain else ()) for half in (0, 1)]
         chosen = None
         for bias in BIASES:
             offset = np.array(towards_clean(bias))
             routed = {}
             for way, rows in measured.items():
-                picks = []
-                for index, reading in enumerate(readings[way]):
-                    if reading is None:
-                        picks.append(0)
-                        continue
-                    picks.append(judges[index % 2].pick(reading + offset))
-                routed[way] = np.array([rows[router.models[pick]][i] for i, pick in enumerate(picks)])
+                picks = [0 if reading is None else judges[index % 2].pick(reading + offset)
+                         for index, reading in enumerate(readings[way])]  # fmt: skip
+                routed[way] = np.array([rows[models[pick]][i] for i, pick in enumerate(picks)])
             cells = "".join(f"{gain.mean():+8.2f} ({(gain < 0).mean():4.0%})" for gain in routed.values())
             kept = routed["bicubic"].mean() / measured["bicubic"]["clean"].mean()
             worst = min(gain.mean() for gain in routed.values())
-            print(f"{rule[:8] + ', bias ' + str(bias):20s}{cells}  protocol kept {kept:.1%}")
+            print(f"{rule.replace('model, box to unfiltered', 'box-unf') + ', bias ' + str(bias):20s}{cells}"
+                  f"  protocol kept {kept:.1%}")  # fmt: skip
             if chosen is None and kept >= PROTOCOL_KEPT:
                 chosen = (worst, bias)
         if chosen is None:
@@ -180,8 +184,9 @@ def pick_rule(measured: dict, router: Router) -> tuple[float, tuple]:
         kept_rules[rule] = chosen
     rule = max(kept_rules, key=lambda name: kept_rules[name][0])
     worst, bias = kept_rules[rule]
+    models, gain = rules[rule]
     print(f"kept: {rule}, bias {bias} (worst way {worst:+.2f} dB; {count} pieces a way)")
-    return bias, (gain_table(measured, router.models) if rule == "expected gain" else ())
+    return bias, models, (gain_table(measured, models) if gain else ())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,19 +225,23 @@ def main(argv: list[str] | None = None) -> int:
     held_out = photos[::HELD_OUT_EVERY]
     router = Router(tuple(KINDS), tuple(MODELS[kind] for kind in KINDS), towards_clean(0.0))
     if args.classifier_from:
-        router.classifier = Router.load(args.classifier_from).classifier
+        before = Router.load(args.classifier_from)
+        if before.kinds != router.kinds:
+            parser.error(f"--classifier-from {args.classifier_from}: its kinds {before.kinds} are not {router.kinds}")
+        router.classifier = before.classifier
     else:
         tiles, labels = training_tiles(fitting, args.tiles_per_image)
         print(f"{len(tiles)} tiles of {len(fitting)} photos: " + ", ".join(
             f"{kind} {count}" for kind, count in zip(KINDS, np.bincount(labels), strict=True)))  # fmt: skip
         router.classifier = train_classifier(tiles, labels, args.epochs)
     measured = gains(held_out, {name: shipped_weights(name) for name in router.models})
-    bias, router.gain = pick_rule(measured, router)
+    bias, router.models, router.gain = pick_rule(measured, router)
     router.bias = towards_clean(bias)
+    trained_on = f"{len(fitting)} photos of {', '.join(f.name for f in args.folders)}"
     router.fitted_on = (
-        f"{len(fitting)} photos of {', '.join(f.name for f in args.folders)} (classifier),"
+        f"{f'the classifier of {args.classifier_from}' if args.classifier_from else trained_on} (classifier),"
         f" {len(held_out)} others (bias {bias} towards the clean model"
-        f"{', expected-gain table' if router.gain else ''})"
+        f"{', expected-gain table' if router.gain else ''}; models {', '.join(router.models)})"
     )
     router.save(args.out)
     print(f"router: {args.out} ({router.fitted_on})")

@@ -77,9 +77,9 @@ def auto_model_name(quality: int | None) -> str:
 
 def auto_choice(small: np.ndarray | Callable[[], np.ndarray], jpeg_quality: int | None = None) -> tuple[str, str]:
     """(shipped model name, why) for one small image as --model auto picks: a JPEG (quality up to
-    JPEG_HIGH_UP_TO) goes to the JPEG model for its quality; any other image to the model for the
-    kind the router reads (routing.py: smooth -> clean, box-filtered -> general, unfiltered,
-    sharpened); to the clean one
+    JPEG_HIGH_UP_TO) goes to the JPEG model for its quality; any other image to the model the router
+    picks for the kind it reads (routing.py: smooth -> clean, sharpened -> sharpened, box-filtered
+    and unfiltered -> unfiltered); to the clean one
     where the router or that model does not ship. `small` may be a function that decodes it, called
     only when the router decides."""
     name = auto_model_name(jpeg_quality)

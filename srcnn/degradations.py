@@ -146,16 +146,19 @@ def mix_weights(spec: str) -> tuple[tuple[str, float], ...]:
     # mix's own, so that a mix of the mix's ways draws as before.
     known = dict(MIX_WEIGHTS) | {name: 1.0 for name in SUITE if name not in dict(MIX_WEIGHTS) and name != "jpeg"}
     asked: dict[str, float] = {}
+    wrong = []
     for item in spec.partition(":")[2].split(","):
-        name, _, weight = (part.strip() for part in item.partition("="))
+        name, equals, weight = (part.strip() for part in item.partition("="))
         try:
-            asked[name] = float(weight) if weight else known[name]
+            value = float(weight.replace("_", "x")) if equals else known[name]
         except (KeyError, ValueError):
-            asked[name] = math.nan
-    wrong = [name for name, weight in asked.items() if name not in known or not 0 < weight < math.inf]
+            value = math.nan
+        if name not in known or name in asked or not 0 < value < math.inf:
+            wrong.append(repr(item.strip()))
+        asked[name] = value
     if wrong:
         raise ValueError(
-            f"{spec!r}: a mix draws from {', '.join(known)}, each with an optional positive weight"
+            f"{spec!r}: a mix draws from {', '.join(known)}, each once, with an optional positive weight"
             f" (NAME=WEIGHT); got {', '.join(wrong)}"
         )
     return tuple((name, asked[name]) for name in known if name in asked)

@@ -11,13 +11,15 @@ does best on it, and the router reads the kind from the small image before the b
     reading = a small CNN's log-probability of each kind (smooth, box-filtered, unfiltered,
               sharpened), averaged over the tiles, plus a bias per kind (fitted so that the
               benchmark protocol keeps the clean model)
-    model   = the one with the largest expected gain: each kind's share of the reading (its
-              softmax) times each model's mean gain over bicubic on small images of that kind
-              (measured on held-out photos); a router fitted without gains takes the most likely
-              kind's model (smooth -> clean, box-filtered -> general, unfiltered, sharpened)
+    model   = the most likely kind's model (router.json's `models`; the shipped router: smooth ->
+              clean, sharpened -> sharpened, box-filtered and unfiltered -> unfiltered), or, for a
+              router fitted with a `gain` table, the model of the largest expected gain: each kind's
+              share of the reading (its softmax) times each model's mean gain over bicubic on small
+              images of that kind, measured on held-out photos
 
-The expected gain hedges: a photo read as half smooth, half sharpened goes to a model that does
-well enough on both rather than to the one that falls 2 dB below bicubic if the reading is wrong.
+The expected gain would hedge (a photo read as half smooth, half sharpened goes to a model that does
+well enough on both); docs/fit_router.py scores it beside the kind's own model on every fit and
+keeps the better (the shipped router: the kind's own model, docs/degradations.md says why).
 
 A global spectrum tells antialiased from unfiltered, but not a sharpened photo from a detailed one:
 an unsharp mask's halos sit beside edges, which a CNN on local pieces sees (docs/degradations.md).
@@ -93,6 +95,16 @@ class Router:
         log_probability = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
         return log_probability.mean(axis=0) + np.asarray(self.bias)
 
+    def __post_init__(self) -> None:
+        if not len(self.kinds) == len(self.models) == len(self.bias) >= 2:
+            raise ValueError("kinds, models and bias must be lists of one length (2 or more)")
+        if self.gain and (
+            len(self.gain) != len(self.kinds)
+            or any(len(row) != len(self.models) for row in self.gain)
+            or not np.isfinite(self.gain).all()
+        ):
+            raise ValueError("gain must hold a row per kind and a finite value per model")
+
     def expected_gain(self, reading: np.ndarray) -> np.ndarray:
         """Each model's gain over bicubic (dB) expected for a reading: its mean gain on each kind,
         weighed by the kind's share of the reading."""
@@ -113,9 +125,9 @@ class Router:
         why = f"reads as {self.kinds[kind]} ({share:.0%})"
         if not self.gain:
             return self.models[kind], why
-        expected = self.expected_gain(reading)
-        pick = int(np.argmax(expected))
-        return self.models[pick], f"{why}; expected gain over bicubic {expected[pick]:+.2f} dB, the most of the models"
+        pick = self.pick(reading)
+        expected = self.expected_gain(reading)[pick]
+        return self.models[pick], f"{why}; expected gain over bicubic {expected:+.2f} dB, the most of the models"
 
     def save(self, folder: str | os.PathLike) -> None:
         from srcnn.files import write_atomic, write_text_atomic
@@ -138,10 +150,10 @@ class Router:
             gain = tuple(tuple(float(value) for value in row) for row in values.get("gain", ()))
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{path}: not a router file ({type(error).__name__}: {error})") from None
-        if not len(kinds) == len(models) == len(bias) >= 2:
-            raise ValueError(f"{path}: kinds, models and bias must be lists of one length (2 or more)")
-        if gain and (len(gain) != len(kinds) or any(len(row) != len(models) for row in gain)):
-            raise ValueError(f"{path}: gain must hold a row per kind and a value per model")
+        try:
+            router = cls(kinds, models, bias, str(values.get("fitted_on", "")), gain)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
         import keras
 
         classifier_path = Path(folder) / CLASSIFIER_NAME
@@ -151,4 +163,5 @@ class Router:
             raise ValueError(f"{classifier_path}: not a classifier ({type(error).__name__})") from None
         if classifier.output_shape[-1] != len(kinds):
             raise ValueError(f"{classifier_path}: {classifier.output_shape[-1]} outputs for {len(kinds)} kinds")
-        return cls(kinds, models, bias, str(values.get("fitted_on", "")), gain, classifier)
+        router.classifier = classifier
+        return router

@@ -4,6 +4,7 @@ degradation table's arithmetic, and the router that picks the model for the kind
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -102,14 +103,22 @@ def test_a_mix_way_may_carry_its_own_weight():
     assert degradations.mix_weights("mix") == degradations.MIX_WEIGHTS
     drawn = [degradations.recipe_for("mix:cv2-cubic=3,cv2-nearest=1", seed)["name"] for seed in range(800)]
     assert abs(drawn.count("cv2-cubic") / 800 - 0.75) < 0.05
-    # Without weights, the same draws as before weights could be given (prepared pairs stay up to date).
-    ways = ("box", "cv2-cubic", "cv2-nearest")
-    picked = [degradations.recipe_for("mix:" + ",".join(ways), seed) for seed in range(300)]
-    weights = tuple(item for item in degradations.MIX_WEIGHTS if item[0] in ways)
-    assert picked == [degradations.draw_mix_recipe(seed, weights) for seed in range(300)]
+    # Without weights, the same draws as before weights could be given (prepared pairs stay up to date):
+    # these are what the code drew then.
+    before = {
+        "mix": ["noise", "bicubic", "sharpen", "bilinear", "bilinear", "cv2-nearest", "blur", "lanczos"],
+        "mix:box,cv2-cubic,cv2-nearest": ["cv2-nearest", "box", "cv2-nearest", "cv2-cubic"]
+        + ["cv2-cubic", "cv2-nearest", "cv2-nearest", "cv2-cubic"],
+    }
+    for spec, names in before.items():
+        assert [degradations.recipe_for(spec, seed)["name"] for seed in range(8)] == names, spec
+    sharpened = {"name": "sharpen", "radius": 1.144, "percent": 77, "base": "lanczos"}
+    assert degradations.recipe_for("mix:sharpen", 3) == sharpened
     assert degradations.mix_weights("mix:nearest,cv2-cubic") == (("cv2-cubic", 2), ("nearest", 1.0))  # a suite way
-    for bad in ("mix:cv2-cubic=0", "mix:cv2-cubic=-1", "mix:cv2-cubic=x", "mix:cv2-cubic=inf", "mix:cubic=2"):
-        with pytest.raises(ValueError, match="each with an optional positive weight"):
+    bad_specs = ("mix:cv2-cubic=0", "mix:cv2-cubic=-1", "mix:cv2-cubic=x", "mix:cv2-cubic=inf", "mix:cubic=2")
+    bad_specs += ("mix:cv2-cubic=3,cv2-cubic=1", "mix:cv2-cubic=", "mix:box,,sharpen", "mix:box=1_0")
+    for bad in bad_specs:
+        with pytest.raises(ValueError, match="each once, with an optional positive weight"):
             PrepConfig(degradation=bad).validate()
 
 
@@ -224,10 +233,11 @@ def test_a_router_with_gains_takes_the_model_of_the_largest_expected_gain_and_he
     name, why = again.choose(small)
     assert name == again.models[again.pick(again.reading(small))] and "expected gain over bicubic" in why
     record = json.loads((tmp_path / "g" / "router.json").read_text())
-    record["gain"] = [[1.0, 2.0]] * 3  # a value short for three models
-    (tmp_path / "g" / "router.json").write_text(json.dumps(record))
-    with pytest.raises(ValueError, match="gain must hold a row per kind and a value per model"):
-        Router.load(tmp_path / "g")
+    for gain in ([[1.0, 2.0]] * 3, [[1.0, 2.0, float("nan")]] * 3):  # a value short; not a number
+        record["gain"] = gain
+        (tmp_path / "g" / "router.json").write_text(json.dumps(record))
+        with pytest.raises(ValueError, match="router.json: gain must hold a row per kind and a finite value"):
+            Router.load(tmp_path / "g")
 
 
 def test_test_py_scores_every_way_with_the_model_upscale_py_would_pick(tmp_path, run_main, monkeypatch):
@@ -292,3 +302,30 @@ def test_prep_takes_copies_under_their_old_name_too():
     parser = load_script("prep_images.py").build_parser()
     assert parser.parse_args(["--input", "x", "--jpeg-copies", "3"]).copies == 3
     assert parser.parse_args(["--input", "x", "--degradation", "mix", "--copies", "2"]).copies == 2
+
+
+def test_blend_weights_writes_the_weight_by_weight_blend_and_scores_a_grid(tmp_path, run_main):
+    """docs/blend_weights.py (how the shipped unfiltered model was made): beta 0 and 1 are the two
+    fine-tunes, 0.25 their weighted mean, written beside the start's config; scoring picks the
+    beta whose worst way gains most."""
+    from conftest import save_tiny_checkpoint
+
+    from srcnn.checkpoints import load_for_inference
+
+    start, end = save_tiny_checkpoint(tmp_path / "a", seed=1), save_tiny_checkpoint(tmp_path / "b", seed=2)
+    result = run_main("docs/blend_weights.py", str(start), str(end), "--beta", "0.25", "--out", "blend", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    blended = load_for_inference(tmp_path / "blend" / "best.weights.h5")[0].get_weights()
+    for a, b, mixed in zip(
+        load_for_inference(start)[0].get_weights(), load_for_inference(end)[0].get_weights(), blended, strict=True
+    ):
+        assert np.allclose(mixed, 0.75 * a + 0.25 * b, atol=1e-6)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    photo_crop(48).save(photos / "piece.png")
+    grid = ("--betas", "0,1", "--photos", "photos")
+    result = run_main("docs/blend_weights.py", str(start), str(end), *grid, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.split()[:1] in (["0.00"], ["1.00"])}
+    worst = {float(beta): min(map(float, re.findall(r"([+-]\d+\.\d+) \(", line))) for beta, line in rows.items()}
+    assert len(worst) == 2 and f"picked: beta {max(worst, key=worst.get)} " in result.stdout

@@ -61,3 +61,12 @@ def test_shipped_run_records_travel():
         if first_pass:
             assert (folder / first_pass).resolve().is_relative_to(ROOT / "checkpoints")
             assert (folder / first_pass).is_file(), f"{folder.name}: its first pass {first_pass} does not ship"
+
+
+def test_the_scripts_model_choices_are_the_shipped_models():
+    from srcnn.checkpoints import SHIPPED_WEIGHTS
+    from srcnn.config import SHIPPED_NAMES
+
+    assert set(SHIPPED_NAMES) == set(SHIPPED_WEIGHTS) | {"jpeg"}  # "jpeg": the JPEG model for the quality
+    for weights in SHIPPED_WEIGHTS.values():
+        assert weights.is_file(), weights
