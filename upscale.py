@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         choices=("auto", *SHIPPED_NAMES),
         help="which shipped model: auto (default) = for JPEG files the JPEG model for their quality"
-        " (jpeg-low up to 82, else jpeg-high; above 95 as lossless); for lossless ones clean, general, unfiltered"
+        " (jpeg-low up to 82, else jpeg-high; above 95 as lossless); for lossless ones clean, unfiltered"
         " or sharpened, as the image reads; jpeg = the JPEG models for every file",
     )
     parser.add_argument(

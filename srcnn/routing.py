@@ -124,7 +124,11 @@ class Router:
         share = np.exp(reading - np.logaddexp.reduce(reading))[kind]
         why = f"reads as {self.kinds[kind]} ({share:.0%})"
         if not self.gain:
-            return self.models[kind], why
+            model = self.models[kind]
+            shared = [name for name, goes in zip(self.kinds, self.models, strict=True) if goes == model]
+            if len(shared) > 1:  # say so, or "box-filtered" beside "the unfiltered model" reads as a slip
+                why += f"; the {model} model takes {' and '.join(shared)} images"
+            return model, why
         pick = self.pick(reading)
         expected = self.expected_gain(reading)[pick]
         return self.models[pick], f"{why}; expected gain over bicubic {expected:+.2f} dB, the most of the models"

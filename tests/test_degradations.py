@@ -214,6 +214,13 @@ def test_a_router_saved_and_loaded_reads_the_same_and_follows_its_bias(tmp_path)
         assert tiny_router(tmp_path / model, bias).choose(small)[0] == model
 
 
+def test_a_router_may_give_two_kinds_to_one_model_and_says_so(tmp_path):
+    router = tiny_router(tmp_path, bias=(0.0, 0.0, 50.0))  # every image reads as sharpened
+    router.models = ("clean", "unfiltered", "unfiltered")  # as the shipped router gives box-filtered
+    name, why = router.choose(np.asarray(photo_crop(128)))
+    assert name == "unfiltered" and why.endswith("; the unfiltered model takes unfiltered and sharpened images")
+
+
 def test_a_router_with_gains_takes_the_model_of_the_largest_expected_gain_and_hedges_when_unsure(tmp_path):
     kinds = ("smooth", "unfiltered", "sharpened")
     # Rows: kinds; columns: models. The unfiltered model is nobody's best but nowhere far below bicubic.
