@@ -59,7 +59,8 @@ def test_user_mistakes_give_one_line_not_a_traceback(tmp_path, run_main):
 @pytest.mark.slow
 def test_ctrl_c_saves_and_resume_continues(prepared_data, tmp_path):
     """SIGINT during training saves the state; --resume picks it up."""
-    environment = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    # PYTHONFAULTHANDLER: if the run hangs after the signal, SIGABRT makes it print where it is.
+    environment = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONFAULTHANDLER": "1"}
     tiny = tiny_model_config(tmp_path)
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "train.py"), "--epochs", "1000", "--batch-size", "2", "--config", tiny, "--quiet"],
@@ -75,7 +76,12 @@ def test_ctrl_c_saves_and_resume_continues(prepared_data, tmp_path):
         time.sleep(0.2)
     assert state.exists(), process.communicate()[1]
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
+    try:
+        stdout, stderr = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        stdout, stderr = process.communicate(timeout=30)
+        pytest.fail(f"train.py did not stop within 120 s of SIGINT; where it was:\n{stderr[-6000:]}")
     assert process.returncode == 130, stderr
     assert "interrupted: saved after epoch" in stdout and "--resume" in stdout
     assert "Traceback" not in stderr
