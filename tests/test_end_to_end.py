@@ -62,14 +62,22 @@ def test_ctrl_c_saves_and_resume_continues(prepared_data, tmp_path):
     # PYTHONFAULTHANDLER: if the run hangs after the signal, SIGABRT makes it print where it is.
     environment = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONFAULTHANDLER": "1"}
     tiny = tiny_model_config(tmp_path)
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), "--epochs", "1000", "--batch-size", "2", "--config", tiny, "--quiet"],
-        cwd=tmp_path,
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # A shell without job control starts background jobs with SIGINT ignored, and a child inherits
+    # that (a handled signal resets to default across exec, an ignored one stays ignored): the run
+    # would never see the signal. Handle it here while the child starts, as an interactive shell does.
+    command = [sys.executable, str(ROOT / "train.py"), "--epochs", "1000", "--batch-size", "2", "--config", tiny]
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            [*command, "--quiet"],
+            cwd=tmp_path,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     state = tmp_path / "checkpoints" / "state.json"
     deadline = time.monotonic() + 120
     while not state.exists() and time.monotonic() < deadline and process.poll() is None:
