@@ -105,11 +105,15 @@ class Router:
         ):
             raise ValueError("gain must hold a row per kind and a finite value per model")
 
+    @staticmethod
+    def shares(reading: np.ndarray) -> np.ndarray:
+        """Each kind's share of a reading (its softmax)."""
+        return np.exp(reading - np.logaddexp.reduce(reading))
+
     def expected_gain(self, reading: np.ndarray) -> np.ndarray:
         """Each model's gain over bicubic (dB) expected for a reading: its mean gain on each kind,
         weighed by the kind's share of the reading."""
-        shares = np.exp(reading - np.logaddexp.reduce(reading))
-        return shares @ np.asarray(self.gain, np.float64)
+        return self.shares(reading) @ np.asarray(self.gain, np.float64)
 
     def pick(self, reading: np.ndarray) -> int:
         """The index (in `models`) of the model for a reading."""
@@ -121,7 +125,7 @@ class Router:
         if reading is None:
             return self.models[0], "too flat or too small to read how it was made"
         kind = int(np.argmax(reading))
-        share = np.exp(reading - np.logaddexp.reduce(reading))[kind]
+        share = self.shares(reading)[kind]
         why = f"reads as {self.kinds[kind]} ({share:.0%})"
         if not self.gain:
             model = self.models[kind]
