@@ -20,6 +20,7 @@ INITIALIZATIONS = ("pretrained", "near-identity", "identity", "glorot")
 SCHEDULES = ("constant", "cosine")
 LOSSES = ("mse", "l1")
 SELECTIONS = ("rgb", "y")
+TURNS = ("all", "diagonal")  # the orientations `augment` draws from (dataset._random_changes)
 SPLITS = ("train", "val", "test")
 PREP_MODES = ("blog", "whole")
 BACKGROUNDS = {"white": (255, 255, 255), "black": (0, 0, 0)}
@@ -183,6 +184,13 @@ class TrainConfig:
     patch_size: int = setting(0, "train on random N x N crops of the pairs (0: whole pairs)")
     repeat: int = 1  # crops per pair per epoch
     augment: bool = False  # random flips and quarter turns of the crops (beyond the blog)
+    # Which orientations augment draws: "all" eight, or the four that keep each diagonal a diagonal
+    # (as is, half turn, the two mirrors across a diagonal). Nearest-neighbour small images sit
+    # half a pixel off centre along the main diagonal, OpenCV's one way, PIL's the other; any
+    # other flip or quarter turn moves that shift onto the other diagonal, which no small image
+    # has, so with "all" a network must hedge over four directions where two occur
+    # (docs/degradations.md, "Nearest neighbour").
+    turns: str = config_choice("all", TURNS)
     # Beyond the blog: the negative of a training pair is a training pair too (dataset._random_changes);
     # it brings pure black to photos on white, and back, so with the pure margin a fine-tune on a
     # folder of white-background photos keeps black exact as well. Assumed 0.25, measured on 25

@@ -45,13 +45,15 @@ def make_dataset(
     repeat: int = 1,
     augment: bool = False,
     invert_chance: float = 0.0,
+    turns: str = "all",
 ) -> tf.data.Dataset:
     """Batches of (low_res, high_res) float32 images in [-1, 1], shape (batch, height, width, 3).
 
     Decoded uint8 images are cached in memory (a quarter of the float32 size), so PNGs are read
     once; shuffling is seeded and differs each epoch. With `patch_size`, every pair yields
     `repeat` random crops per epoch, the same window in both images; `augment` adds random
-    flips and 90-degree turns (eight orientations); `invert_chance` turns that share of the pairs
+    flips and 90-degree turns (eight orientations; with `turns="diagonal"` the four that keep each
+    diagonal a diagonal); `invert_chance` turns that share of the pairs
     into their negatives (255 - pixel), both images alike. All images of a batch must share a size.
     """
     if not pairs:
@@ -73,7 +75,7 @@ def make_dataset(
         # negative at all). These seeds differ each epoch and follow `seed`.
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
         dataset = tf.data.Dataset.zip(dataset, seeds).map(
-            lambda pair, element_seed: _random_changes(pair, element_seed, patch_size, augment, invert_chance)
+            lambda pair, element_seed: _random_changes(pair, element_seed, patch_size, augment, invert_chance, turns)
         )
     dataset = dataset.map(
         lambda pair: (_to_model_range(pair[0]), _to_model_range(pair[1])), num_parallel_calls=AUTOTUNE
@@ -82,7 +84,7 @@ def make_dataset(
 
 
 def _random_changes(
-    pair: tf.Tensor, element_seed: tf.Tensor, patch_size: int, augment: bool, invert_chance: float
+    pair: tf.Tensor, element_seed: tf.Tensor, patch_size: int, augment: bool, invert_chance: float, turns: str = "all"
 ) -> tf.Tensor:
     """The (2, height, width, 3) uint8 pair cropped, turned and inverted as drawn from `element_seed`."""
 
@@ -91,7 +93,12 @@ def _random_changes(
 
     if patch_size:
         pair = tf.image.stateless_random_crop(pair, (2, patch_size, patch_size, 3), seed=seed(1))
-    if augment:  # one of the eight flips and quarter turns of a square
+    if augment and turns == "diagonal":  # as is, a half turn, or a mirror across either diagonal
+        mirror = tf.random.stateless_uniform((), seed=seed(2)) < 0.5
+        pair = tf.cond(mirror, lambda: tf.transpose(pair, [0, 2, 1, 3]), lambda: pair)
+        half_turn = tf.random.stateless_uniform((), seed=seed(3)) < 0.5
+        pair = tf.cond(half_turn, lambda: tf.reverse(pair, axis=[1, 2]), lambda: pair)
+    elif augment:  # one of the eight flips and quarter turns of a square
         flip = tf.random.stateless_uniform((), seed=seed(2)) < 0.5
         pair = tf.cond(flip, lambda: tf.reverse(pair, axis=[2]), lambda: pair)
         pair = tf.image.rot90(pair, k=tf.random.stateless_uniform((), seed=seed(3), minval=0, maxval=4, dtype=tf.int32))

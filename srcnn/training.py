@@ -539,6 +539,7 @@ def make_datasets(
         patch_size=config.patch_size,
         repeat=config.repeat,
         augment=config.augment,
+        turns=config.turns,
         invert_chance=config.invert_chance,
     )
     # Whole validation images of several sizes (a benchmark set) go one at a time.

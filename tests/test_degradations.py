@@ -95,6 +95,14 @@ def test_pil_and_opencv_nearest_keep_pixels_half_a_pixel_apart():
     pil = np.asarray(degradations.downscale(photo, 2, degradations.SUITE["nearest"]))
     opencv = np.asarray(degradations.downscale(photo, 2, degradations.SUITE["cv2-nearest"]))
     assert np.array_equal(pil, pixels[1::2, 1::2]) and np.array_equal(opencv, pixels[::2, ::2])
+    # A half turn takes one to the other (why training keeps it: TrainConfig.turns "diagonal")...
+    turned = degradations.downscale(photo.rotate(180), 2, degradations.SUITE["cv2-nearest"])
+    assert np.array_equal(np.asarray(turned.rotate(180)), pil)
+    # ...and a mirror across the diagonal keeps each the way it is; a left-right flip does not.
+    mirrored = degradations.downscale(photo.transpose(Image.Transpose.TRANSPOSE), 2, degradations.SUITE["cv2-nearest"])
+    assert np.array_equal(np.asarray(mirrored.transpose(Image.Transpose.TRANSPOSE)), opencv)
+    flipped = degradations.downscale(photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT), 2, degradations.SUITE["nearest"])
+    assert not np.array_equal(np.asarray(flipped.transpose(Image.Transpose.FLIP_LEFT_RIGHT)), pil)
 
 
 def test_a_mix_way_may_carry_its_own_weight():

@@ -9,6 +9,7 @@ import os
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 from conftest import tiny_model_config
 
 from srcnn.checkpoints import (
@@ -156,6 +157,28 @@ def test_patches_are_aligned_crops_in_all_orientations(tmp_path):
             directions.add((np.sign(red[:, -1].mean() - red[:, 0].mean()), np.sign(red[-1].mean() - red[0].mean())))
     assert len(directions) >= 3
     assert Image.open(pairs[0][1]).size == (30, 26)
+
+
+def test_diagonal_turns_keep_the_diagonals(tmp_path):
+    pixels = np.random.default_rng(3).integers(0, 256, (12, 12, 3), dtype=np.uint8)
+    for kind in ("hr", "lr"):
+        (tmp_path / "train" / kind).mkdir(parents=True)
+        Image.fromarray(pixels).save(tmp_path / "train" / kind / "0.png")
+    pairs = list_pairs(tmp_path, "train")
+
+    def orientations(turns: str) -> set[str]:
+        names = {}
+        for turn in range(4):
+            names[np.rot90(pixels, turn).tobytes()] = f"turn {turn}"
+            names[np.rot90(pixels[:, ::-1], turn).tobytes()] = f"flip, turn {turn}"
+        dataset = make_dataset(pairs, 1, shuffle=True, patch_size=12, repeat=64, augment=True, turns=turns)
+        return {names[np.round((high[0].numpy() + 1) * 127.5).astype(np.uint8).tobytes()] for _, high in dataset}
+
+    # As is, a half turn, and the mirrors across the main diagonal (flip then turn 1) and the other (turn 3).
+    assert orientations("diagonal") == {"turn 0", "turn 2", "flip, turn 1", "flip, turn 3"}
+    assert len(orientations("all")) == 8
+    with pytest.raises(ValueError, match="turns"):
+        TrainConfig(turns="some").validate()
 
 
 def test_crops_differ_each_epoch_and_repeat_with_the_seed(data_dir):
