@@ -58,11 +58,13 @@ SCORED = {
     "noise": "smooth",
     "sharpen": "sharpened",
 }
-TILES_PER_IMAGE = 16
-EPOCHS = 30
+TILES_PER_IMAGE = 32
+EPOCHS = 40
 BATCH_SIZE = 256
 BIASES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # added to the smooth kind's mean log-probability
-PROTOCOL_KEPT = 0.9  # of the clean model's gain on PIL-bicubic inputs, the benchmark protocol
+# Of the clean model's gain on PIL-bicubic inputs (the benchmark protocol): the issue asks 90%; 93% on
+# these 192-pixel pieces leaves a margin (the router fitted at 90.9% here kept 88% on BSD20's whole photos).
+PROTOCOL_KEPT = 0.93
 HELD_OUT_EVERY = 3  # every 3rd photo picks the bias, the others train the classifier
 CROP = 192  # the piece of each held-out photo the models enlarge
 
