@@ -9,8 +9,8 @@ import os
 import keras
 import numpy as np
 import pytest
-from PIL import Image
 from conftest import tiny_model_config
+from PIL import Image
 
 from srcnn.checkpoints import (
     BEST_WEIGHTS_NAME,
