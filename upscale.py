@@ -224,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     tally = Tally(skipped=len(errors))
     folder_run = args.out_dir is not None  # -o names one file: an existing one is refused, not kept
     for (stages, group), (weights, _, _) in zip(runtimes, groups, strict=True):
+        if group and len(groups) > 1:  # the lines that follow are this model's photos
+            print(f"with {weights}:")
         if group:
             tally = tally.add(
                 enlarge_all(group, stages, args.tile, args.batch, args.overwrite, page, weights.parent.name, folder_run)

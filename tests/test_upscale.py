@@ -295,6 +295,12 @@ def test_model_auto_gives_jpeg_files_to_the_jpeg_model_for_their_quality_and_say
         ),
     ):
         assert f"model: {shipped[name]} ({why}), {count} photo(s)" in result.stdout
+    # Each model's photos are listed under it: which file went to which model.
+    lines = result.stdout.splitlines()
+    for name, (_, model_name) in holds.items():
+        written = next(index for index, line in enumerate(lines) if line.startswith(str(photos / name)))
+        heading = max(index for index, line in enumerate(lines[:written]) if line.startswith("with "))
+        assert lines[heading] == f"with {shipped[model_name]}:", name
     models = {name: load_for_inference(weights) for name, weights in shipped.items()}
     for name, (_, model_name) in holds.items():
         model, config = models[model_name]
