@@ -9,10 +9,12 @@ Usage, from the project's root folder (OpenVINO is not one of the project's requ
 
 Each runtime enlarges the same synthetic photos through srcnn.upscaling.upscale (bicubic, then the
 network in tiles, as upscale.py does), taking turns, 3 rounds after a warm-up; it prints output
-megapixels per second and the median of the per-round ratios to the default (keras-bfloat16 where
-the CPU computes in bfloat16, float32 ONNX Runtime elsewhere), and each runtime's Set5 Y-PSNR
-against Keras float32 (`--set5 DIR`). OpenVINO reads the same ONNX graphs the project exports
-(runtimes.onnx_bytes, int8.quantized_onnx): the numbers compare runtimes, not quantizations.
+megapixels per second (the median round) and its ratio to the default's at 512-pixel tiles
+(keras-bfloat16 where the CPU computes in bfloat16, float32 ONNX Runtime elsewhere), and each
+runtime's Set5 Y-PSNR against Keras float32 (`--set5 DIR`). OpenVINO reads the same ONNX graphs the
+project exports (runtimes.onnx_bytes, int8.quantized_onnx): the numbers compare runtimes, not
+quantizations. ONNX Runtime's 8 bits run as upscale.py runs them (pure white and black restored);
+OpenVINO's without that step. OpenVINO in bfloat16 is measured only on a CPU with bfloat16.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from pathlib import Path
 from benchmarks.run import ROOT, set5_psnr_y, synthetic_photo
 from srcnn.checkpoints import load_for_inference, shipped_weights
 from srcnn.images import IMAGE_SUFFIXES, load_rgb
-from srcnn.runtimes import conv2d_form, int8_onnx, make_runtime, onnx_bytes, onnxruntime_predict, resolve_runtime
+from srcnn.precision import BFLOAT16_CPU_FLAGS, cpu_flags
+from srcnn.runtimes import conv2d_form, int8_onnx, make_runtime, onnx_bytes, resolve_runtime
 from srcnn.upscaling import split_modes, upscale
 
 SIZES = {"1 MP": (512, 512), "6 MP": (1000, 1500)}  # input (height, width); output 2x each side
@@ -61,10 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     default, _ = resolve_runtime("auto")
     float_graph, int8_graph = onnx_bytes(conv2d_form(model, config)), int8_onnx(weights, config)
     runtimes = {f"{default} (default)": make_runtime(default, model, config).predict}
-    runtimes["onnxruntime-int8"] = onnxruntime_predict(int8_graph)  # without restore_pure: speed only
+    runtimes["onnxruntime-int8"] = make_runtime("onnxruntime-int8", model, config, weights).predict
     try:
         runtimes["openvino-int8"] = openvino_predict(int8_graph, "f32")
-        runtimes["openvino-bfloat16"] = openvino_predict(float_graph, "bf16")
+        if set(BFLOAT16_CPU_FLAGS) & cpu_flags():
+            runtimes["openvino-bfloat16"] = openvino_predict(float_graph, "bf16")
         runtimes["openvino-float32"] = openvino_predict(float_graph, "f32")
     except ImportError:
         print("OpenVINO is not installed (pip install openvino): ONNX Runtime only")
@@ -83,10 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         rounds = [{run: seconds(*run) for run in runs} for _ in range(ROUNDS)]
         megapixels = 4 * height * width / 1e6
         print(f"{label} output ({width}x{height} -> {2 * width}x{2 * height}), MP/s (x the default at tile 512):")
+        rates = {run: megapixels / statistics.median(times[run] for times in rounds) for run in runs}
         for run in runs:
-            rate = megapixels / statistics.median(times[run] for times in rounds)
-            ratio = statistics.median(times[base] / times[run] for times in rounds)
-            print(f"  {run[0]:28s} tile {run[1]:4d}  {rate:6.2f}  x{ratio:.2f}")
+            print(f"  {run[0]:28s} tile {run[1]:4d}  {rates[run]:6.2f}  x{rates[run] / rates[base]:.2f}")
     paths = sorted(p for p in args.set5.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if args.set5.is_dir() else []
     if paths:
         images = [load_rgb(path) for path in paths]

@@ -233,6 +233,8 @@ class TrainConfig:
             choices = item.metadata.get("choices")
             if choices and getattr(self, item.name) not in choices:
                 raise ValueError(f"{item.name} must be one of {choices}, got {getattr(self, item.name)!r}")
+        if self.turns != "all" and not self.augment:
+            raise ValueError(f"turns {self.turns!r} needs augment (the orientations it draws from)")
         if self.augment and not self.patch_size:
             # Quarter turns need square images; patches are square, prepared pairs may not be.
             raise ValueError("augment needs a patch size (--patch-size)")

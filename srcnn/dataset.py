@@ -7,6 +7,8 @@ from pathlib import Path
 import tensorflow as tf
 from PIL import Image
 
+from srcnn.config import TURNS
+
 AUTOTUNE = tf.data.AUTOTUNE
 
 
@@ -56,6 +58,8 @@ def make_dataset(
     diagonal a diagonal); `invert_chance` turns that share of the pairs
     into their negatives (255 - pixel), both images alike. All images of a batch must share a size.
     """
+    if turns not in TURNS:
+        raise ValueError(f"turns must be one of {TURNS}, got {turns!r}")
     if not pairs:
         raise DataError("no image pairs to load")
     low_res_paths = tf.constant([str(low) for low, _ in pairs])

@@ -35,7 +35,7 @@ from srcnn.precision import BFLOAT16_CPU_FLAGS, cpu_flags
 # (benchmarks/README.md): Keras in bfloat16 where the CPU computes in it, then ONNX Runtime.
 # LiteRT float32 measured no faster than ONNX Runtime, LiteRT int8 (dynamic) slower on a CPU without
 # VNNI, and ONNX Runtime int8 (tuned) 1.1-1.3x faster there but 0.15 dB lower on Set5, and on a CPU with
-# AMX 0.4x the bfloat16 default (OpenVINO's int8 0.6x): on request only.
+# AMX 0.4x the bfloat16 default (OpenVINO's int8 at most 0.6x): on request only.
 AUTO_ORDER = ("keras-bfloat16", "onnxruntime", "keras")
 # Python modules each runtime needs beyond TensorFlow, and the pip packages that bring them.
 PACKAGES = {

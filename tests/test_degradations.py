@@ -89,6 +89,10 @@ def test_a_mix_of_some_ways_draws_only_those_by_their_weights():
     PrepConfig(degradation="mix:sharpen", copies=2).validate()
 
 
+def test_the_router_classifier_has_the_size_the_docs_give():
+    assert build_classifier(4).count_params() == 65_252  # docs/degradations.md, "The router"
+
+
 def test_pil_and_opencv_nearest_keep_pixels_half_a_pixel_apart():
     pixels = np.random.default_rng(0).integers(0, 256, (12, 10, 3), dtype=np.uint8)
     photo = Image.fromarray(pixels)

@@ -135,7 +135,6 @@ def test_missing_data_and_missing_checkpoint_are_clear_errors(tmp_path):
 
 def test_patches_are_aligned_crops_in_all_orientations(tmp_path):
     from conftest import gradient_image
-    from PIL import Image
 
     # Pairs whose low-res image is the high-res one: any misaligned crop or turn would differ.
     for kind in ("hr", "lr"):
@@ -178,7 +177,24 @@ def test_diagonal_turns_keep_the_diagonals(tmp_path):
     assert orientations("diagonal") == {"turn 0", "turn 2", "flip, turn 1", "flip, turn 3"}
     assert len(orientations("all")) == 8
     with pytest.raises(ValueError, match="turns"):
-        TrainConfig(turns="some").validate()
+        TrainConfig(turns="some", augment=True, patch_size=8).validate()
+    with pytest.raises(ValueError, match="needs augment"):
+        TrainConfig(turns="diagonal").validate()
+    with pytest.raises(ValueError, match="turns"):
+        make_dataset(pairs, 1, shuffle=False, patch_size=12, augment=True, turns="some")
+    # train.py's datasets take the setting from the config.
+    import types
+
+    from srcnn import training
+
+    drawn = []
+    real = training.make_dataset
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(training, "make_dataset", lambda *args, **kwargs: drawn.append(kwargs) or real(*args, **kwargs))
+        config = TrainConfig(turns="diagonal", augment=True, patch_size=12, batch_size=1)
+        data = types.SimpleNamespace(train_pairs=pairs, val_pairs=pairs, val_sizes={(12, 12)})
+        training.make_datasets(data, config, replicas=1, initial_epoch=0)
+    assert drawn[0]["turns"] == "diagonal"
 
 
 def test_crops_differ_each_epoch_and_repeat_with_the_seed(data_dir):
