@@ -164,6 +164,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"upscale.py: error: {one_line(error)}", file=sys.stderr)
         return 2
     jobs, errors = plan(args, scale) if args.inputs else ([], [])
+    from srcnn.images import header_error
+
+    # A file that is no image is refused now, before a model loads and is named for it.
+    unreadable = {job[0]: header_error(job[0]) for job in jobs}
+    errors += [f"{source}: {why}" for source, why in unreadable.items() if why]
+    jobs = [job for job in jobs if not unreadable[job[0]]]
+    if args.inputs and not jobs and errors and args.export is None:
+        for error in errors:
+            print(f"upscale.py: skipped {error}", file=sys.stderr)
+        return 1
     from srcnn.int8 import int8_weights_of
     from srcnn.passes import load_passes
     from srcnn.runtimes import make_runtime, resolve_runtime

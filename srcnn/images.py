@@ -42,17 +42,32 @@ def read_image(path: str | os.PathLike) -> Image.Image:
             image.load()
             upright = ImageOps.exif_transpose(image)
             return upright if upright is not image else image.copy()
-    except Image.DecompressionBombError as error:
-        raise ImageReadError(f"refused as a decompression bomb: {error}") from None
-    except Image.UnidentifiedImageError:
-        raise ImageReadError("not an image Pillow can read") from None
-    except PermissionError:
-        raise ImageReadError("permission denied") from None
-    except FileNotFoundError:
-        raise ImageReadError("file not found") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as error:
-        # Truncated or corrupt data surfaces as one of these from the decoders.
-        raise ImageReadError(f"cannot decode: {error}") from None
+    except (Image.DecompressionBombError, OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageReadError(_why_unreadable(error)) from None
+
+
+def header_error(path: str | os.PathLike) -> str:
+    """Why `path` is not an image, read from its header alone ('' when it looks like one: a
+    truncated or corrupt one still fails when decoded). Cheap: for refusing a file before a model loads."""
+    if Path(path).is_dir():
+        return "is a folder, not an image"
+    try:
+        with Image.open(path):
+            return ""
+    except (Image.DecompressionBombError, OSError, SyntaxError, ValueError, EOFError) as error:
+        return _why_unreadable(error)
+
+
+def _why_unreadable(error: Exception) -> str:
+    if isinstance(error, Image.DecompressionBombError):
+        return f"refused as a decompression bomb: {error}"
+    if isinstance(error, Image.UnidentifiedImageError):
+        return "not an image Pillow can read"
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    if isinstance(error, FileNotFoundError):
+        return "file not found"
+    return f"cannot decode: {error}"  # truncated or corrupt data surfaces as one of the others
 
 
 def jpeg_quality(path: str | os.PathLike) -> int | None:

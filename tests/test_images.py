@@ -8,7 +8,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srcnn.images import ImageReadError, bicubic_degrade, jpeg_quality, load_rgb, make_pair, pad_to_square, to_rgb
+from srcnn.images import (
+    ImageReadError,
+    bicubic_degrade,
+    header_error,
+    jpeg_quality,
+    load_rgb,
+    make_pair,
+    pad_to_square,
+    to_rgb,
+)
 
 RED = (200, 30, 40)
 
@@ -100,6 +109,13 @@ def test_unreadable_files_raise_a_clear_error(tmp_path, content, reason):
     path.write_bytes(content)
     with pytest.raises(ImageReadError, match=reason):
         load_rgb(path)
+    assert reason in header_error(path)  # the same reason, from the header alone
+
+
+def test_a_header_that_reads_is_no_error(tmp_path):
+    Image.new("RGB", (4, 3)).save(tmp_path / "fine.png")
+    assert header_error(tmp_path / "fine.png") == ""
+    assert header_error(tmp_path) == "is a folder, not an image"
 
 
 def test_truncated_png_raises_a_clear_error(tmp_path):

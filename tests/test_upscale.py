@@ -257,6 +257,14 @@ def test_two_inputs_with_one_output_name_never_overwrite_each_other(tiny, tmp_pa
         assert made.size == (32, 32)  # a.jpg, first in name order; a.png was refused, not written over it
 
 
+def test_a_file_that_is_no_image_is_refused_before_a_model_is_named(tmp_path, run_main):
+    (tmp_path / "notes.png").write_text("not a picture")
+    result = run_main("upscale.py", str(tmp_path / "notes.png"), "-o", "out.png", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"upscale.py: skipped {tmp_path / 'notes.png'}: not an image Pillow can read"
+    assert "model:" not in result.stdout and not (tmp_path / "out.png").exists()
+
+
 def test_model_auto_gives_jpeg_files_to_the_jpeg_model_for_their_quality_and_says_so(tmp_path, run_main, monkeypatch):
     from srcnn import checkpoints
     from srcnn.upscaling import split_modes
