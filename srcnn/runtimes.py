@@ -96,9 +96,9 @@ def make_runtime(name: str, model: keras.Model, config: ModelConfig, weights: Pa
     """A predict function for `name` (not "auto": resolve it first). `weights`: where the model's
     weights came from; the 8-bit runtime quantizes the tuned ones beside them instead."""
     if name == "keras":
-        return Runtime(name, model.predict_on_batch)
+        return Runtime(name, keras_predict(model))
     if name == "keras-bfloat16":
-        return Runtime(name, conv2d_form(model, config, "mixed_bfloat16").predict_on_batch)
+        return Runtime(name, keras_predict(conv2d_form(model, config, "mixed_bfloat16")))
     if name == "onnxruntime":
         return Runtime(name, onnxruntime_predict(onnx_bytes(conv2d_form(model, config))))
     if name == "onnxruntime-int8":
@@ -106,6 +106,15 @@ def make_runtime(name: str, model: keras.Model, config: ModelConfig, weights: Pa
     if name in ("litert", "litert-int8"):
         return Runtime(name, litert_predict(tflite_bytes(conv2d_form(model, config), int8=name == "litert-int8")))
     raise ValueError(f"unknown runtime {name!r}")
+
+
+def keras_predict(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
+    """The model as one TensorFlow graph for every batch, height and width. Keras' predict_on_batch
+    traces a graph per input shape, and a folder of photos of many sizes brings many edge-tile
+    shapes: each cost a new trace (and TensorFlow's retracing warning)."""
+    spec = tf.TensorSpec((None, None, None, model.input_shape[-1]), tf.float32)
+    graph = tf.function(lambda batch: tf.cast(model(batch, training=False), tf.float32), input_signature=[spec])
+    return lambda batch: graph(np.asarray(batch, np.float32)).numpy()
 
 
 def int8_onnx(weights: Path | None, config: ModelConfig) -> bytes:
