@@ -170,9 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     unreadable = {job[0]: header_error(job[0]) for job in jobs}
     errors += [f"{source}: {why}" for source, why in unreadable.items() if why]
     jobs = [job for job in jobs if not unreadable[job[0]]]
+    for error in errors:
+        print(f"upscale.py: skipped {error}", file=sys.stderr)
     if args.inputs and not jobs and errors and args.export is None:
-        for error in errors:
-            print(f"upscale.py: skipped {error}", file=sys.stderr)
         return 1
     from srcnn.int8 import int8_weights_of
     from srcnn.passes import load_passes
@@ -218,8 +218,6 @@ def main(argv: list[str] | None = None) -> int:
 
         # Several tiles per call keep a GPU busy; on the CPU one tile already uses every core.
         args.batch = 4 if tf.config.list_physical_devices("GPU") else 1
-    for error in errors:
-        print(f"upscale.py: skipped {error}", file=sys.stderr)
     if not jobs and not errors:
         print("upscale.py: error: no images found in the inputs", file=sys.stderr)
         return 1

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("OpenVINO is not installed (pip install openvino): ONNX Runtime only")
     runs = [(name, tile) for name in runtimes for tile in TILES]
-    base = runs[TILES.index(512)]
+    base = (next(iter(runtimes)), 512)  # the default at its own tile size
     for label, (height, width) in SIZES.items():
         photo = split_modes(synthetic_photo(height, width, 11))
 
