@@ -10,7 +10,8 @@ The first writes RESULTS/compare/NAME.png (bicubic | model | original, each with
 RESULTS/compare/index.html (a page to compare them at full size: slider, zoom, a table) and
 RESULTS/metrics.csv for the prepared test pairs. The second scores every image of a folder with
 the SRCNN paper's protocol (Y channel, borders shaved by the scale) against bicubic; --compare-dir
-gives it the same PNGs and page. --scale 3 or 4 scores the shipped x3 or x4 model (or your own).
+gives it the same PNGs and page. --scale 3 or 4 scores the shipped x3 or x4 model (or your own);
+with --model, that x2 model is its first pass (auto: the one upscale.py picks for each image).
 Without --checkpoint: the best weights in --checkpoint-dir, else the shipped pretrained model.
 """
 
@@ -99,14 +100,14 @@ def main(argv: list[str] | None = None) -> int:
     from srcnn.dataset import DataError
 
     try:
-        if args.model == "auto" and args.scale in (None, 2):
-            args.scale = 2
-            return run_benchmark(auto_picker(args.jpeg), args, recipes)
-        weights_path = chosen_weights(args)
+        if args.model == "auto" and args.checkpoint is None and args.checkpoint_dir is None:
+            args.scale = args.scale or 2
+            return run_benchmark(auto_picker(args.jpeg, args.scale), args, recipes)
+        weights_path, first = chosen_weights(args)
         if args.benchmark is not None:
             from srcnn.passes import load_passes
 
-            passes = load_passes(weights_path)
+            passes = load_passes(weights_path, first)
             trained = passes[-1].scale
             if args.scale not in (None, trained):
                 raise CheckpointError(f"{weights_path}: a x{trained} model, not x{args.scale}")
@@ -130,18 +131,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def chosen_weights(args: argparse.Namespace) -> Path:
-    """The weights to test: a shipped model by name (x3 and x4 by --scale), else --checkpoint or the
+def chosen_weights(args: argparse.Namespace) -> tuple[Path, Path | None]:
+    """(the weights to test, the first pass to run before them in place of the one they name): a
+    shipped model by name (x3 and x4 by --scale: the named x2 model first), else --checkpoint or the
     run in --checkpoint-dir (choose_weights)."""
-    from srcnn.checkpoints import CheckpointError, choose_weights, shipped_weights, shipped_weights_at
+    from srcnn.checkpoints import choose_weights, shipped_weights, shipped_weights_at
 
     if args.scale not in (None, 2) and args.checkpoint is None and args.checkpoint_dir is None:
-        if args.model not in (None, "auto", "clean"):
-            raise CheckpointError(f"--model {args.model} ships for x2 only; x{args.scale} has one model")
-        return shipped_weights_at(args.scale)
+        named = args.model not in (None, "clean")
+        return shipped_weights_at(args.scale), shipped_weights(args.model, args.jpeg) if named else None
     if args.model:
-        return shipped_weights(args.model, args.jpeg)
-    return choose_weights(args.checkpoint, args.checkpoint_dir)
+        return shipped_weights(args.model, args.jpeg), None
+    return choose_weights(args.checkpoint, args.checkpoint_dir), None
 
 
 def run_folders(args: argparse.Namespace, weights_path: Path) -> tuple[Path, Path]:
@@ -172,10 +173,12 @@ def benchmark_recipes(text: str | None) -> dict[str, dict | None]:
     return {degradations.label(recipe): recipe}
 
 
-def auto_picker(jpeg_quality: int | None):
+def auto_picker(jpeg_quality: int | None, scale: int = 2):
     """--model auto: recipe -> a picker that gives each small image the shipped model upscale.py
-    picks (checkpoints.auto_choice; a JPEG by its quality), each network loaded once."""
-    from srcnn.checkpoints import auto_choice, load_for_inference, shipped_weights
+    picks (checkpoints.auto_choice; a JPEG by its quality), each network loaded once; at x3 and x4,
+    that x2 model's passes before the shipped second pass."""
+    from srcnn.checkpoints import auto_choice, load_for_inference, shipped_weights, shipped_weights_at
+    from srcnn.passes import load_passes
 
     loaded = {}
 
@@ -185,8 +188,12 @@ def auto_picker(jpeg_quality: int | None):
         def pick(small):
             name, _ = auto_choice(small, quality)
             if name not in loaded:
-                loaded[name] = load_for_inference(shipped_weights(name))[0]
-                print(f"model {name}: {shipped_weights(name)}")
+                if scale == 2:
+                    loaded[name] = load_for_inference(shipped_weights(name))[0]
+                    print(f"model {name}: {shipped_weights(name)}")
+                else:
+                    loaded[name] = load_passes(shipped_weights_at(scale), shipped_weights(name))
+                    print(f"model {name}: {shipped_weights(name)}, then {shipped_weights_at(scale)}")
             return loaded[name], name
 
         return pick

@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         choices=(2, 3, 4),
         help="how many times larger (default: 2, or what --checkpoint was trained for); x3 and x4 run the x2"
-        " model, then a network trained on its output",
+        " model --model picks, then a network trained on the clean x2 model's output",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument(
@@ -142,8 +142,6 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.checkpoint is not None and args.model != "auto":
         parser.error("--checkpoint and --model both name the weights; give one")
-    if args.scale not in (None, 2) and args.model not in ("auto", "clean"):  # said before TensorFlow loads
-        parser.error(f"--model {args.model} ships for x2 only; x{args.scale} has one model (--model auto or clean)")
     if args.export is not None and args.model == "jpeg":
         parser.error("--export writes one model: name it, --model jpeg-low or --model jpeg-high")
 
@@ -182,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.export is not None:
             from srcnn.upscaling import export_model
 
-            (weights, _, _), *_ = choose_models([], args.checkpoint, args.model, scale)
-            passes = load_passes(weights)
+            (weights, _, _, first), *_ = choose_models([], args.checkpoint, args.model, scale)
+            passes = load_passes(weights, first)
             for number, step in enumerate(passes, start=1):
                 folder = args.export / f"pass{number}" if len(passes) > 1 else args.export
                 for path, what in export_model(step.model, step.config, folder, step.weights):
@@ -193,8 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         runtime_name, runtime_why = resolve_runtime(args.runtime)
         groups = choose_models(jobs, args.checkpoint, args.model, scale)
         runtimes, untuned = [], []
-        for weights, why, group in groups:
-            passes = load_passes(weights)
+        for weights, why, group, first in groups:
+            passes = load_passes(weights, first)
             stages = []
             for step in passes:
                 name = runtime_name
@@ -231,12 +229,13 @@ def main(argv: list[str] | None = None) -> int:
         page = ComparePage(args.compare, f"bicubic against the model: your photos, x{scale}", columns)
     tally = Tally(skipped=len(errors))
     folder_run = args.out_dir is not None  # -o names one file: an existing one is refused, not kept
-    for (stages, group), (weights, _, _) in zip(runtimes, groups, strict=True):
+    for (stages, group), (weights, _, _, first) in zip(runtimes, groups, strict=True):
         if group and len(groups) > 1:  # the lines that follow are this model's photos
-            print(f"with {weights}:")
+            print(f"with {weights}:" if first is None else f"with {first}, then {weights}:")
         if group:
+            label = weights.parent.name if first is None else f"{first.parent.name}, then {weights.parent.name}"
             tally = tally.add(
-                enlarge_all(group, stages, args.tile, args.batch, args.overwrite, page, weights.parent.name, folder_run)
+                enlarge_all(group, stages, args.tile, args.batch, args.overwrite, page, label, folder_run)
             )
     if page is not None and page.entries:
         print(f"comparison page: {page.write()}")
@@ -262,39 +261,43 @@ def chosen_scale(checkpoint: Path | None, scale: int | None) -> int:
 
 def choose_models(
     jobs: list[tuple[Path, Path]], checkpoint: Path | None, choice: str, scale: int = 2
-) -> list[tuple[Path, str, list[tuple[Path, Path]]]]:
-    """[(weights, why, the jobs they enlarge)]: one group, or with --model auto each file to the model
-    checkpoints.auto_choice picks for it (a JPEG to the JPEG model for its quality, read from the file;
-    any other image to the model for the kind the router reads from it); --model jpeg
-    sends every file to the JPEG model for its quality. Each group keeps the jobs' order."""
-    import numpy as np
-
-    from srcnn.checkpoints import (
-        JPEG_HIGH_UP_TO,
-        JPEG_LOW_UP_TO,
-        auto_choice,
-        choose_weights,
-        jpeg_model_name,
-        shipped_weights,
-        shipped_weights_at,
-    )
-    from srcnn.images import ImageReadError, jpeg_quality, load_rgb
+) -> list[tuple[Path, str, list[tuple[Path, Path]], Path | None]]:
+    """[(weights, why, the jobs they enlarge, the first pass in place of the one the weights name)]:
+    one group, or with --model auto each file to the model checkpoints.auto_choice picks for it (a
+    JPEG to the JPEG model for its quality, read from the file; any other image to the model for the
+    kind the router reads from it); --model jpeg sends every file to the JPEG model for its quality.
+    At x3 and x4 the chosen x2 model is the first pass, before the shipped x3 or x4 second pass.
+    Each group keeps the jobs' order."""
+    from srcnn.checkpoints import shipped_weights, shipped_weights_at
 
     if checkpoint is not None:
-        return [(checkpoint, "--checkpoint", jobs)]
-    if scale != 2:
-        return [
-            (
-                shipped_weights_at(scale),
-                f"the x{scale} model: the clean x2 model, then a network trained on its output",
-                jobs,
-            )
-        ]
-    clean = choose_weights(None, None, prefer_pretrained=True)
+        return [(checkpoint, "--checkpoint", jobs, None)]
+    groups = choose_x2_models(jobs, choice)
+    if scale == 2:
+        return [(shipped_weights(name), why, group, None) for name, why, group in groups]
+    last = shipped_weights_at(scale)
+    return [
+        (
+            last,
+            f"the x{scale} model: {why}, then a network trained on the clean model's output",
+            group,
+            None if name == "clean" else shipped_weights(name),
+        )
+        for name, why, group in groups
+    ]
+
+
+def choose_x2_models(jobs: list[tuple[Path, Path]], choice: str) -> list[tuple[str, str, list[tuple[Path, Path]]]]:
+    """[(shipped x2 model's name, why, the jobs it enlarges)] (choose_models)."""
+    import numpy as np
+
+    from srcnn.checkpoints import JPEG_HIGH_UP_TO, JPEG_LOW_UP_TO, auto_choice, jpeg_model_name
+    from srcnn.images import ImageReadError, jpeg_quality, load_rgb
+
     if choice in ("jpeg-low", "jpeg-high", "general", "unfiltered", "sharpened"):
-        return [(shipped_weights(choice), f"the {choice} model, --model {choice}", jobs)]
+        return [(choice, f"the {choice} model, --model {choice}", jobs)]
     if choice == "clean" or not jobs:
-        return [(clean, "the clean model" + (", --model clean" if choice == "clean" else ""), jobs)]
+        return [("clean", "the clean model" + (", --model clean" if choice == "clean" else ""), jobs)]
     why = {
         "jpeg-low": f"the JPEG model for qualities up to {JPEG_LOW_UP_TO}, for such JPEGs",
         "jpeg-high": f"the JPEG model for qualities {JPEG_LOW_UP_TO + 1}-{JPEG_HIGH_UP_TO}, for such JPEGs"
@@ -326,7 +329,7 @@ def choose_models(
             reason = why[name]
             if len(jobs) == 1 and reasons.get(group[0][0]):
                 reason = f"the {name} model: {reasons[group[0][0]]}"
-            groups.append((clean if name == "clean" else shipped_weights(name), f"{reason} (--model {choice})", group))
+            groups.append((name, f"{reason} (--model {choice})", group))
     return groups
 
 

@@ -211,7 +211,7 @@ BENCHMARK_KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "bicubic_psnr_y", "bicubic_ssi
 
 # For test.py --model auto: the small image (before the bicubic enlargement) -> (the network that
 # fits it, its name).
-ModelPicker = Callable[[np.ndarray], tuple[keras.Model, str]]
+ModelPicker = Callable[[np.ndarray], tuple[keras.Model | list, str]]
 
 
 def benchmark_image(
@@ -238,13 +238,13 @@ def benchmark_image(
     small, low_res_image = degradations.small_and_low_res(high_res_image, scale, recipe, jpeg_quality)
     low_res, high_res = np.asarray(low_res_image), np.asarray(high_res_image)
     chosen = {}
+    if not isinstance(model, keras.Model | list):
+        model, chosen["model"] = model(np.asarray(small))
     if isinstance(model, list):
         from srcnn.passes import enlarge
 
         super_res = enlarge(model, small)
     else:
-        if not isinstance(model, keras.Model):
-            model, chosen["model"] = model(np.asarray(small))
         super_res = super_resolve(model, low_res)
     border = scale  # the SR convention: shave as many pixels as the scale factor
     model_values = benchmark_metrics(high_res, super_res, border)

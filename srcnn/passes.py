@@ -4,6 +4,11 @@ network trained on what that gives (the progressive idea of LapSRN, with the blo
 A model trained on such inputs names the model before it in its config.json ("first_pass", a path
 relative to that file's folder, so a model folder travels with the one it names); the first pass's
 own record says its scale. A model without a first pass is one pass: bicubic, then the network.
+
+The first pass can be swapped for another model of its scale (`load_passes(..., first=...)`): the
+router's x2 model for the kind of small image it reads, as at 2x. A second pass trained after the
+clean model finishes what any of them gives, since each restores its kind of small image to what
+the clean model would have made of a clean one (docs/scales.md measures it).
 """
 
 from __future__ import annotations
@@ -39,8 +44,9 @@ def first_pass_of(weights: Path) -> Path | None:
     return None if not named else Path(os.path.normpath(weights.parent.resolve() / named))
 
 
-def pass_chain(weights: Path) -> list[tuple[Path, int]]:
-    """[(weights, scale after it)], first pass first."""
+def pass_chain(weights: Path, first: Path | None = None) -> list[tuple[Path, int]]:
+    """[(weights, scale after it)], first pass first; with `first`, that model instead of the
+    first pass the records name (it must enlarge as much)."""
     chain = []
     current: Path | None = weights
     while current is not None:
@@ -49,6 +55,15 @@ def pass_chain(weights: Path) -> list[tuple[Path, int]]:
         chain.append((current, record_scale(read_run_record(current.parent))))
         current = first_pass_of(current)
     chain.reverse()
+    if first is not None:
+        if len(chain) < 2:
+            raise CheckpointError(f"{weights}: one pass only, no first pass to replace by {first}")
+        first_scale = record_scale(read_run_record(first.parent))
+        if first_scale != chain[0][1]:
+            raise CheckpointError(
+                f"{first}: a x{first_scale} model cannot replace the x{chain[0][1]} first pass of {weights}"
+            )
+        chain[0] = (first, first_scale)
     for (earlier, before), (later, after) in zip(chain, chain[1:], strict=False):
         if after <= before:
             raise CheckpointError(
@@ -57,10 +72,10 @@ def pass_chain(weights: Path) -> list[tuple[Path, int]]:
     return chain
 
 
-def load_passes(weights: Path) -> list[Pass]:
-    """Every pass of a model, loaded, first first."""
+def load_passes(weights: Path, first: Path | None = None) -> list[Pass]:
+    """Every pass of a model, loaded, first first (`first`: see pass_chain)."""
     passes = []
-    for path, scale in pass_chain(weights):
+    for path, scale in pass_chain(weights, first):
         model, config = load_for_inference(path)
         passes.append(Pass(path, model, config, scale))
     return passes

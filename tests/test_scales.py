@@ -94,9 +94,59 @@ def test_upscale_takes_the_scale_of_its_model_and_refuses_another(chain, run_mai
     )
     assert refused.returncode == 2 and "a x4 model, not x2" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1 and not (tmp_path / "x.png").exists()
-    with pytest.raises(SystemExit) as refused_early:  # a command-line error, before any model loads
-        run_main("upscale.py", "photo.png", "-o", "x.png", "--scale", "3", "--model", "general", cwd=tmp_path)
-    assert refused_early.value.code == 2
+
+
+def test_another_x2_model_can_run_first_but_only_one_of_the_first_pass_scale(chain, tmp_path):
+    other = save_tiny_checkpoint(tmp_path / "other-x2", seed=5)
+    assert pass_chain(chain[3], first=other) == [(other, 2), (chain[3], 3)]
+    with pytest.raises(CheckpointError, match="x3 model cannot replace the x2 first pass"):
+        pass_chain(chain[4], first=chain[3])
+    with pytest.raises(CheckpointError, match="no first pass to replace"):
+        pass_chain(chain[2], first=other)
+
+
+@pytest.mark.parametrize("scale", [3, 4])
+def test_at_3_and_4_the_x2_model_picked_for_the_photo_runs_first(chain, run_main, tmp_path, monkeypatch, scale):
+    from srcnn import checkpoints
+    from srcnn.routing import Router, build_classifier
+
+    shipped = {"clean": chain[2], "unfiltered": save_tiny_checkpoint(tmp_path / "unfiltered", seed=7)}
+    shipped["jpeg-low"] = save_tiny_checkpoint(tmp_path / "jpeg-low", seed=8)
+    for name, weights in shipped.items():
+        monkeypatch.setitem(checkpoints.SHIPPED_WEIGHTS, name, weights)
+    monkeypatch.setitem(checkpoints.SHIPPED_BY_SCALE, scale, chain[scale])
+    # A router that reads every lossless image as unfiltered.
+    router = Router(("smooth", "unfiltered", "sharpened"), ("clean", "unfiltered", "sharpened"), (0.0, 50.0, 0.0))
+    router.classifier = build_classifier(3)
+    router.save(tmp_path / "router")
+    monkeypatch.setattr(checkpoints, "ROUTER_DIR", tmp_path / "router")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    gradient_image(40, 36, seed=1).save(photos / "a.png")  # big enough for the router to read
+    gradient_image(14, 10, seed=2).save(photos / "b.jpg", quality=70)
+
+    done = run_main(
+        "upscale.py", "photos", "--out-dir", "big", "--scale", str(scale), "--runtime", "keras", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    for photo, first in (("a.png", "unfiltered"), ("b.jpg", "jpeg-low")):
+        assert f"with {shipped[first]}, then {chain[scale]}:" in done.stdout
+        passes = load_passes(chain[scale], shipped[first])
+        stages = [(step.model.predict_on_batch, step.config, step.scale) for step in passes]
+        with Image.open(photos / photo) as image:
+            expected = upscale_in_passes(stages, split_modes(image))
+        with Image.open(tmp_path / "big" / f"{photo[0]}_x{scale}.png") as made:
+            np.testing.assert_array_equal(np.asarray(made), np.asarray(expected))
+    named = run_main(
+        "upscale.py", "photos/a.png", "-o", "c.png", "--scale", str(scale), "--model", "clean", cwd=tmp_path
+    )
+    assert named.returncode == 0 and f"after {chain[2].resolve()}" in named.stdout
+
+    (tmp_path / "set").mkdir()
+    gradient_image(40 * scale, 36 * scale, seed=3).save(tmp_path / "set" / "a.png")  # small: 40x36
+    scored = run_main("test.py", "--benchmark", "set", "--scale", str(scale), "--model", "auto", cwd=tmp_path)
+    assert scored.returncode == 0, scored.stderr
+    assert f"model unfiltered: {shipped['unfiltered']}, then {chain[scale]}" in scored.stdout
 
 
 def test_benchmark_scores_a_model_at_its_own_scale(chain, run_main, tmp_path):
