@@ -15,6 +15,8 @@ only a model whose weights were tuned for it (int8.weights.h5 beside them).
 
 from __future__ import annotations
 
+import functools
+
 import importlib.util
 import os
 import tempfile
@@ -113,8 +115,15 @@ def keras_predict(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
     traces a graph per input shape, and a folder of photos of many sizes brings many edge-tile
     shapes: each cost a new trace (and TensorFlow's retracing warning)."""
     spec = tf.TensorSpec((None, None, None, model.input_shape[-1]), tf.float32)
-    graph = tf.function(lambda batch: tf.cast(model(batch, training=False), tf.float32), input_signature=[spec])
+    # A partial, not a lambda: TensorFlow counts traces by the function's code, so the lambdas of
+    # several models (x3 after each x2 model, a folder's photos split across models) would add up to
+    # its "excessive retracing" warning, though each model traces once.
+    graph = tf.function(functools.partial(_float32_output, model), input_signature=[spec])
     return lambda batch: graph(np.asarray(batch, np.float32)).numpy()
+
+
+def _float32_output(model: keras.Model, batch: tf.Tensor) -> tf.Tensor:
+    return tf.cast(model(batch, training=False), tf.float32)
 
 
 def int8_onnx(weights: Path | None, config: ModelConfig) -> bytes:
