@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import weakref
 from collections.abc import Callable
 
 import keras
@@ -316,5 +318,27 @@ def super_resolve(model: keras.Model, low_res: np.ndarray) -> np.ndarray:
     """(height, width, 3) uint8 bicubic-upscaled image -> the model's uint8 image, same size, in one
     call (the network's zero padding at the borders; upscale.py's tiles extend the edges instead)."""
     batch = to_model_range(low_res)[np.newaxis]  # (1, height, width, 3) in [-1, 1]
-    predicted = model.predict_on_batch(batch)
-    return from_model_range(predicted[0])
+    return from_model_range(graph_predict(model)(batch)[0])
+
+
+_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def graph_predict(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
+    """The model as one TensorFlow graph for every batch, height and width, made once per model.
+    Keras' predict_on_batch traces a graph per input shape, and photos of many sizes (a benchmark
+    folder, a folder's edge tiles) bring many: each cost a new trace and TensorFlow's retracing warning."""
+    if model not in _GRAPHS:
+        import tensorflow as tf
+
+        spec = tf.TensorSpec((None, None, None, model.input_shape[-1]), tf.float32)
+        # A partial, not a lambda: TensorFlow counts traces by the function's code, so the lambdas of
+        # several models (x3 after each x2 model, a folder's photos split across models) would add up
+        # to that warning, though each model traces once.
+        graph = tf.function(functools.partial(_float32_output, model), input_signature=[spec])
+        _GRAPHS[model] = lambda batch: graph(np.asarray(batch, np.float32)).numpy()
+    return _GRAPHS[model]
+
+
+def _float32_output(model: keras.Model, batch):
+    return keras.ops.cast(model(batch, training=False), "float32")

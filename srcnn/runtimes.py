@@ -15,8 +15,6 @@ only a model whose weights were tuned for it (int8.weights.h5 beside them).
 
 from __future__ import annotations
 
-import functools
-
 import importlib.util
 import os
 import tempfile
@@ -30,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from srcnn.config import RUNTIMES, ModelConfig
-from srcnn.network import build_model
+from srcnn.network import build_model, graph_predict
 from srcnn.precision import BFLOAT16_CPU_FLAGS, cpu_flags
 
 # Fastest first on the project's CPUs, among those within 0.05 dB of Keras float32 on Set5
@@ -98,9 +96,9 @@ def make_runtime(name: str, model: keras.Model, config: ModelConfig, weights: Pa
     """A predict function for `name` (not "auto": resolve it first). `weights`: where the model's
     weights came from; the 8-bit runtime quantizes the tuned ones beside them instead."""
     if name == "keras":
-        return Runtime(name, keras_predict(model))
+        return Runtime(name, graph_predict(model))
     if name == "keras-bfloat16":
-        return Runtime(name, keras_predict(conv2d_form(model, config, "mixed_bfloat16")))
+        return Runtime(name, graph_predict(conv2d_form(model, config, "mixed_bfloat16")))
     if name == "onnxruntime":
         return Runtime(name, onnxruntime_predict(onnx_bytes(conv2d_form(model, config))))
     if name == "onnxruntime-int8":
@@ -108,22 +106,6 @@ def make_runtime(name: str, model: keras.Model, config: ModelConfig, weights: Pa
     if name in ("litert", "litert-int8"):
         return Runtime(name, litert_predict(tflite_bytes(conv2d_form(model, config), int8=name == "litert-int8")))
     raise ValueError(f"unknown runtime {name!r}")
-
-
-def keras_predict(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
-    """The model as one TensorFlow graph for every batch, height and width. Keras' predict_on_batch
-    traces a graph per input shape, and a folder of photos of many sizes brings many edge-tile
-    shapes: each cost a new trace (and TensorFlow's retracing warning)."""
-    spec = tf.TensorSpec((None, None, None, model.input_shape[-1]), tf.float32)
-    # A partial, not a lambda: TensorFlow counts traces by the function's code, so the lambdas of
-    # several models (x3 after each x2 model, a folder's photos split across models) would add up to
-    # its "excessive retracing" warning, though each model traces once.
-    graph = tf.function(functools.partial(_float32_output, model), input_signature=[spec])
-    return lambda batch: graph(np.asarray(batch, np.float32)).numpy()
-
-
-def _float32_output(model: keras.Model, batch: tf.Tensor) -> tf.Tensor:
-    return tf.cast(model(batch, training=False), tf.float32)
 
 
 def int8_onnx(weights: Path | None, config: ModelConfig) -> bytes:
