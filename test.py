@@ -186,7 +186,7 @@ def auto_picker(jpeg_quality: int | None, scale: int = 2):
         quality = jpeg_quality or (recipe or {}).get("quality")
 
         def pick(small):
-            name, _ = auto_choice(small, quality)
+            name, _ = auto_choice(small, quality, scale)
             if name not in loaded:
                 if scale == 2:
                     loaded[name] = load_for_inference(shipped_weights(name))[0]

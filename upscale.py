@@ -272,7 +272,7 @@ def choose_models(
 
     if checkpoint is not None:
         return [(checkpoint, "--checkpoint", jobs, None)]
-    groups = choose_x2_models(jobs, choice)
+    groups = choose_x2_models(jobs, choice, scale)
     if scale == 2:
         return [(shipped_weights(name), why, group, None) for name, why, group in groups]
     last = shipped_weights_at(scale)
@@ -287,7 +287,9 @@ def choose_models(
     ]
 
 
-def choose_x2_models(jobs: list[tuple[Path, Path]], choice: str) -> list[tuple[str, str, list[tuple[Path, Path]]]]:
+def choose_x2_models(
+    jobs: list[tuple[Path, Path]], choice: str, scale: int = 2
+) -> list[tuple[str, str, list[tuple[Path, Path]]]]:
     """[(shipped x2 model's name, why, the jobs it enlarges)] (choose_models)."""
     import numpy as np
 
@@ -319,7 +321,7 @@ def choose_x2_models(jobs: list[tuple[Path, Path]], choice: str) -> list[tuple[s
             continue
         try:
             # The image is decoded only where the router decides: a JPEG model's file is known by its quality.
-            name, reasons[job[0]] = auto_choice(lambda path=job[0]: np.asarray(load_rgb(path)), quality)
+            name, reasons[job[0]] = auto_choice(lambda path=job[0]: np.asarray(load_rgb(path)), quality, scale)
         except (ImageReadError, MemoryError):
             name = "clean"  # its error comes, with the file's name, when it is enlarged
         grouped[name].append(job)

@@ -66,7 +66,9 @@ BIASES = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # added to the smooth kind'
 # these 192-pixel pieces leaves a margin (the router fitted at 90.9% here kept 88% on BSD20's whole photos).
 PROTOCOL_KEPT = 0.93
 HELD_OUT_EVERY = 3  # every 3rd photo (with its copy on a square) picks the bias, the others train the classifier
-CROP = 192  # the piece of each held-out photo the models enlarge
+# The side of the piece of each held-out photo the models enlarge, by scale: a 96x96 small image at 2x
+# and 3x; at 4x 80x80, as the 321-pixel side of BSD200's photos allows.
+PIECE = {2: 192, 3: 288, 4: 320}
 
 
 def training_tiles(
@@ -131,29 +133,35 @@ def tile_accuracy(classifier, photos: list) -> float:
     return float(np.mean(np.argmax(classifier.predict(tiles, batch_size=1024, verbose=0), axis=1) == labels))
 
 
-def gains(photos: list, weights: dict[str, Path]) -> dict[str, dict]:
-    """{way: {"small": the small images, model: its Y-PSNR gain over bicubic per photo}} (2-pixel shave),
-    on a CROP x CROP piece from the middle of each photo large enough."""
-    from srcnn.checkpoints import load_for_inference
+def gains(photos: list, weights: dict[str, Path], scale: int = 2) -> dict[str, dict]:
+    """{way: {"small": the small images, model: its Y-PSNR gain over bicubic per photo}} (shaved by the
+    scale), on a PIECE x PIECE piece from the middle of each photo large enough. At 3x and 4x each x2
+    model runs first, then the shipped x3 or x4 second pass (srcnn/passes.py)."""
+    from srcnn.checkpoints import shipped_weights_at
     from srcnn.metrics import benchmark_metrics
-    from srcnn.network import super_resolve
+    from srcnn.passes import enlarge, load_passes
 
-    models = {name: load_for_inference(path)[0] for name, path in weights.items()}
+    last = shipped_weights_at(scale)
+    passes = {
+        name: load_passes(last if scale != 2 else path, path if scale != 2 else None) for name, path in weights.items()
+    }
+    side = PIECE[scale]
     pieces = []
     for photo in photos:
         width, height = photo.size
-        if min(width, height) >= CROP:
-            left, top = (width - CROP) // 2, (height - CROP) // 2
-            pieces.append(photo.crop((left, top, left + CROP, top + CROP)))
+        if min(width, height) >= side:
+            left, top = (width - side) // 2, (height - side) // 2
+            pieces.append(photo.crop((left, top, left + side, top + side)))
     measured = {}
     for way in SCORED:
-        rows = {name: [] for name in models} | {"small": []}
+        rows = {name: [] for name in passes} | {"small": []}
         for index, piece in enumerate(pieces):
-            small, low_res_image = degradations.small_and_low_res(piece, 2, degradations.recipe_for(way, seed=index))
+            recipe = degradations.recipe_for(way, seed=index)
+            small, low_res_image = degradations.small_and_low_res(piece, scale, recipe)
             low_res, high_res = np.asarray(low_res_image), np.asarray(piece)
-            bicubic = benchmark_metrics(high_res, low_res, 2)["psnr_y"]
-            for name, model in models.items():
-                rows[name].append(benchmark_metrics(high_res, super_resolve(model, low_res), 2)["psnr_y"] - bicubic)
+            bicubic = benchmark_metrics(high_res, low_res, scale)["psnr_y"]
+            for name, chain in passes.items():
+                rows[name].append(benchmark_metrics(high_res, enlarge(chain, small), scale)["psnr_y"] - bicubic)
             rows["small"].append(np.asarray(small))
         measured[way] = {key: (np.array(value) if key != "small" else value) for key, value in rows.items()}
     return measured
@@ -176,15 +184,16 @@ def gain_table(measured: dict, models: tuple[str, ...], pieces: slice = slice(No
     )
 
 
-def pick_rule(measured: dict, router: Router) -> tuple[float, tuple[str, ...], tuple]:
+def pick_rule(measured: dict, router: Router, scale: int = 2) -> tuple[float, tuple[str, ...], tuple]:
     """(bias, each kind's model, gain table or ()): the smallest bias towards the clean model that
-    keeps PROTOCOL_KEPT of its gain on the protocol, under the rule whose worst way gains more."""
+    keeps PROTOCOL_KEPT of its gain on the protocol, under the rule whose worst way gains more. At
+    3x and 4x only the bias: each kind keeps the model it has at 2x."""
     print("mean gain (share below bicubic) by way: each model alone, then routed at each bias")
     print(f"{'':20s}" + "".join(f"{way:>15s}" for way in measured))
     for name in router.models:
         cells = "".join(f"{rows[name].mean():+8.2f} ({(rows[name] < 0).mean():4.0%})" for rows in measured.values())
         print(f"{name + ' alone':20s}{cells}")
-    readings = {way: [router.reading(small) for small in rows["small"]] for way, rows in measured.items()}
+    readings = {way: [router.reading(small, scale) for small in rows["small"]] for way, rows in measured.items()}
     count = len(measured["bicubic"]["clean"])
     halves = (slice(0, None, 2), slice(1, None, 2))
     # Each half of the pieces is routed with the gain table of the other half.
@@ -196,6 +205,8 @@ def pick_rule(measured: dict, router: Router) -> tuple[float, tuple[str, ...], t
         "model, box to unfiltered": (box_to_unfiltered, None),
         "gain": (router.models, tables),
     }
+    if scale != 2:
+        rules = {"model": (router.models, None)}
     kept_rules = {}
     for rule, (models, gain) in rules.items():
         judges = [Router(router.kinds, models, router.bias, gain=gain[half] if gain else ()) for half in (0, 1)]
@@ -233,7 +244,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiles-per-image", type=int, default=TILES_PER_IMAGE, help="tiles of each small image")
     parser.add_argument("--epochs", type=int, default=EPOCHS, help="the classifier's training epochs")
     parser.add_argument("--classifier-from", type=Path, help="a router folder whose tile classifier to reuse")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        choices=(2, 3, 4),
+        default=2,
+        help="3 or 4: fit only the biases for small images enlarged that much (each x2 model, then the shipped"
+        " second pass), added to the router of --classifier-from and saved to --out",
+    )
     args = parser.parse_args(argv)
+    if args.scale != 2 and not args.classifier_from:
+        parser.error("--scale 3 or 4 adds to a fitted router: name it with --classifier-from")
     from srcnn.precision import start_tensorflow
 
     start_tensorflow()  # quietly
@@ -259,6 +280,15 @@ def main(argv: list[str] | None = None) -> int:
                 sources[-1].append(whole_high_res(pad_to_square(photo)))
     fitting = [photo for index, versions in enumerate(sources) if index % HELD_OUT_EVERY for photo in versions]
     held_out = [photo for versions in sources[::HELD_OUT_EVERY] for photo in versions]
+    if args.scale != 2:  # the router as fitted, with biases for this scale
+        router = Router.load(args.classifier_from)
+        router.scale_bias[str(args.scale)] = towards_clean(0.0)  # read without a bias; pick_rule adds each
+        measured = gains(held_out, {name: shipped_weights(name) for name in set(router.models)}, args.scale)
+        bias, _, _ = pick_rule(measured, router, args.scale)
+        router.scale_bias[str(args.scale)] = towards_clean(bias)
+        router.save(args.out)
+        print(f"router: {args.out} ({router.fitted_on})")
+        return 0
     router = Router(tuple(KINDS), tuple(MODELS[kind] for kind in KINDS), towards_clean(0.0))
     if args.classifier_from:
         before = Router.load(args.classifier_from)

@@ -75,13 +75,16 @@ def auto_model_name(quality: int | None) -> str:
     return "clean" if quality is None or quality > JPEG_HIGH_UP_TO else jpeg_model_name(quality)
 
 
-def auto_choice(small: np.ndarray | Callable[[], np.ndarray], jpeg_quality: int | None = None) -> tuple[str, str]:
+def auto_choice(
+    small: np.ndarray | Callable[[], np.ndarray], jpeg_quality: int | None = None, scale: int = 2
+) -> tuple[str, str]:
     """(shipped model name, why) for one small image as --model auto picks: a JPEG (quality up to
     JPEG_HIGH_UP_TO) goes to the JPEG model for its quality; any other image to the model the router
     picks for the kind it reads (routing.py: smooth -> clean, sharpened -> sharpened, box-filtered
     and unfiltered -> unfiltered); to the clean one
     where the router or that model does not ship. `small` may be a function that decodes it, called
-    only when the router decides."""
+    only when the router decides; `scale`: how many times it will be enlarged (at 3x and 4x, the x2
+    model picked runs first)."""
     name = auto_model_name(jpeg_quality)
     if name != "clean" and SHIPPED_WEIGHTS[name].is_file():
         return name, f"a JPEG of quality {jpeg_quality}"
@@ -89,7 +92,7 @@ def auto_choice(small: np.ndarray | Callable[[], np.ndarray], jpeg_quality: int 
 
     if not (ROUTER_DIR / ROUTER_NAME).is_file():
         return "clean", "the router is not in this copy of the project"
-    name, why = _router(ROUTER_DIR).choose(small() if callable(small) else small)
+    name, why = _router(ROUTER_DIR).choose(small() if callable(small) else small, scale)
     if not SHIPPED_WEIGHTS[name].is_file():
         return "clean", f"{why}, but the {name} model is not in this copy of the project"
     return name, why

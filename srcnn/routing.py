@@ -86,20 +86,26 @@ class Router:
     # gain[k][m]: models[m]'s mean Y-PSNR gain over bicubic (dB) on held-out small images of
     # kinds[k] (docs/fit_router.py); empty: each kind goes to its own model.
     gain: tuple[tuple[float, ...], ...] = ()
+    # The biases for a small image that is enlarged 3x or 4x ({"3": biases, ...}), fitted for the
+    # passes that enlarge it (docs/fit_router.py --scale); `bias` for any scale not named.
+    scale_bias: dict[str, tuple[float, ...]] = field(default_factory=dict)
     classifier: object = field(default=None, repr=False)
 
-    def reading(self, pixels: np.ndarray) -> np.ndarray | None:
-        """Each kind's mean log-probability over the image's tiles, plus its bias; None if it has none."""
+    def reading(self, pixels: np.ndarray, scale: int = 2) -> np.ndarray | None:
+        """Each kind's mean log-probability over the image's tiles, plus its bias for a small image
+        enlarged `scale` times; None if it has no tiles."""
         tiles = luma_tiles(pixels)
         if not len(tiles):
             return None
         logits = np.asarray(self.classifier.predict_on_batch(tiles), np.float64)
         log_probability = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
-        return log_probability.mean(axis=0) + np.asarray(self.bias)
+        return log_probability.mean(axis=0) + np.asarray(self.scale_bias.get(str(scale), self.bias))
 
     def __post_init__(self) -> None:
         if not len(self.kinds) == len(self.models) == len(self.bias) >= 2:
             raise ValueError("kinds, models and bias must be lists of one length (2 or more)")
+        if any(len(bias) != len(self.kinds) for bias in self.scale_bias.values()):
+            raise ValueError("scale_bias must hold a bias per kind for each scale")
         if self.gain and (
             len(self.gain) != len(self.kinds)
             or any(len(row) != len(self.models) for row in self.gain)
@@ -121,9 +127,10 @@ class Router:
         """The index (in `models`) of the model for a reading."""
         return int(np.argmax(self.expected_gain(reading) if self.gain else reading))
 
-    def choose(self, pixels: np.ndarray) -> tuple[str, str]:
-        """(shipped model name, why) for one small image."""
-        reading = self.reading(pixels)
+    def choose(self, pixels: np.ndarray, scale: int = 2) -> tuple[str, str]:
+        """(shipped model name, why) for one small image to be enlarged `scale` times (at 3x and 4x,
+        the x2 model that runs first)."""
+        reading = self.reading(pixels, scale)
         if reading is None:
             return self.models[0], "too flat or too small to read how it was made"
         kind = int(np.argmax(reading))
@@ -158,10 +165,14 @@ class Router:
             models = tuple(str(model) for model in values["models"])
             bias = tuple(float(value) for value in values["bias"])
             gain = tuple(tuple(float(value) for value in row) for row in values.get("gain", ()))
-        except (OSError, ValueError, KeyError, TypeError) as error:
+            scale_bias = {
+                str(int(scale)): tuple(float(value) for value in bias)
+                for scale, bias in values.get("scale_bias", {}).items()
+            }
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"{path}: not a router file ({type(error).__name__}: {error})") from None
         try:
-            router = cls(kinds, models, bias, str(values.get("fitted_on", "")), gain)
+            router = cls(kinds, models, bias, str(values.get("fitted_on", "")), gain, scale_bias)
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from None
         import keras

@@ -226,6 +226,21 @@ def test_a_router_saved_and_loaded_reads_the_same_and_follows_its_bias(tmp_path)
         assert tiny_router(tmp_path / model, bias).choose(small)[0] == model
 
 
+def test_a_router_reads_a_small_image_for_3x_and_4x_with_the_biases_fitted_for_that_scale(tmp_path):
+    router = tiny_router(tmp_path / "a", bias=(0.0, 0.0, 50.0))  # at 2x every image reads as sharpened
+    router.scale_bias = {"4": (50.0, 0.0, 0.0)}  # at 4x as smooth
+    router.save(tmp_path / "b")
+    again = Router.load(tmp_path / "b")
+    small = np.asarray(photo_crop(128))
+    assert [again.choose(small, scale)[0] for scale in (2, 3, 4)] == ["sharpened", "sharpened", "clean"]
+    assert np.allclose(again.reading(small, 4) - again.reading(small, 2), (50.0, 0.0, -50.0))
+    record = json.loads((tmp_path / "b" / "router.json").read_text())
+    record["scale_bias"] = {"3": [1.0, 2.0]}  # a bias short
+    (tmp_path / "b" / "router.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="router.json: scale_bias must hold a bias per kind"):
+        Router.load(tmp_path / "b")
+
+
 def test_a_router_may_give_two_kinds_to_one_model_and_says_so(tmp_path):
     router = tiny_router(tmp_path, bias=(0.0, 0.0, 50.0))  # every image reads as sharpened
     router.models = ("clean", "unfiltered", "unfiltered")  # as the shipped router gives box-filtered
