@@ -10,7 +10,8 @@ does best on it, and the router reads the kind from the small image before the b
               each with its mean removed and divided by its std (only the shape of the detail counts)
     reading = a small CNN's log-probability of each kind (smooth, box-filtered, unfiltered,
               sharpened), averaged over the tiles, plus a bias per kind (fitted so that the
-              benchmark protocol keeps the clean model)
+              benchmark protocol keeps the clean model; at 3x and 4x, biases fitted for the x2
+              model picked, then the x3 or x4 second pass: `scale_bias`)
     model   = the most likely kind's model (router.json's `models`; the shipped router: smooth ->
               clean, sharpened -> sharpened, box-filtered and unfiltered -> unfiltered), or, for a
               router fitted with a `gain` table, the model of the largest expected gain: each kind's

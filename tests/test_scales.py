@@ -13,6 +13,7 @@ from PIL import Image
 from srcnn.checkpoints import BEST_WEIGHTS_NAME, CONFIG_NAME, CheckpointError, write_run_record
 from srcnn.config import ModelConfig, PrepConfig, TrainConfig
 from srcnn.dataset import DataError
+from srcnn.images import whole_high_res
 from srcnn.network import build_model
 from srcnn.passes import enlarge, first_pass_input, load_passes, pass_chain
 from srcnn.preparation import prepare_folder
@@ -178,3 +179,42 @@ def test_a_run_recorded_before_scales_were_keeps_its_scale():
 
     assert record_scale({"data": {"train": {"prep": [{"mode": "whole", "scale": 3, "pairs": 9}]}}}) == 3
     assert record_scale({}) == 2
+
+
+def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(chain, run_main, tmp_path):
+    """docs/end_to_end.py: the trained graph (bicubic inside it) gives what srcnn.passes.enlarge
+    gives with 8-bit pixels between the passes, up to that rounding; the run writes two passes that
+    upscale.py and test.py load as one x3 model, and a history row per epoch."""
+    from conftest import load_script
+
+    from srcnn.network import from_model_range
+
+    script = load_script("docs/end_to_end.py")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index in range(3):
+        gradient_image(99, 105, seed=index).save(photos / f"p{index}.png")
+    (tmp_path / "val.txt").write_text("p0.png\n")
+    high_res = whole_high_res(Image.open(photos / "p0.png"), 3)
+    small, first_input = script.first_pass_input(high_res, 3)
+    assert first_input.shape == (2 * small.height, 2 * small.width, 3)
+    passes = load_passes(chain[3])
+    trainable = script.build_trainable(passes[0].model, passes[1].model, 3)
+    in_graph = from_model_range(trainable(script.to_model_range(first_input[np.newaxis])).numpy()[0]).astype(int)
+    difference = np.abs(in_graph - enlarge(passes, small).astype(int))
+    assert difference.max() <= 3 and difference.mean() < 0.5, (difference.max(), difference.mean())
+
+    argv = ["photos", "--val-names", "val.txt", "--start", str(chain[3]), "--out", "e2e", "--epochs", "1"]
+    done = run_main("docs/end_to_end.py", *argv, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "2 training photos" in done.stdout and "1 validation" in done.stdout
+    assert pass_chain(tmp_path / "e2e" / BEST_WEIGHTS_NAME) == [
+        (tmp_path / "e2e" / "first-pass" / BEST_WEIGHTS_NAME, 2),
+        (tmp_path / "e2e" / BEST_WEIGHTS_NAME, 3),
+    ]
+    assert [row.split(",")[0] for row in (tmp_path / "e2e" / "history.csv").read_text().splitlines()] == [
+        "epoch", "0", "1"
+    ]  # fmt: skip
+    again = run_main("docs/end_to_end.py", *argv[:-1], "2", "--resume", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "epoch 2:" in again.stdout and "epoch 1:" not in again.stdout

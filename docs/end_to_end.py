@@ -1,0 +1,259 @@
+"""Fine-tune the two passes of a x3 or x4 model together, end to end, as LapSRN trains its levels.
+
+Usage (from the project's root):
+    python docs/end_to_end.py ../shared/data/T91 ../shared/data/BSD200 --val-names configs/bsd200-val.txt \
+        --start checkpoints/pretrained-x3/best.weights.h5 --out checkpoints/x3-end-to-end [--resume]
+
+The shipped second passes were trained on what a fixed x2 model gives (prep_images.py --first-pass):
+the first pass never learns what would help the second. Here both train at once: the small image
+(PIL bicubic by the scale, the protocol's degradations.py recipe) is enlarged 2x by PIL bicubic, as
+upscale.py does; the first network; bicubic to the full size inside the graph (TensorFlow's
+antialiased bicubic, which equals PIL's to float precision for an enlargement, clipped to the
+network's range as 8-bit pixels are); the second network; the pixel loss of train.py (MSE with
+the pure white/black margin) against the photo, over all but a 6-pixel border of each crop.
+
+Photos: every image of the folders, cropped to a multiple of the scale, and each fourth again on a
+white and a black square (pure white and black to keep exact, as the shipped models' squares);
+--val-names leaves those photos out of training and picks the epoch on them: their mean Y-PSNR
+(shaved by the scale) through the same passes upscale.py runs (srcnn/passes.enlarge: 8-bit
+pixels between passes). Each epoch: REPEAT random aligned crops of each photo, flips and turns, a
+quarter of them inverted (255 - x, as train.py's invert_chance), Adam with a cosine schedule.
+
+OUT/best.weights.h5 (the second pass) names OUT/first-pass/best.weights.h5 in its config.json, so
+upscale.py --checkpoint, test.py and --export run both. Every epoch writes OUT/latest/ and a row
+of OUT/history.csv; --resume goes on from the last epoch (the schedule where it was; Adam's moments
+start again).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from srcnn import degradations  # noqa: E402
+from srcnn.images import ImageReadError, load_rgb, pad_to_square, whole_high_res  # noqa: E402
+from srcnn.preparation import find_images  # noqa: E402
+
+SMALL_CROP = {3: 32, 4: 24}  # the crop's side in small-image pixels: 96x96 of the photo at 3x and 4x
+REPEAT = 10  # crops of each photo an epoch
+BATCH_SIZE = 16
+BORDER = 6  # photo pixels at each crop's edge the loss leaves out (the crop's own padding differs there)
+INVERT_CHANCE = 0.25
+SQUARE_EVERY = 4
+FIRST_SCALE = 2
+
+
+def read_photos(folders: list[Path], scale: int, val_names: set[str]) -> tuple[list, list]:
+    """(training photos, validation photos): RGB images cropped to a multiple of the scale."""
+    training, validation = [], []
+    photos = 0
+    for folder in folders:
+        for path in find_images(folder):
+            try:
+                photo = load_rgb(path)
+            except ImageReadError as error:
+                print(f"skipped {path}: {error}", file=sys.stderr)
+                continue
+            if path.name in val_names:
+                validation.append(whole_high_res(photo, scale))
+                continue
+            if min(photo.size) < SMALL_CROP[scale] * scale:
+                continue
+            training.append(whole_high_res(photo, scale))
+            photos += 1
+            if photos % SQUARE_EVERY == 0:
+                for fill in ((255, 255, 255), (0, 0, 0)):
+                    training.append(whole_high_res(pad_to_square(photo, fill), scale))
+    return training, validation
+
+
+def first_pass_input(high_res, scale: int) -> tuple:
+    """(the small image, what the first network sees: it enlarged 2x by PIL bicubic), as uint8 arrays."""
+    from PIL import Image
+
+    small, _ = degradations.small_and_low_res(high_res, scale, degradations.SUITE[degradations.DEFAULT])
+    enlarged = small.resize((small.width * FIRST_SCALE, small.height * FIRST_SCALE), Image.Resampling.BICUBIC)
+    return small, np.asarray(enlarged)
+
+
+def epoch_crops(photos: list, scale: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """REPEAT aligned crops of each (first-pass input, photo): the same place, flip, turn and negative."""
+    side = SMALL_CROP[scale]
+    inputs, targets = [], []
+    for _ in range(REPEAT):
+        for low, high in photos:
+            row = rng.integers(0, high.shape[0] // scale - side + 1)
+            column = rng.integers(0, high.shape[1] // scale - side + 1)
+            a = low[
+                FIRST_SCALE * row : FIRST_SCALE * (row + side), FIRST_SCALE * column : FIRST_SCALE * (column + side)
+            ]
+            b = high[scale * row : scale * (row + side), scale * column : scale * (column + side)]
+            if rng.random() < 0.5:
+                a, b = a[:, ::-1], b[:, ::-1]
+            turns = rng.integers(0, 4)
+            a, b = np.rot90(a, turns), np.rot90(b, turns)
+            if rng.random() < INVERT_CHANCE:
+                a, b = 255 - a, 255 - b
+            inputs.append(a)
+            targets.append(b)
+    order = rng.permutation(len(inputs))
+    return np.stack(inputs)[order], np.stack(targets)[order]
+
+
+def to_model_range(pixels: np.ndarray) -> np.ndarray:
+    return pixels.astype(np.float32) / 127.5 - 1.0
+
+
+def build_trainable(first, second, scale: int):
+    import keras
+    import tensorflow as tf
+
+    class Passes(keras.Model):
+        """first network -> bicubic to `scale`/2 times its size -> second network."""
+
+        def __init__(self):
+            super().__init__()
+            self.first, self.second = first, second
+
+        def call(self, inputs, training=False):
+            enlarged = self.first(inputs, training=training)
+            size = tf.shape(enlarged)[1:3] * scale // FIRST_SCALE
+            resized = tf.image.resize(tf.cast(enlarged, tf.float32), size, method="bicubic", antialias=True)
+            return self.second(tf.clip_by_value(resized, -1.0, 1.0), training=training)
+
+    return Passes()
+
+
+def validation_psnr(first, second, config, validation: list, scale: int) -> float:
+    """Mean Y-PSNR (shaved by the scale) of the validation photos through srcnn.passes.enlarge."""
+    from srcnn.metrics import benchmark_metrics
+    from srcnn.network import build_model
+    from srcnn.passes import Pass, enlarge
+
+    passes = []
+    for network, pass_scale in ((first, FIRST_SCALE), (second, scale)):
+        plain = build_model(config)  # float32, as test.py scores
+        plain.set_weights(network.get_weights())
+        passes.append(Pass(Path(), plain, config, pass_scale))
+    scores = [
+        benchmark_metrics(np.asarray(high), enlarge(passes, small), scale)["psnr_y"] for small, high in validation
+    ]
+    return float(np.mean(scores))
+
+
+def save_passes(first, second, folder: Path, start: Path, scale: int, note: dict) -> None:
+    """folder/best.weights.h5 naming folder/first-pass/best.weights.h5, each with its config.json."""
+    from srcnn.checkpoints import BEST_WEIGHTS_NAME, CONFIG_NAME, read_run_record
+    from srcnn.files import write_atomic, write_text_atomic
+    from srcnn.passes import first_pass_of
+
+    first_folder = folder / "first-pass"
+    first_folder.mkdir(parents=True, exist_ok=True)
+    for network, target, source in (
+        (first, first_folder, first_pass_of(start)),
+        (second, folder, start),
+    ):
+        write_atomic(target / BEST_WEIGHTS_NAME, network.save_weights)
+        record = read_run_record(source.parent)
+        record["data"] = (
+            {"scale": FIRST_SCALE}
+            if network is first
+            else {"scale": scale, "first_pass": f"first-pass/{BEST_WEIGHTS_NAME}"}
+        )
+        record["end_to_end"] = note
+        write_text_atomic(target / CONFIG_NAME, json.dumps(record, indent=1) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folders", nargs="+", type=Path, help="training photos (and the validation ones)")
+    parser.add_argument("--val-names", type=Path, required=True, help="names of the photos that pick the epoch")
+    parser.add_argument("--start", type=Path, required=True, help="the x3 or x4 model's weights (two passes)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--learning-rate", type=float, default=2e-4, help="the cosine schedule's start")
+    parser.add_argument("--resume", action="store_true", help="go on from OUT/latest")
+    args = parser.parse_args(argv)
+    from srcnn.precision import resolve_precision, start_tensorflow
+
+    start_tensorflow()
+    import keras
+
+    from srcnn.checkpoints import BEST_WEIGHTS_NAME, load_for_inference
+    from srcnn.files import read_names
+    from srcnn.network import PixelLoss, build_model
+    from srcnn.passes import pass_chain
+
+    chain = pass_chain(args.start)
+    scale = chain[-1][1]
+    if [pass_scale for _, pass_scale in chain] != [FIRST_SCALE, scale] or scale not in SMALL_CROP:
+        parser.error(f"--start {args.start}: not a x3 or x4 model of two passes after a x2 one")
+    precision, _ = resolve_precision("auto")
+    networks = []
+    for weights, _ in chain:
+        _, config = load_for_inference(weights)  # the two passes share the blog's shape (checked below)
+        network = build_model(config, precision)
+        network.load_weights(weights)
+        networks.append((network, config))
+    (first, first_config), (second, config) = networks
+    if first_config != config:
+        parser.error(f"--start {args.start}: its passes differ in shape ({first_config}, {config})")
+    training, validation = read_photos(args.folders, scale, set(read_names(args.val_names)))
+    print(f"{len(training)} training photos (squares included), {len(validation)} validation; x{scale}; {precision}")
+    training = [(first_pass_input(high, scale)[1], np.asarray(high)) for high in training]
+    validation = [(first_pass_input(high, scale)[0], high) for high in validation]
+
+    steps_per_epoch = -(-len(training) * REPEAT // BATCH_SIZE)
+    schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps_per_epoch * args.epochs, alpha=0.01)
+    trainable = build_trainable(first, second, scale)
+    trainable.compile(keras.optimizers.Adam(schedule), loss=PixelLoss("mse", border=BORDER, pure_margin=5.0))
+    history_path, latest = args.out / "history.csv", args.out / "latest"
+    rows = []
+    if args.resume:
+        first.load_weights(latest / "first-pass" / BEST_WEIGHTS_NAME)
+        second.load_weights(latest / BEST_WEIGHTS_NAME)
+        with history_path.open() as file:
+            rows = list(csv.DictReader(file))
+        start_epoch = len(rows) - 1
+        trainable.optimizer.build(trainable.trainable_variables)
+        trainable.optimizer.iterations.assign(steps_per_epoch * start_epoch)
+        best = max(float(row["val_psnr_y"]) for row in rows)
+    else:
+        if args.out.exists():
+            shutil.rmtree(args.out)
+        start_epoch = 0
+        best = validation_psnr(first, second, config, validation, scale)
+        rows = [{"epoch": 0, "loss": "", "val_psnr_y": f"{best:.4f}", "seconds": 0}]
+        save_passes(first, second, args.out, args.start, scale, {"epoch": 0})
+        print(f"epoch 0: validation Y-PSNR {best:.4f} dB (the start)")
+    note = {"start": str(args.start), "epochs": args.epochs, "learning_rate": args.learning_rate}
+    for epoch in range(start_epoch + 1, args.epochs + 1):
+        began = time.time()
+        inputs, targets = epoch_crops(training, scale, np.random.default_rng(epoch))
+        fitted = trainable.fit(to_model_range(inputs), to_model_range(targets), batch_size=BATCH_SIZE, verbose=0)
+        score = validation_psnr(first, second, config, validation, scale)
+        rows.append({"epoch": epoch, "loss": f"{fitted.history['loss'][-1]:.6f}", "val_psnr_y": f"{score:.4f}",
+                     "seconds": f"{time.time() - began:.0f}"})  # fmt: skip
+        if score > best:
+            best = score
+            save_passes(first, second, args.out, args.start, scale, note | {"epoch": epoch})
+        save_passes(first, second, latest, args.start, scale, note | {"epoch": epoch})
+        with history_path.open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        print(f"epoch {epoch}: loss {rows[-1]['loss']}, validation Y-PSNR {score:.4f} dB (best {best:.4f})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
