@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     from srcnn.dataset import DataError
 
     try:
-        if args.model == "auto" and args.checkpoint is None and args.checkpoint_dir is None:
+        if args.model == "auto":
             args.scale = args.scale or 2
             return run_benchmark(auto_picker(args.jpeg, args.scale), args, recipes)
         weights_path, first = chosen_weights(args)
@@ -135,11 +135,10 @@ def chosen_weights(args: argparse.Namespace) -> tuple[Path, Path | None]:
     """(the weights to test, the first pass to run before them in place of the one they name): a
     shipped model by name (x3 and x4 by --scale: the named x2 model first), else --checkpoint or the
     run in --checkpoint-dir (choose_weights)."""
-    from srcnn.checkpoints import choose_weights, shipped_weights, shipped_weights_at
+    from srcnn.checkpoints import choose_weights, shipped_passes, shipped_weights
 
     if args.scale not in (None, 2) and args.checkpoint is None and args.checkpoint_dir is None:
-        named = args.model not in (None, "clean")
-        return shipped_weights_at(args.scale), shipped_weights(args.model, args.jpeg) if named else None
+        return shipped_passes(args.model or "clean", args.scale, args.jpeg)
     if args.model:
         return shipped_weights(args.model, args.jpeg), None
     return choose_weights(args.checkpoint, args.checkpoint_dir), None
@@ -177,7 +176,7 @@ def auto_picker(jpeg_quality: int | None, scale: int = 2):
     """--model auto: recipe -> a picker that gives each small image the shipped model upscale.py
     picks (checkpoints.auto_choice; a JPEG by its quality), each network loaded once; at x3 and x4,
     that x2 model's passes before the shipped second pass."""
-    from srcnn.checkpoints import auto_choice, load_for_inference, shipped_weights, shipped_weights_at
+    from srcnn.checkpoints import auto_choice, load_for_inference, shipped_passes
     from srcnn.passes import load_passes
 
     loaded = {}
@@ -188,12 +187,13 @@ def auto_picker(jpeg_quality: int | None, scale: int = 2):
         def pick(small):
             name, _ = auto_choice(small, quality, scale)
             if name not in loaded:
+                weights, first = shipped_passes(name, scale)
                 if scale == 2:
-                    loaded[name] = load_for_inference(shipped_weights(name))[0]
-                    print(f"model {name}: {shipped_weights(name)}")
+                    loaded[name] = load_for_inference(weights)[0]
+                    print(f"model {name}: {weights}")
                 else:
-                    loaded[name] = load_passes(shipped_weights_at(scale), shipped_weights(name))
-                    print(f"model {name}: {shipped_weights(name)}, then {shipped_weights_at(scale)}")
+                    loaded[name] = load_passes(weights, first)
+                    print(f"model {name}: {loaded[name][0].weights}, then {weights}")
             return loaded[name], name
 
         return pick

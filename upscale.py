@@ -202,8 +202,11 @@ def main(argv: list[str] | None = None) -> int:
                 runtime = make_runtime(name, step.model, step.config, step.weights)
                 stages.append((runtime.predict, step.config, step.scale))
             runtimes.append((stages, group))
-            after = f", after {passes[0].weights}" if len(passes) > 1 else ""
-            print(f"model: {weights} ({why}{after}){f', {len(group)} photo(s)' if len(groups) > 1 else ''}")
+            count = f", {len(group)} photo(s)" if len(groups) > 1 else ""
+            if len(passes) > 1:
+                print(f"model: {passes[0].weights} ({why}), then {weights} (the x{scale} second pass){count}")
+            else:
+                print(f"model: {weights} ({why}){count}")
     except (CheckpointError, ValueError, ImportError, OSError) as error:
         print(f"upscale.py: error: {one_line(error)}", file=sys.stderr)
         return 2
@@ -268,23 +271,16 @@ def choose_models(
     kind the router reads from it); --model jpeg sends every file to the JPEG model for its quality.
     At x3 and x4 the chosen x2 model is the first pass, before the shipped x3 or x4 second pass.
     Each group keeps the jobs' order."""
-    from srcnn.checkpoints import shipped_weights, shipped_weights_at
+    from srcnn.checkpoints import choose_weights, shipped_passes, shipped_weights
 
     if checkpoint is not None:
         return [(checkpoint, "--checkpoint", jobs, None)]
     groups = choose_x2_models(jobs, choice, scale)
-    if scale == 2:
-        return [(shipped_weights(name), why, group, None) for name, why, group in groups]
-    last = shipped_weights_at(scale)
-    return [
-        (
-            last,
-            f"the x{scale} model: {why}, then a network trained on the clean model's output",
-            group,
-            None if name == "clean" else shipped_weights(name),
-        )
-        for name, why, group in groups
-    ]
+    if scale != 2:
+        chains = [(shipped_passes(name, scale), why, group) for name, why, group in groups]
+        return [(weights, why, group, first) for (weights, first), why, group in chains]
+    clean = choose_weights(None, None, prefer_pretrained=True)  # the shipped one, or a trained one if it is missing
+    return [(clean if name == "clean" else shipped_weights(name), why, group, None) for name, why, group in groups]
 
 
 def choose_x2_models(

@@ -227,6 +227,15 @@ def shipped_weights_at(scale: int) -> Path:
     return path
 
 
+def shipped_passes(name: str, scale: int = 2, jpeg_quality: int | None = None) -> tuple[Path, Path | None]:
+    """(weights, the first pass to run in place of the one they name) of the shipped model `name`
+    at `scale`: at 2x that model; at 3x and 4x the shipped x3 or x4 model with that x2 model as its
+    first pass (None for clean: the x3 or x4 model's own first pass)."""
+    if scale == 2:
+        return shipped_weights(name, jpeg_quality), None
+    return shipped_weights_at(scale), None if name == "clean" else shipped_weights(name, jpeg_quality)
+
+
 def choose_weights(checkpoint: Path | None, checkpoint_dir: Path | None, prefer_pretrained: bool = False) -> Path:
     """--checkpoint if given; else the best weights in --checkpoint-dir (default: checkpoints);
     else, when no folder was named and it holds none, the shipped pretrained model.

@@ -328,17 +328,24 @@ def graph_predict(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
     """The model as one TensorFlow graph for every batch, height and width, made once per model.
     Keras' predict_on_batch traces a graph per input shape, and photos of many sizes (a benchmark
     folder, a folder's edge tiles) bring many: each cost a new trace and TensorFlow's retracing warning."""
-    if model not in _GRAPHS:
+    graph = _GRAPHS.get(model)
+    if graph is None:
         import tensorflow as tf
 
         spec = tf.TensorSpec((None, None, None, model.input_shape[-1]), tf.float32)
         # A partial, not a lambda: TensorFlow counts traces by the function's code, so the lambdas of
         # several models (x3 after each x2 model, a folder's photos split across models) would add up
-        # to that warning, though each model traces once.
-        graph = tf.function(functools.partial(_float32_output, model), input_signature=[spec])
-        _GRAPHS[model] = lambda batch: graph(np.asarray(batch, np.float32)).numpy()
-    return _GRAPHS[model]
+        # to that warning, though each model traces once. It holds the model weakly, or the cache's
+        # value would keep its own key, and every model it ever saw, alive.
+        graph = tf.function(functools.partial(_float32_output, weakref.ref(model)), input_signature=[spec])
+        _GRAPHS[model] = graph
+    return functools.partial(_run_graph, graph, model)
 
 
-def _float32_output(model: keras.Model, batch):
-    return keras.ops.cast(model(batch, training=False), "float32")
+def _float32_output(model: weakref.ref, batch):
+    return keras.ops.cast(model()(batch, training=False), "float32")
+
+
+def _run_graph(graph, model: keras.Model, batch: np.ndarray) -> np.ndarray:
+    # `model` is unused here but held: while this function lives, so does the model its graph reads.
+    return graph(np.asarray(batch, np.float32)).numpy()

@@ -130,3 +130,19 @@ def test_the_pure_margin_costs_only_pure_targets_short_of_it_and_pushes_them_out
     gradient = tape.gradient(loss, variable).numpy().ravel()
     assert gradient[0] < 0 < gradient[1]  # white pulled up, black down
     assert gradient[2] == gradient[3] == gradient[4] == 0
+
+
+def test_the_graph_of_a_model_serves_every_shape_and_goes_with_the_model():
+    import gc
+    import weakref
+
+    from srcnn.network import graph_predict
+
+    model = build_model(ModelConfig(filters=4))
+    batch = np.random.default_rng(0).uniform(-1, 1, (1, 9, 7, 3)).astype(np.float32)
+    np.testing.assert_allclose(graph_predict(model)(batch), model.predict_on_batch(batch), atol=1e-6)
+    assert graph_predict(model)(batch[:, :8, :5]).shape == (1, 8, 5, 3)
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None  # its cached graph does not keep it

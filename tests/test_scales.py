@@ -89,7 +89,8 @@ def test_upscale_takes_the_scale_of_its_model_and_refuses_another(chain, run_mai
     gradient_image(15, 9).save(tmp_path / "photo.png")
     done = run_main("upscale.py", "photo.png", "--out-dir", "big", "--checkpoint", str(chain[4]), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "after" in done.stdout and Image.open(tmp_path / "big" / "photo_x4.png").size == (60, 36)
+    assert f"model: {chain[2].resolve()} (--checkpoint), then {chain[4]} (the x4 second pass)" in done.stdout
+    assert Image.open(tmp_path / "big" / "photo_x4.png").size == (60, 36)
     refused = run_main(
         "upscale.py", "photo.png", "-o", "x.png", "--checkpoint", str(chain[4]), "--scale", "2", cwd=tmp_path
     )
@@ -145,13 +146,17 @@ def test_at_3_and_4_the_x2_model_picked_for_the_photo_runs_first(chain, run_main
     named = run_main(
         "upscale.py", "photos/a.png", "-o", "c.png", "--scale", str(scale), "--model", "clean", cwd=tmp_path
     )
-    assert named.returncode == 0 and f"after {chain[2].resolve()}" in named.stdout
+    assert named.returncode == 0, named.stderr
+    assert f"model: {chain[2].resolve()} (the clean model, --model clean), then {chain[scale]}" in named.stdout
 
     (tmp_path / "set").mkdir()
     gradient_image(40 * scale, 36 * scale, seed=3).save(tmp_path / "set" / "a.png")  # small: 40x36
     scored = run_main("test.py", "--benchmark", "set", "--scale", str(scale), "--model", "auto", cwd=tmp_path)
     assert scored.returncode == 0, scored.stderr
     assert f"model unfiltered: {shipped['unfiltered']}, then {chain[scale]}" in scored.stdout
+    named = run_main("test.py", "--benchmark", "set", "--scale", str(scale), "--model", "jpeg-low", cwd=tmp_path)
+    assert named.returncode == 0, named.stderr
+    assert f"(x{scale}, after {shipped['jpeg-low']};" in named.stdout
 
 
 def test_benchmark_scores_a_model_at_its_own_scale(chain, run_main, tmp_path):
