@@ -21,8 +21,8 @@ quarter of them inverted (255 - x, as train.py's invert_chance), Adam with a cos
 
 OUT/best.weights.h5 (the second pass) names OUT/first-pass/best.weights.h5 in its config.json, so
 upscale.py --checkpoint, test.py and --export run both. Every epoch writes OUT/latest/ and a row
-of OUT/history.csv; --resume goes on from the last epoch (the schedule where it was; Adam's moments
-start again).
+of OUT/history.csv; --resume goes on from OUT/latest's epoch with the settings of OUT/run.json (the
+schedule where it was; Adam's moments start again). A new run needs a new (or empty) OUT.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -46,7 +45,11 @@ from srcnn.preparation import find_images  # noqa: E402
 SMALL_CROP = {3: 32, 4: 24}  # the crop's side in small-image pixels: 96x96 of the photo at 3x and 4x
 REPEAT = 10  # crops of each photo an epoch
 BATCH_SIZE = 16
-BORDER = 6  # photo pixels at each crop's edge the loss leaves out (the crop's own padding differs there)
+# Assumed: photo pixels at each crop's edge the loss leaves out. The two passes reach about 21 pixels
+# (7 layers of 3x3 at 2x, bicubic, 7 at the full size), so the pixels between still see the crop's
+# zero padding, as train.py's one-pass crops do (loss_border 0 in the shipped configs); a margin as
+# wide as the reach, on larger crops, is untried.
+BORDER = 6
 INVERT_CHANCE = 0.25
 SQUARE_EVERY = 4
 FIRST_SCALE = 2
@@ -76,7 +79,7 @@ def read_photos(folders: list[Path], scale: int, val_names: set[str]) -> tuple[l
     return training, validation
 
 
-def first_pass_input(high_res, scale: int) -> tuple:
+def small_and_first_input(high_res, scale: int) -> tuple:
     """(the small image, what the first network sees: it enlarged 2x by PIL bicubic), as uint8 arrays."""
     from PIL import Image
 
@@ -133,44 +136,43 @@ def build_trainable(first, second, scale: int):
     return Passes()
 
 
-def validation_psnr(first, second, config, validation: list, scale: int) -> float:
-    """Mean Y-PSNR (shaved by the scale) of the validation photos through srcnn.passes.enlarge."""
+def validation_psnr(networks: list, passes: list, validation: list, scale: int) -> float:
+    """Mean Y-PSNR (shaved by the scale) of the validation photos through srcnn.passes.enlarge: the
+    passes (float32, as test.py scores) given the training networks' weights."""
     from srcnn.metrics import benchmark_metrics
-    from srcnn.network import build_model
-    from srcnn.passes import Pass, enlarge
+    from srcnn.passes import enlarge
 
-    passes = []
-    for network, pass_scale in ((first, FIRST_SCALE), (second, scale)):
-        plain = build_model(config)  # float32, as test.py scores
-        plain.set_weights(network.get_weights())
-        passes.append(Pass(Path(), plain, config, pass_scale))
+    for network, step in zip(networks, passes, strict=True):
+        step.model.set_weights(network.get_weights())
     scores = [
         benchmark_metrics(np.asarray(high), enlarge(passes, small), scale)["psnr_y"] for small, high in validation
     ]
     return float(np.mean(scores))
 
 
-def save_passes(first, second, folder: Path, start: Path, scale: int, note: dict) -> None:
-    """folder/best.weights.h5 naming folder/first-pass/best.weights.h5, each with its config.json."""
+def save_passes(networks: list, folder: Path, start: Path, scale: int, note: dict) -> None:
+    """folder/best.weights.h5 naming folder/first-pass/best.weights.h5, each with its config.json
+    (the start's, less its training settings, which did not make these weights: `note` does)."""
     from srcnn.checkpoints import BEST_WEIGHTS_NAME, CONFIG_NAME, read_run_record
     from srcnn.files import write_atomic, write_text_atomic
     from srcnn.passes import first_pass_of
 
     first_folder = folder / "first-pass"
     first_folder.mkdir(parents=True, exist_ok=True)
-    for network, target, source in (
-        (first, first_folder, first_pass_of(start)),
-        (second, folder, start),
-    ):
+    data = ({"scale": FIRST_SCALE}, {"scale": scale, "first_pass": f"first-pass/{BEST_WEIGHTS_NAME}"})
+    sources = (first_pass_of(start), start)
+    for network, target, source, recorded in zip(networks, (first_folder, folder), sources, data, strict=True):
         write_atomic(target / BEST_WEIGHTS_NAME, network.save_weights)
-        record = read_run_record(source.parent)
-        record["data"] = (
-            {"scale": FIRST_SCALE}
-            if network is first
-            else {"scale": scale, "first_pass": f"first-pass/{BEST_WEIGHTS_NAME}"}
-        )
-        record["end_to_end"] = note
+        record = {key: value for key, value in read_run_record(source.parent).items() if key != "train"}
+        record |= {"data": recorded, "end_to_end": note}
         write_text_atomic(target / CONFIG_NAME, json.dumps(record, indent=1) + "\n")
+
+
+def write_history(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,79 +180,85 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folders", nargs="+", type=Path, help="training photos (and the validation ones)")
     parser.add_argument("--val-names", type=Path, required=True, help="names of the photos that pick the epoch")
     parser.add_argument("--start", type=Path, required=True, help="the x3 or x4 model's weights (two passes)")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="a new folder (or the run's, with --resume)")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--learning-rate", type=float, default=2e-4, help="the cosine schedule's start")
-    parser.add_argument("--resume", action="store_true", help="go on from OUT/latest")
+    parser.add_argument("--resume", action="store_true", help="go on from OUT/latest, with the run's own settings")
     args = parser.parse_args(argv)
     from srcnn.precision import resolve_precision, start_tensorflow
 
-    start_tensorflow()
+    start_tensorflow()  # quietly, before anything imports TensorFlow
+    from srcnn.checkpoints import BEST_WEIGHTS_NAME
+
+    latest, history_path, settings_path = args.out / "latest", args.out / "history.csv", args.out / "run.json"
+    settings = {"start": str(args.start), "epochs": args.epochs, "learning_rate": args.learning_rate}
+    if args.resume:
+        if not (latest / BEST_WEIGHTS_NAME).is_file() or not settings_path.is_file():
+            parser.error(f"{args.out}: no finished epoch to resume from; start it again without --resume")
+        if json.loads(settings_path.read_text()) != settings:
+            parser.error(f"{args.out}: ran with {settings_path.read_text().strip()}; --resume takes the same settings")
+    elif args.out.exists() and any(args.out.iterdir()):
+        parser.error(f"{args.out}: not empty; --resume to go on with that run, or give a new folder")
     import keras
 
-    from srcnn.checkpoints import BEST_WEIGHTS_NAME, load_for_inference
-    from srcnn.files import read_names
+    from srcnn.checkpoints import load_for_inference, read_run_record
+    from srcnn.files import read_names, write_text_atomic
     from srcnn.network import PixelLoss, build_model
-    from srcnn.passes import pass_chain
+    from srcnn.passes import Pass, pass_chain
 
     chain = pass_chain(args.start)
     scale = chain[-1][1]
     if [pass_scale for _, pass_scale in chain] != [FIRST_SCALE, scale] or scale not in SMALL_CROP:
         parser.error(f"--start {args.start}: not a x3 or x4 model of two passes after a x2 one")
     precision, _ = resolve_precision("auto")
-    networks = []
-    for weights, _ in chain:
-        _, config = load_for_inference(weights)  # the two passes share the blog's shape (checked below)
-        network = build_model(config, precision)
-        network.load_weights(weights)
-        networks.append((network, config))
-    (first, first_config), (second, config) = networks
-    if first_config != config:
-        parser.error(f"--start {args.start}: its passes differ in shape ({first_config}, {config})")
+    networks, passes = [], []
+    for weights, pass_scale in chain:
+        plain, config = load_for_inference(weights)
+        passes.append(Pass(weights, plain, config, pass_scale))
+        networks.append(build_model(config, precision))  # the same weights, in the precision that trains fastest
+        networks[-1].load_weights(weights)
     training, validation = read_photos(args.folders, scale, set(read_names(args.val_names)))
+    if not validation:
+        parser.error(f"--val-names {args.val_names}: none of those photos is in the folders")
     print(f"{len(training)} training photos (squares included), {len(validation)} validation; x{scale}; {precision}")
-    training = [(first_pass_input(high, scale)[1], np.asarray(high)) for high in training]
-    validation = [(first_pass_input(high, scale)[0], high) for high in validation]
+    training = [(small_and_first_input(high, scale)[1], np.asarray(high)) for high in training]
+    validation = [(small_and_first_input(high, scale)[0], high) for high in validation]
 
     steps_per_epoch = -(-len(training) * REPEAT // BATCH_SIZE)
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps_per_epoch * args.epochs, alpha=0.01)
-    trainable = build_trainable(first, second, scale)
+    trainable = build_trainable(*networks, scale)
     trainable.compile(keras.optimizers.Adam(schedule), loss=PixelLoss("mse", border=BORDER, pure_margin=5.0))
-    history_path, latest = args.out / "history.csv", args.out / "latest"
-    rows = []
     if args.resume:
-        first.load_weights(latest / "first-pass" / BEST_WEIGHTS_NAME)
-        second.load_weights(latest / BEST_WEIGHTS_NAME)
+        for network, folder in zip(networks, (latest / "first-pass", latest), strict=True):
+            network.load_weights(folder / BEST_WEIGHTS_NAME)
+        start_epoch = int(read_run_record(latest)["end_to_end"]["epoch"])
         with history_path.open() as file:
-            rows = list(csv.DictReader(file))
-        start_epoch = len(rows) - 1
+            rows = [row for row in csv.DictReader(file) if int(row["epoch"]) <= start_epoch]
         trainable.optimizer.build(trainable.trainable_variables)
-        trainable.optimizer.iterations.assign(steps_per_epoch * start_epoch)
+        trainable.optimizer.iterations.assign(steps_per_epoch * start_epoch)  # the schedule where it was
         best = max(float(row["val_psnr_y"]) for row in rows)
     else:
-        if args.out.exists():
-            shutil.rmtree(args.out)
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(settings_path, json.dumps(settings) + "\n")
         start_epoch = 0
-        best = validation_psnr(first, second, config, validation, scale)
+        best = validation_psnr(networks, passes, validation, scale)
         rows = [{"epoch": 0, "loss": "", "val_psnr_y": f"{best:.4f}", "seconds": 0}]
-        save_passes(first, second, args.out, args.start, scale, {"epoch": 0})
+        save_passes(networks, args.out, args.start, scale, settings | {"epoch": 0})
+        write_history(history_path, rows)
         print(f"epoch 0: validation Y-PSNR {best:.4f} dB (the start)")
-    note = {"start": str(args.start), "epochs": args.epochs, "learning_rate": args.learning_rate}
     for epoch in range(start_epoch + 1, args.epochs + 1):
         began = time.time()
         inputs, targets = epoch_crops(training, scale, np.random.default_rng(epoch))
         fitted = trainable.fit(to_model_range(inputs), to_model_range(targets), batch_size=BATCH_SIZE, verbose=0)
-        score = validation_psnr(first, second, config, validation, scale)
+        score = validation_psnr(networks, passes, validation, scale)
         rows.append({"epoch": epoch, "loss": f"{fitted.history['loss'][-1]:.6f}", "val_psnr_y": f"{score:.4f}",
                      "seconds": f"{time.time() - began:.0f}"})  # fmt: skip
+        # latest, then best, then the history: a kill between them costs at most this epoch again.
+        save_passes(networks, latest, args.start, scale, settings | {"epoch": epoch})
         if score > best:
             best = score
-            save_passes(first, second, args.out, args.start, scale, note | {"epoch": epoch})
-        save_passes(first, second, latest, args.start, scale, note | {"epoch": epoch})
-        with history_path.open("w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+            save_passes(networks, args.out, args.start, scale, settings | {"epoch": epoch})
+        write_history(history_path, rows)
         print(f"epoch {epoch}: loss {rows[-1]['loss']}, validation Y-PSNR {score:.4f} dB (best {best:.4f})", flush=True)
     return 0
 

@@ -201,7 +201,7 @@ def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(ch
         gradient_image(99, 105, seed=index).save(photos / f"p{index}.png")
     (tmp_path / "val.txt").write_text("p0.png\n")
     high_res = whole_high_res(Image.open(photos / "p0.png"), 3)
-    small, first_input = script.first_pass_input(high_res, 3)
+    small, first_input = script.small_and_first_input(high_res, 3)
     assert first_input.shape == (2 * small.height, 2 * small.width, 3)
     passes = load_passes(chain[3])
     trainable = script.build_trainable(passes[0].model, passes[1].model, 3)
@@ -220,6 +220,22 @@ def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(ch
     assert [row.split(",")[0] for row in (tmp_path / "e2e" / "history.csv").read_text().splitlines()] == [
         "epoch", "0", "1"
     ]  # fmt: skip
+    # Resumed, a run goes on from OUT/latest: moved by 0.5 here, its weights must stay near there.
+    latest_first = tmp_path / "e2e" / "latest" / "first-pass" / BEST_WEIGHTS_NAME
+    moved = load_passes(latest_first)[0].model
+    moved.set_weights([weights + 0.5 for weights in moved.get_weights()])
+    moved.save_weights(latest_first)
+    with pytest.raises(SystemExit):  # a finished run is not started again over itself
+        run_main("docs/end_to_end.py", *argv, cwd=tmp_path)
+    with pytest.raises(SystemExit):  # nor resumed with other settings
+        run_main("docs/end_to_end.py", *argv[:-1], "2", "--resume", cwd=tmp_path)
+    (tmp_path / "e2e" / "run.json").write_text(
+        json.dumps({"start": str(chain[3]), "epochs": 2, "learning_rate": 2e-4}) + "\n"
+    )  # as if it had been asked for 2 epochs and stopped after 1
     again = run_main("docs/end_to_end.py", *argv[:-1], "2", "--resume", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "epoch 2:" in again.stdout and "epoch 1:" not in again.stdout
+    history = (tmp_path / "e2e" / "history.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in history] == ["epoch", "0", "1", "2"]
+    resumed = load_passes(latest_first)[0].model.get_weights()
+    assert max(np.abs(a - b).max() for a, b in zip(resumed, moved.get_weights(), strict=True)) < 0.1
