@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--scale",
         type=int,
         help="with --benchmark: the enlargement (default: the model's, 2 for the shipped ones); x3 and x4: the"
-        " shipped models for them, or yours",
+        " shipped models for them (after the x2 model --model names; auto: the one picked for each image), or yours",
     )
     parser.add_argument(
         "--degradation",

@@ -1,4 +1,4 @@
-"""Make your own photos 2x larger with the trained network (bicubic, then the model).
+"""Make your own photos 2x (or 3x, 4x) larger with the trained network (bicubic, then the model).
 
 Usage:
     python upscale.py photo.jpg -o photo_x2.png
@@ -17,6 +17,8 @@ above. --model auto (default) sends a file that holds a JPEG (by content, not na
 model for its quality, read from the file's quantization table; the rest, and JPEGs above quality
 95 (nearly lossless), to the model for the kind of small image the router reads from it
 (srcnn/routing.py): smooth (clean), sharpened (sharpened), or box-filtered or unfiltered (unfiltered).
+--scale 3 or 4 runs the x2 model so picked (or named by --model) first, then the shipped x3 or x4
+second pass.
 
 Any size and mode: grayscale stays grayscale, alpha is kept (enlarged with bicubic), 16-bit
 becomes 8-bit, EXIF orientation is applied and the ICC profile kept. Large photos go through in

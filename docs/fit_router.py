@@ -25,6 +25,7 @@ tiles: the same fitting split) and measures the rest again, e.g. after a model c
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -141,10 +142,8 @@ def gains(photos: list, weights: dict[str, Path], scale: int = 2) -> dict[str, d
     from srcnn.metrics import benchmark_metrics
     from srcnn.passes import enlarge, load_passes
 
-    last = shipped_weights_at(scale)
-    passes = {
-        name: load_passes(last if scale != 2 else path, path if scale != 2 else None) for name, path in weights.items()
-    }
+    last = shipped_weights_at(scale) if scale != 2 else None
+    passes = {name: load_passes(path) if scale == 2 else load_passes(last, path) for name, path in weights.items()}
     side = PIECE[scale]
     pieces = []
     for photo in photos:
@@ -282,10 +281,14 @@ def main(argv: list[str] | None = None) -> int:
     held_out = [photo for versions in sources[::HELD_OUT_EVERY] for photo in versions]
     if args.scale != 2:  # the router as fitted, with biases for this scale
         router = Router.load(args.classifier_from)
+        if router.gain:  # its rule at 2x; pick_rule fits a scale's bias for each kind's own model only
+            parser.error(f"--classifier-from {args.classifier_from}: a router with an expected-gain table")
         router.scale_bias[str(args.scale)] = towards_clean(0.0)  # read without a bias; pick_rule adds each
         measured = gains(held_out, {name: shipped_weights(name) for name in set(router.models)}, args.scale)
         bias, _, _ = pick_rule(measured, router, args.scale)
         router.scale_bias[str(args.scale)] = towards_clean(bias)
+        note = f"; at {args.scale}x bias {bias}, on {len(measured['bicubic']['clean'])} pieces of the others"
+        router.fitted_on = re.sub(rf"; at {args.scale}x bias [^;]*", "", router.fitted_on) + note
         router.save(args.out)
         print(f"router: {args.out} ({router.fitted_on})")
         return 0

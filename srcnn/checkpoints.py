@@ -52,7 +52,8 @@ SHIPPED_WEIGHTS = {
     "unfiltered": SHIPPED_DIR / "pretrained-unfiltered" / BEST_WEIGHTS_NAME,
     "sharpened": SHIPPED_DIR / "pretrained-sharpened" / BEST_WEIGHTS_NAME,
 }
-# x3 and x4: the clean x2 model, then a network trained on what it gives (srcnn/passes.py).
+# x3 and x4: a network trained on what the clean x2 model gives, after an x2 model (its own first pass, or
+# the one --model auto picks for the small image: shipped_passes; srcnn/passes.py).
 SHIPPED_BY_SCALE = {
     2: SHIPPED_WEIGHTS["clean"],
     3: SHIPPED_DIR / "pretrained-x3" / BEST_WEIGHTS_NAME,

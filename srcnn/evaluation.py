@@ -210,7 +210,7 @@ BENCHMARK_KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "bicubic_psnr_y", "bicubic_ssi
 
 
 # For test.py --model auto: the small image (before the bicubic enlargement) -> (the network that
-# fits it, its name).
+# fits it, or at 3x and 4x its passes (srcnn/passes.py), and its name).
 ModelPicker = Callable[[np.ndarray], tuple[keras.Model | list, str]]
 
 

@@ -105,8 +105,10 @@ class Router:
     def __post_init__(self) -> None:
         if not len(self.kinds) == len(self.models) == len(self.bias) >= 2:
             raise ValueError("kinds, models and bias must be lists of one length (2 or more)")
-        if any(len(bias) != len(self.kinds) for bias in self.scale_bias.values()):
+        if any(len(biases) != len(self.kinds) for biases in self.scale_bias.values()):
             raise ValueError("scale_bias must hold a bias per kind for each scale")
+        if "2" in self.scale_bias:
+            raise ValueError("scale_bias is for 3x and 4x; `bias` is the one for 2x")
         if self.gain and (
             len(self.gain) != len(self.kinds)
             or any(len(row) != len(self.models) for row in self.gain)
@@ -167,8 +169,8 @@ class Router:
             bias = tuple(float(value) for value in values["bias"])
             gain = tuple(tuple(float(value) for value in row) for row in values.get("gain", ()))
             scale_bias = {
-                str(int(scale)): tuple(float(value) for value in bias)
-                for scale, bias in values.get("scale_bias", {}).items()
+                str(int(scale)): tuple(float(value) for value in biases)
+                for scale, biases in values.get("scale_bias", {}).items()
             }
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"{path}: not a router file ({type(error).__name__}: {error})") from None
