@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                     untuned.append(str(step.weights))
                 runtime = make_runtime(name, step.model, step.config, step.weights)
                 stages.append((runtime.predict, step.config, step.scale))
-            runtimes.append((stages, group))
+            runtimes.append((stages, group, [step.weights for step in passes]))
             count = f", {len(group)} photo(s)" if len(groups) > 1 else ""
             if len(passes) > 1:
                 print(f"model: {passes[0].weights} ({why}), then {weights} (the x{scale} second pass){count}")
@@ -234,11 +234,11 @@ def main(argv: list[str] | None = None) -> int:
         page = ComparePage(args.compare, f"bicubic against the model: your photos, x{scale}", columns)
     tally = Tally(skipped=len(errors))
     folder_run = args.out_dir is not None  # -o names one file: an existing one is refused, not kept
-    for (stages, group), (weights, _, _, first) in zip(runtimes, groups, strict=True):
-        if group and len(groups) > 1:  # the lines that follow are this model's photos
-            print(f"with {weights}:" if first is None else f"with {first}, then {weights}:")
+    for stages, group, chain in runtimes:
+        if group and len(groups) > 1:  # the lines that follow are this model's photos (every pass)
+            print(f"with {', then '.join(map(str, chain))}:")
         if group:
-            label = weights.parent.name if first is None else f"{first.parent.name}, then {weights.parent.name}"
+            label = ", then ".join(path.parent.name for path in chain)
             tally = tally.add(
                 enlarge_all(group, stages, args.tile, args.batch, args.overwrite, page, label, folder_run)
             )

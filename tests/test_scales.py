@@ -128,13 +128,15 @@ def test_at_3_and_4_the_x2_model_picked_for_the_photo_runs_first(chain, run_main
     gradient_image(40, 36, seed=1).save(photos / "a.png")  # big enough for the router to read
     gradient_image(14, 10, seed=2).save(photos / "b.jpg", quality=70)
     gradient_image(14, 10, seed=3).save(photos / "c.jpg", quality=90)
+    gradient_image(14, 10, seed=4).save(photos / "d.png")  # too small to read: the clean model's chain
 
     done = run_main(
         "upscale.py", "photos", "--out-dir", "big", "--scale", str(scale), "--runtime", "keras", cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
-    # Six networks traced once each: no warning of "excessive retracing" (it counts traces by code).
+    # Eight networks traced once each: no warning of "excessive retracing" (it counts traces by code).
     assert not [record for record in caplog.records if "retracing" in record.getMessage()]
+    assert f"with {chain[2].resolve()}, then {chain[scale]}:" in done.stdout  # every pass named
     for photo, first in (("a.png", "unfiltered"), ("b.jpg", "jpeg-low"), ("c.jpg", "jpeg-high")):
         assert f"with {shipped[first]}, then {chain[scale]}:" in done.stdout
         passes = load_passes(chain[scale], shipped[first])
