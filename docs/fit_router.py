@@ -134,16 +134,15 @@ def tile_accuracy(classifier, photos: list) -> float:
     return float(np.mean(np.argmax(classifier.predict(tiles, batch_size=1024, verbose=0), axis=1) == labels))
 
 
-def gains(photos: list, weights: dict[str, Path], scale: int = 2) -> dict[str, dict]:
+def gains(photos: list, names: list[str], scale: int = 2) -> dict[str, dict]:
     """{way: {"small": the small images, model: its Y-PSNR gain over bicubic per photo}} (shaved by the
-    scale), on a PIECE x PIECE piece from the middle of each photo large enough. At 3x and 4x each x2
-    model runs first, then the shipped x3 or x4 second pass (srcnn/passes.py)."""
-    from srcnn.checkpoints import shipped_weights_at
+    scale), on a PIECE x PIECE piece from the middle of each photo large enough, for each shipped model
+    named; at 3x and 4x each x2 model's passes as upscale.py runs them (checkpoints.shipped_passes)."""
+    from srcnn.checkpoints import shipped_passes
     from srcnn.metrics import benchmark_metrics
     from srcnn.passes import enlarge, load_passes
 
-    last = shipped_weights_at(scale) if scale != 2 else None
-    passes = {name: load_passes(path) if scale == 2 else load_passes(last, path) for name, path in weights.items()}
+    passes = {name: load_passes(*shipped_passes(name, scale)) for name in names}
     side = PIECE[scale]
     pieces = []
     for photo in photos:
@@ -257,7 +256,6 @@ def main(argv: list[str] | None = None) -> int:
     from srcnn.precision import start_tensorflow
 
     start_tensorflow()  # quietly
-    from srcnn.checkpoints import shipped_weights
     from srcnn.files import read_names
 
     excluded = set(read_names(args.exclude)) if args.exclude else set()
@@ -284,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         if router.gain:  # its rule at 2x; pick_rule fits a scale's bias for each kind's own model only
             parser.error(f"--classifier-from {args.classifier_from}: a router with an expected-gain table")
         router.scale_bias[str(args.scale)] = towards_clean(0.0)  # read without a bias; pick_rule adds each
-        measured = gains(held_out, {name: shipped_weights(name) for name in set(router.models)}, args.scale)
+        measured = gains(held_out, sorted(set(router.models)), args.scale)
         bias, _, _ = pick_rule(measured, router, args.scale)
         router.scale_bias[str(args.scale)] = towards_clean(bias)
         note = f"; at {args.scale}x bias {bias}, on {len(measured['bicubic']['clean'])} pieces of the others"
@@ -304,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{kind} {count}" for kind, count in zip(KINDS, np.bincount(labels), strict=True)))  # fmt: skip
         router.classifier = train_classifier(tiles, labels, args.epochs)
         print(f"tiles read right: {tile_accuracy(router.classifier, held_out):.1%} of the other photos'")
-    measured = gains(held_out, {name: shipped_weights(name) for name in router.models})
+    measured = gains(held_out, list(dict.fromkeys(router.models)))
     bias, router.models, router.gain = pick_rule(measured, router)
     router.bias = towards_clean(bias)
     trained_on = f"{len(fitting)} photos of {', '.join(f.name for f in args.folders)}"

@@ -52,12 +52,19 @@ SHIPPED_WEIGHTS = {
     "unfiltered": SHIPPED_DIR / "pretrained-unfiltered" / BEST_WEIGHTS_NAME,
     "sharpened": SHIPPED_DIR / "pretrained-sharpened" / BEST_WEIGHTS_NAME,
 }
-# x3 and x4: a network trained on what the clean x2 model gives, after an x2 model (its own first pass, or
-# the one --model auto picks for the small image: shipped_passes; srcnn/passes.py).
+# x3 and x4: a second pass after an x2 one (srcnn/passes.py). x3's two passes were trained together
+# (docs/end_to_end.py), x4's second after the clean x2 model.
 SHIPPED_BY_SCALE = {
     2: SHIPPED_WEIGHTS["clean"],
     3: SHIPPED_DIR / "pretrained-x3" / BEST_WEIGHTS_NAME,
     4: SHIPPED_DIR / "pretrained-x4" / BEST_WEIGHTS_NAME,
+}
+# The second pass after any other x2 model (the one --model auto picks for the small image): trained
+# after the clean x2 model, it finishes what each of them gives; x3's own second pass, trained with its
+# first, does not (docs/scales.md).
+AFTER_OTHER_X2 = {
+    3: SHIPPED_DIR / "pretrained-x3-routed" / BEST_WEIGHTS_NAME,
+    4: SHIPPED_BY_SCALE[4],
 }
 ROUTER_DIR = SHIPPED_DIR / "pretrained-router"
 # Where to switch, measured on the 20 held-out BSD200 images as JPEGs (docs/results.md, "Your photos"):
@@ -230,11 +237,17 @@ def shipped_weights_at(scale: int) -> Path:
 
 def shipped_passes(name: str, scale: int = 2, jpeg_quality: int | None = None) -> tuple[Path, Path | None]:
     """(weights, the first pass to run in place of the one they name) of the shipped model `name`
-    at `scale`: at 2x that model; at 3x and 4x the shipped x3 or x4 model with that x2 model as its
-    first pass (None for clean: the x3 or x4 model's own first pass)."""
+    at `scale`: at 2x that model; at 3x and 4x for clean the shipped x3 or x4 model, its own passes,
+    for any other the second pass trained after the clean x2 model (AFTER_OTHER_X2) with that x2
+    model first."""
     if scale == 2:
         return shipped_weights(name, jpeg_quality), None
-    return shipped_weights_at(scale), None if name == "clean" else shipped_weights(name, jpeg_quality)
+    if name == "clean":
+        return shipped_weights_at(scale), None
+    second = AFTER_OTHER_X2.get(scale)
+    if second is None or not second.is_file():
+        raise CheckpointError(f"{second or 'x' + str(scale)}: no shipped x{scale} second pass for the {name} model")
+    return second, shipped_weights(name, jpeg_quality)
 
 
 def choose_weights(checkpoint: Path | None, checkpoint_dir: Path | None, prefer_pretrained: bool = False) -> Path:

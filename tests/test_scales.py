@@ -118,6 +118,7 @@ def test_at_3_and_4_the_x2_model_picked_for_the_photo_runs_first(chain, run_main
     for name, weights in shipped.items():
         monkeypatch.setitem(checkpoints.SHIPPED_WEIGHTS, name, weights)
     monkeypatch.setitem(checkpoints.SHIPPED_BY_SCALE, scale, chain[scale])
+    monkeypatch.setitem(checkpoints.AFTER_OTHER_X2, scale, chain[scale])
     # A router that reads every lossless image as unfiltered.
     router = Router(("smooth", "unfiltered", "sharpened"), ("clean", "unfiltered", "sharpened"), (0.0, 50.0, 0.0))
     router.classifier = build_classifier(3)
@@ -241,3 +242,15 @@ def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(ch
     assert [row.split(",")[0] for row in history] == ["epoch", "0", "1", "2"]
     resumed = load_passes(latest_first)[0].model.get_weights()
     assert max(np.abs(a - b).max() for a, b in zip(resumed, moved.get_weights(), strict=True)) < 0.1
+
+
+def test_the_shipped_x3_runs_its_own_first_pass_and_the_routed_ones_the_second_pass_made_after_clean():
+    from srcnn.checkpoints import AFTER_OTHER_X2, SHIPPED_BY_SCALE, SHIPPED_WEIGHTS, shipped_passes
+
+    own = pass_chain(*shipped_passes("clean", 3))
+    assert own[1] == (SHIPPED_BY_SCALE[3], 3) and own[0][0] != SHIPPED_WEIGHTS["clean"].resolve()  # trained with it
+    routed = pass_chain(*shipped_passes("sharpened", 3))
+    assert routed == [(SHIPPED_WEIGHTS["sharpened"], 2), (AFTER_OTHER_X2[3], 3)]
+    # The routed second pass was trained after the clean x2 model, which its record names.
+    assert pass_chain(AFTER_OTHER_X2[3])[0][0] == SHIPPED_WEIGHTS["clean"].resolve()
+    assert pass_chain(*shipped_passes("unfiltered", 4))[1] == (SHIPPED_BY_SCALE[4], 4)
