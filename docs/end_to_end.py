@@ -2,7 +2,7 @@
 
 Usage (from the project's root):
     python docs/end_to_end.py ../shared/data/T91 ../shared/data/BSD200 --val-names configs/bsd200-val.txt \
-        --start checkpoints/pretrained-x3/best.weights.h5 --out checkpoints/x3-end-to-end [--resume]
+        --start checkpoints/pretrained-x3-routed/best.weights.h5 --out checkpoints/x3-end-to-end [--resume]
 
 The shipped second passes were trained on what a fixed x2 model gives (prep_images.py --first-pass):
 the first pass never learns what would help the second. Here both train at once: the small image
