@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--scale",
         type=int,
         help="with --benchmark: the enlargement (default: the model's, 2 for the shipped ones); x3 and x4: the"
-        " shipped models for them (after the x2 model --model names; auto: the one picked for each image), or yours",
+        " shipped models for them (--model NAME: that x2 model first, checkpoints.shipped_passes; auto: the one"
+        " picked for each image), or yours",
     )
     parser.add_argument(
         "--degradation",
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def chosen_weights(args: argparse.Namespace) -> tuple[Path, Path | None]:
     """(the weights to test, the first pass to run before them in place of the one they name): a
-    shipped model by name (x3 and x4 by --scale: the named x2 model first), else --checkpoint or the
+    shipped model by name (x3 and x4 by --scale: checkpoints.shipped_passes), else --checkpoint or the
     run in --checkpoint-dir (choose_weights)."""
     from srcnn.checkpoints import choose_weights, shipped_passes, shipped_weights
 
@@ -175,7 +176,7 @@ def benchmark_recipes(text: str | None) -> dict[str, dict | None]:
 def auto_picker(jpeg_quality: int | None, scale: int = 2):
     """--model auto: recipe -> a picker that gives each small image the shipped model upscale.py
     picks (checkpoints.auto_choice; a JPEG by its quality), each network loaded once; at x3 and x4,
-    that x2 model's passes before the shipped second pass."""
+    the passes checkpoints.shipped_passes gives for it."""
     from srcnn.checkpoints import auto_choice, load_for_inference, shipped_passes
     from srcnn.passes import load_passes
 

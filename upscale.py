@@ -17,8 +17,8 @@ above. --model auto (default) sends a file that holds a JPEG (by content, not na
 model for its quality, read from the file's quantization table; the rest, and JPEGs above quality
 95 (nearly lossless), to the model for the kind of small image the router reads from it
 (srcnn/routing.py): smooth (clean), sharpened (sharpened), or box-filtered or unfiltered (unfiltered).
---scale 3 or 4 runs the x2 model so picked (or named by --model) first, then the shipped x3 or x4
-second pass.
+--scale 3 or 4: for a smooth image the shipped x3 or x4 model's own two passes; for any other the x2
+model so picked (or named by --model) first, then a second pass trained after the clean x2 model.
 
 Any size and mode: grayscale stays grayscale, alpha is kept (enlarged with bicubic), 16-bit
 becomes 8-bit, EXIF orientation is applied and the ICC profile kept. Large photos go through in
@@ -66,8 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--scale",
         type=int,
         choices=(2, 3, 4),
-        help="how many times larger (default: 2, or what --checkpoint was trained for); x3 and x4 run the x2"
-        " model --model picks, then a network trained on the clean x2 model's output",
+        help="how many times larger (default: 2, or what --checkpoint was trained for); x3 and x4: an x2 model"
+        " (the shipped x3/x4 model's own for clean images, else the one --model picks), then a second pass",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument(
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         if group and len(groups) > 1:  # the lines that follow are this model's photos (every pass)
             print(f"with {', then '.join(map(str, chain))}:")
         if group:
-            label = ", then ".join(path.parent.name for path in chain)
+            label = ", then ".join(model_label(path) for path in chain)
             tally = tally.add(
                 enlarge_all(group, stages, args.tile, args.batch, args.overwrite, page, label, folder_run)
             )
@@ -264,6 +264,12 @@ def chosen_scale(checkpoint: Path | None, scale: int | None) -> int:
     return scale or 2
 
 
+def model_label(weights: Path) -> str:
+    """A model's name on the comparison page: its folder's (x3's first pass: pretrained-x3/first-pass)."""
+    folder = weights.parent
+    return f"{folder.parent.name}/{folder.name}" if folder.name == "first-pass" else folder.name
+
+
 def choose_models(
     jobs: list[tuple[Path, Path]], checkpoint: Path | None, choice: str, scale: int = 2
 ) -> list[tuple[Path, str, list[tuple[Path, Path]], Path | None]]:
@@ -271,7 +277,8 @@ def choose_models(
     one group, or with --model auto each file to the model checkpoints.auto_choice picks for it (a
     JPEG to the JPEG model for its quality, read from the file; any other image to the model for the
     kind the router reads from it); --model jpeg sends every file to the JPEG model for its quality.
-    At x3 and x4 the chosen x2 model is the first pass, before the shipped x3 or x4 second pass.
+    At x3 and x4 (checkpoints.shipped_passes): for clean, the shipped x3 or x4 model's own passes; for
+    any other x2 model, it first, then the second pass trained after the clean one.
     Each group keeps the jobs' order."""
     from srcnn.checkpoints import choose_weights, shipped_passes, shipped_weights
 
@@ -279,7 +286,11 @@ def choose_models(
         return [(checkpoint, "--checkpoint", jobs, None)]
     groups = choose_x2_models(jobs, choice, scale)
     if scale != 2:
-        chains = [(shipped_passes(name, scale), why, group) for name, why, group in groups]
+        # The clean one's chain is the x3 or x4 model's own (x3's first pass was trained with its second).
+        own = f"the x{scale} model's own first pass (from the clean model)"
+        chains = [
+            (shipped_passes(name, scale), why.replace("the clean model", own, 1), group) for name, why, group in groups
+        ]
         return [(weights, why, group, first) for (weights, first), why, group in chains]
     clean = choose_weights(None, None, prefer_pretrained=True)  # the shipped one, or a trained one if it is missing
     return [(clean if name == "clean" else shipped_weights(name), why, group, None) for name, why, group in groups]

@@ -4,8 +4,8 @@ Usage (from the project's root):
     python docs/end_to_end.py ../shared/data/T91 ../shared/data/BSD200 --val-names configs/bsd200-val.txt \
         --start checkpoints/pretrained-x3-routed/best.weights.h5 --out checkpoints/x3-end-to-end [--resume]
 
-The shipped second passes were trained on what a fixed x2 model gives (prep_images.py --first-pass):
-the first pass never learns what would help the second. Here both train at once: the small image
+A second pass trained on what a fixed x2 model gives (prep_images.py --first-pass; pretrained-x4,
+pretrained-x3-routed): the first pass never learns what would help the second. Here both train at once: the small image
 (PIL bicubic by the scale, the protocol's degradations.py recipe) is enlarged 2x by PIL bicubic, as
 upscale.py does; the first network; bicubic to the full size inside the graph (TensorFlow's
 antialiased bicubic, which equals PIL's to float precision for an enlargement, clipped to the
@@ -152,7 +152,8 @@ def validation_psnr(networks: list, passes: list, validation: list, scale: int) 
 
 def save_passes(networks: list, folder: Path, start: Path, scale: int, note: dict) -> None:
     """folder/best.weights.h5 naming folder/first-pass/best.weights.h5, each with its config.json
-    (the start's, less its training settings, which did not make these weights: `note` does)."""
+    (the start's, less its training settings and results folder, which did not make these weights:
+    `note` says what did)."""
     from srcnn.checkpoints import BEST_WEIGHTS_NAME, CONFIG_NAME, read_run_record
     from srcnn.files import write_atomic, write_text_atomic
     from srcnn.passes import first_pass_of
@@ -163,7 +164,9 @@ def save_passes(networks: list, folder: Path, start: Path, scale: int, note: dic
     sources = (first_pass_of(start), start)
     for network, target, source, recorded in zip(networks, (first_folder, folder), sources, data, strict=True):
         write_atomic(target / BEST_WEIGHTS_NAME, network.save_weights)
-        record = {key: value for key, value in read_run_record(source.parent).items() if key != "train"}
+        record = {
+            key: value for key, value in read_run_record(source.parent).items() if key not in ("train", "results_dir")
+        }
         record |= {"data": recorded, "end_to_end": note}
         write_text_atomic(target / CONFIG_NAME, json.dumps(record, indent=1) + "\n")
 

@@ -58,6 +58,8 @@ def pass_chain(weights: Path, first: Path | None = None) -> list[tuple[Path, int
     if first is not None:
         if len(chain) < 2:
             raise CheckpointError(f"{weights}: one pass only, no first pass to replace by {first}")
+        if "end_to_end" in read_run_record(weights.parent):  # docs/scales.md: 4 dB below bicubic
+            raise CheckpointError(f"{weights}: trained together with its own first pass; {first} cannot replace it")
         first_scale = record_scale(read_run_record(first.parent))
         if first_scale != chain[0][1]:
             raise CheckpointError(

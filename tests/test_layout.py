@@ -52,10 +52,12 @@ def test_shipped_run_records_travel():
     from srcnn.checkpoints import ROUTER_DIR
 
     folders = sorted(set((ROOT / "checkpoints").glob("pretrained*/")) - {ROUTER_DIR})  # the router is no model
-    assert len(folders) >= 8 and (ROUTER_DIR / "router.json").is_file()
+    assert len(folders) >= 9 and (ROUTER_DIR / "router.json").is_file()
     for folder in folders:
+        for record in folder.rglob("*.json"):  # first-pass/config.json, run.json, set5.json too
+            relative = record.relative_to(folder)
+            assert '"/' not in record.read_text(encoding="utf-8"), f"{folder.name}/{relative} holds an absolute path"
         record_text = (folder / "config.json").read_text(encoding="utf-8")
-        assert '"/' not in record_text, f"{folder.name}/config.json holds an absolute path"
         assert (folder / "best.weights.h5").is_file(), folder.name
         first_pass = json.loads(record_text).get("data", {}).get("first_pass")
         if first_pass:

@@ -118,7 +118,8 @@ def test_at_3_and_4_the_x2_model_picked_for_the_photo_runs_first(chain, run_main
     for name, weights in shipped.items():
         monkeypatch.setitem(checkpoints.SHIPPED_WEIGHTS, name, weights)
     monkeypatch.setitem(checkpoints.SHIPPED_BY_SCALE, scale, chain[scale])
-    monkeypatch.setitem(checkpoints.AFTER_OTHER_X2, scale, chain[scale])
+    after_other = save_second_pass(tmp_path / f"x{scale}-routed", chain[2], scale)  # its own, to tell apart
+    monkeypatch.setitem(checkpoints.AFTER_OTHER_X2, scale, after_other)
     # A router that reads every lossless image as unfiltered.
     router = Router(("smooth", "unfiltered", "sharpened"), ("clean", "unfiltered", "sharpened"), (0.0, 50.0, 0.0))
     router.classifier = build_classifier(3)
@@ -139,8 +140,8 @@ def test_at_3_and_4_the_x2_model_picked_for_the_photo_runs_first(chain, run_main
     assert not [record for record in caplog.records if "retracing" in record.getMessage()]
     assert f"with {chain[2].resolve()}, then {chain[scale]}:" in done.stdout  # every pass named
     for photo, first in (("a.png", "unfiltered"), ("b.jpg", "jpeg-low"), ("c.jpg", "jpeg-high")):
-        assert f"with {shipped[first]}, then {chain[scale]}:" in done.stdout
-        passes = load_passes(chain[scale], shipped[first])
+        assert f"with {shipped[first]}, then {after_other}:" in done.stdout
+        passes = load_passes(after_other, shipped[first])
         stages = [(step.model.predict_on_batch, step.config, step.scale) for step in passes]
         with Image.open(photos / photo) as image:
             expected = upscale_in_passes(stages, split_modes(image))
@@ -150,16 +151,17 @@ def test_at_3_and_4_the_x2_model_picked_for_the_photo_runs_first(chain, run_main
         "upscale.py", "photos/a.png", "-o", "c.png", "--scale", str(scale), "--model", "clean", cwd=tmp_path
     )
     assert named.returncode == 0, named.stderr
-    assert f"model: {chain[2].resolve()} (the clean model, --model clean), then {chain[scale]}" in named.stdout
+    own = f"the x{scale} model's own first pass (from the clean model), --model clean"
+    assert f"model: {chain[2].resolve()} ({own}), then {chain[scale]}" in named.stdout
 
     (tmp_path / "set").mkdir()
     gradient_image(40 * scale, 36 * scale, seed=3).save(tmp_path / "set" / "a.png")  # small: 40x36
     scored = run_main("test.py", "--benchmark", "set", "--scale", str(scale), "--model", "auto", cwd=tmp_path)
     assert scored.returncode == 0, scored.stderr
-    assert f"model unfiltered: {shipped['unfiltered']}, then {chain[scale]}" in scored.stdout
+    assert f"model unfiltered: {shipped['unfiltered']}, then {after_other}" in scored.stdout
     named = run_main("test.py", "--benchmark", "set", "--scale", str(scale), "--model", "jpeg-low", cwd=tmp_path)
     assert named.returncode == 0, named.stderr
-    assert f"(x{scale}, after {shipped['jpeg-low']};" in named.stdout
+    assert f"(x{scale}, after {shipped['jpeg-low']};" in named.stdout and str(after_other) in named.stdout
 
 
 def test_benchmark_scores_a_model_at_its_own_scale(chain, run_main, tmp_path):
@@ -254,3 +256,5 @@ def test_the_shipped_x3_runs_its_own_first_pass_and_the_routed_ones_the_second_p
     # The routed second pass was trained after the clean x2 model, which its record names.
     assert pass_chain(AFTER_OTHER_X2[3])[0][0] == SHIPPED_WEIGHTS["clean"].resolve()
     assert pass_chain(*shipped_passes("unfiltered", 4))[1] == (SHIPPED_BY_SCALE[4], 4)
+    with pytest.raises(CheckpointError, match="trained together with its own first pass"):
+        pass_chain(SHIPPED_BY_SCALE[3], first=SHIPPED_WEIGHTS["unfiltered"])
