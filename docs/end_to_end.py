@@ -112,10 +112,6 @@ def epoch_crops(photos: list, scale: int, rng: np.random.Generator) -> tuple[np.
     return np.stack(inputs)[order], np.stack(targets)[order]
 
 
-def to_model_range(pixels: np.ndarray) -> np.ndarray:
-    return pixels.astype(np.float32) / 127.5 - 1.0
-
-
 def build_trainable(first, second, scale: int):
     import keras
     import tensorflow as tf
@@ -206,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from srcnn.checkpoints import load_for_inference, read_run_record
     from srcnn.files import read_names, write_text_atomic
-    from srcnn.network import PixelLoss, build_model
+    from srcnn.network import PixelLoss, build_model, to_model_range
     from srcnn.passes import Pass, pass_chain
 
     chain = pass_chain(args.start)

@@ -197,7 +197,7 @@ def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(ch
     upscale.py and test.py load as one x3 model, and a history row per epoch."""
     from conftest import load_script
 
-    from srcnn.network import from_model_range
+    from srcnn.network import from_model_range, to_model_range
 
     script = load_script("docs/end_to_end.py")
     photos = tmp_path / "photos"
@@ -210,7 +210,7 @@ def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(ch
     assert first_input.shape == (2 * small.height, 2 * small.width, 3)
     passes = load_passes(chain[3])
     trainable = script.build_trainable(passes[0].model, passes[1].model, 3)
-    in_graph = from_model_range(trainable(script.to_model_range(first_input[np.newaxis])).numpy()[0]).astype(int)
+    in_graph = from_model_range(trainable(to_model_range(first_input[np.newaxis])).numpy()[0]).astype(int)
     difference = np.abs(in_graph - enlarge(passes, small).astype(int))
     assert difference.max() <= 3 and difference.mean() < 0.5, (difference.max(), difference.mean())
 
