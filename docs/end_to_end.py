@@ -39,8 +39,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from srcnn import degradations  # noqa: E402
-from srcnn.images import ImageReadError, load_rgb, pad_to_square, whole_high_res  # noqa: E402
-from srcnn.preparation import find_images  # noqa: E402
+from srcnn.images import pad_to_square, whole_high_res  # noqa: E402
+from srcnn.preparation import readable_photos  # noqa: E402
 
 SMALL_CROP = {3: 32, 4: 24}  # the crop's side in small-image pixels: 96x96 of the photo at 3x and 4x
 REPEAT = 10  # crops of each photo an epoch
@@ -59,23 +59,17 @@ def read_photos(folders: list[Path], scale: int, val_names: set[str]) -> tuple[l
     """(training photos, validation photos): RGB images cropped to a multiple of the scale."""
     training, validation = [], []
     photos = 0
-    for folder in folders:
-        for path in find_images(folder):
-            try:
-                photo = load_rgb(path)
-            except ImageReadError as error:
-                print(f"skipped {path}: {error}", file=sys.stderr)
-                continue
-            if path.name in val_names:
-                validation.append(whole_high_res(photo, scale))
-                continue
-            if min(photo.size) < SMALL_CROP[scale] * scale:
-                continue
-            training.append(whole_high_res(photo, scale))
-            photos += 1
-            if photos % SQUARE_EVERY == 0:
-                for fill in ((255, 255, 255), (0, 0, 0)):
-                    training.append(whole_high_res(pad_to_square(photo, fill), scale))
+    for path, photo in readable_photos(folders):
+        if path.name in val_names:
+            validation.append(whole_high_res(photo, scale))
+            continue
+        if min(photo.size) < SMALL_CROP[scale] * scale:
+            continue
+        training.append(whole_high_res(photo, scale))
+        photos += 1
+        if photos % SQUARE_EVERY == 0:
+            for fill in ((255, 255, 255), (0, 0, 0)):
+                training.append(whole_high_res(pad_to_square(photo, fill), scale))
     return training, validation
 
 

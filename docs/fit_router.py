@@ -34,8 +34,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from srcnn import degradations  # noqa: E402
-from srcnn.images import ImageReadError, load_rgb, pad_to_square, whole_high_res  # noqa: E402
-from srcnn.preparation import find_images  # noqa: E402
+from srcnn.images import pad_to_square, whole_high_res  # noqa: E402
+from srcnn.preparation import readable_photos  # noqa: E402
 from srcnn.routing import Router, build_classifier, luma_tiles  # noqa: E402
 
 # The kinds, the ways that make each (mix:NAME draws the strengths), and the shipped model for each.
@@ -260,21 +260,13 @@ def main(argv: list[str] | None = None) -> int:
 
     excluded = set(read_names(args.exclude)) if args.exclude else set()
     sources = []  # each photo, with its copy on a white square if it has one: they split together
-    for folder in args.folders:
-        for path in find_images(folder):
-            if path.name in excluded:
-                continue
-            try:
-                photo = load_rgb(path)
-            except ImageReadError as error:
-                print(f"skipped {path}: {error}", file=sys.stderr)
-                continue
-            if min(photo.size) < 32:
-                print(f"skipped {path}: smaller than 32 pixels", file=sys.stderr)
-                continue
-            sources.append([whole_high_res(photo)])
-            if len(sources) % 4 == 0:  # a quarter again on white squares, as product photos are
-                sources[-1].append(whole_high_res(pad_to_square(photo)))
+    for path, photo in readable_photos(args.folders, excluded):
+        if min(photo.size) < 32:
+            print(f"skipped {path}: smaller than 32 pixels", file=sys.stderr)
+            continue
+        sources.append([whole_high_res(photo)])
+        if len(sources) % 4 == 0:  # a quarter again on white squares, as product photos are
+            sources[-1].append(whole_high_res(pad_to_square(photo)))
     fitting = [photo for index, versions in enumerate(sources) if index % HELD_OUT_EVERY for photo in versions]
     held_out = [photo for versions in sources[::HELD_OUT_EVERY] for photo in versions]
     if args.scale != 2:  # the router as fitted, with biases for this scale

@@ -30,8 +30,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from srcnn import degradations  # noqa: E402
-from srcnn.images import ImageReadError, load_rgb, pad_to_square, whole_high_res  # noqa: E402
-from srcnn.preparation import find_images  # noqa: E402
+from srcnn.images import pad_to_square, whole_high_res  # noqa: E402
+from srcnn.preparation import readable_photos  # noqa: E402
 
 CROP = 64
 CROPS_PER_PHOTO = 8
@@ -42,21 +42,15 @@ def photos_of(folders: list[Path], held_out: set[str]) -> tuple[list, list]:
     """(training photos, held-out photos): whole, cropped to even sides; a quarter of the training
     ones again on white squares."""
     training, validation = [], []
-    for folder in folders:
-        for path in find_images(folder):
-            try:
-                photo = load_rgb(path)
-            except ImageReadError as error:
-                print(f"skipped {path}: {error}", file=sys.stderr)
-                continue
-            if min(photo.size) < CROP:
-                continue
-            if path.name in held_out:
-                validation.append(whole_high_res(photo))
-                continue
-            training.append(whole_high_res(photo))
-            if len(training) % 4 == 0:
-                training.append(whole_high_res(pad_to_square(photo)))
+    for path, photo in readable_photos(folders):
+        if min(photo.size) < CROP:
+            continue
+        if path.name in held_out:
+            validation.append(whole_high_res(photo))
+            continue
+        training.append(whole_high_res(photo))
+        if len(training) % 4 == 0:
+            training.append(whole_high_res(pad_to_square(photo)))
     return training, validation
 
 

@@ -10,10 +10,13 @@ import hashlib
 import json
 import multiprocessing
 import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
+
+from PIL import Image
 
 from srcnn import degradations
 from srcnn.config import BACKGROUNDS, SPLITS, PrepConfig
@@ -48,6 +51,19 @@ def find_images(input_dir: Path, exclude: Path | list[Path | None] | None = None
             if Path(file_name).suffix.lower() in IMAGE_SUFFIXES:
                 found.append(Path(folder) / file_name)
     return sorted(found)
+
+
+def readable_photos(folders: list[Path], excluded: set[str] = frozenset()) -> Iterator[tuple[Path, Image.Image]]:
+    """(path, RGB photo) for every image of the folders whose name is not excluded; an unreadable one
+    is said on stderr and left out (for the lab scripts in docs/ that read whole folders)."""
+    for folder in folders:
+        for path in find_images(folder):
+            if path.name in excluded:
+                continue
+            try:
+                yield path, load_rgb(path)
+            except ImageReadError as error:
+                print(f"skipped {path}: {error}", file=sys.stderr)
 
 
 def output_name(relative: str) -> str:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from conftest import gradient_image
 from PIL import Image
 
 from srcnn.config import PrepConfig
@@ -254,3 +255,14 @@ def test_a_folder_made_by_several_runs_is_up_to_date_when_they_run_again(photo_f
         photo_folder, data, PrepConfig(size=24, split="train", background="black", scale=4), progress=False
     )
     assert changed.written == 6  # a changed recipe makes its pairs again
+
+
+def test_readable_photos_leave_out_unreadable_and_excluded_files_and_say_so(tmp_path, capsys):
+    from srcnn.preparation import readable_photos
+
+    gradient_image(8, 6).save(tmp_path / "a.png")
+    gradient_image(8, 6, seed=1).save(tmp_path / "b.png")
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    found = list(readable_photos([tmp_path], excluded={"b.png"}))
+    assert [(path.name, photo.size, photo.mode) for path, photo in found] == [("a.png", (8, 6), "RGB")]
+    assert capsys.readouterr().err.startswith(f"skipped {tmp_path / 'broken.png'}: ")
