@@ -188,3 +188,14 @@ def tiny_model_config(folder: Path) -> str:
     path = folder / "tiny-model.json"
     path.write_text(json.dumps({"model": {"filters": 6}}))
     return str(path)
+
+
+def tiny_router(folder: Path, bias: tuple[float, float, float] = (0.0, 0.0, 0.0)):
+    """A router saved in `folder` (smooth -> clean, unfiltered, sharpened) with an untrained
+    classifier; a large bias picks its kind whatever the image. Returned as loaded from there."""
+    from srcnn.routing import Router, build_classifier
+
+    router = Router(("smooth", "unfiltered", "sharpened"), ("clean", "unfiltered", "sharpened"), bias)
+    router.classifier = build_classifier(3)
+    router.save(folder)
+    return Router.load(folder)

@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import gradient_image
+from conftest import gradient_image, tiny_router
 from PIL import Image
 
 from srcnn import degradations
@@ -206,14 +206,6 @@ def test_tiles_are_textured_grid_pieces_whose_brightness_and_contrast_do_not_cou
     flat[:64] = 128  # the top half flat: its tiles are left out
     assert 1 <= len(luma_tiles(flat)) < len(tiles)
     assert len(luma_tiles(np.asarray(photo_crop(512)), max_tiles=10)) == 10  # evenly spread over a large photo
-
-
-def tiny_router(folder, bias=(0.0, 0.0, 0.0)) -> Router:
-    """An untrained classifier; a large bias picks its kind whatever the image."""
-    router = Router(("smooth", "unfiltered", "sharpened"), ("clean", "unfiltered", "sharpened"), bias)
-    router.classifier = build_classifier(3)
-    router.save(folder)
-    return Router.load(folder)
 
 
 def test_a_router_saved_and_loaded_reads_the_same_and_follows_its_bias(tmp_path):

@@ -109,8 +109,9 @@ def test_another_x2_model_can_run_first_but_only_one_of_the_first_pass_scale(cha
 
 @pytest.mark.parametrize("scale", [3, 4])
 def test_at_3_and_4_the_x2_model_picked_for_the_photo_runs_first(chain, run_main, tmp_path, monkeypatch, caplog, scale):
+    from conftest import tiny_router
+
     from srcnn import checkpoints
-    from srcnn.routing import Router, build_classifier
 
     shipped = {"clean": chain[2], "unfiltered": save_tiny_checkpoint(tmp_path / "unfiltered", seed=7)}
     shipped["jpeg-low"] = save_tiny_checkpoint(tmp_path / "jpeg-low", seed=8)
@@ -120,10 +121,7 @@ def test_at_3_and_4_the_x2_model_picked_for_the_photo_runs_first(chain, run_main
     monkeypatch.setitem(checkpoints.SHIPPED_BY_SCALE, scale, chain[scale])
     after_other = save_second_pass(tmp_path / f"x{scale}-routed", chain[2], scale)  # its own, to tell apart
     monkeypatch.setitem(checkpoints.AFTER_OTHER_X2, scale, after_other)
-    # A router that reads every lossless image as unfiltered.
-    router = Router(("smooth", "unfiltered", "sharpened"), ("clean", "unfiltered", "sharpened"), (0.0, 50.0, 0.0))
-    router.classifier = build_classifier(3)
-    router.save(tmp_path / "router")
+    tiny_router(tmp_path / "router", bias=(0.0, 50.0, 0.0))  # reads every lossless image as unfiltered
     monkeypatch.setattr(checkpoints, "ROUTER_DIR", tmp_path / "router")
     photos = tmp_path / "photos"
     photos.mkdir()

@@ -7,13 +7,12 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import gradient_image, run_script, save_tiny_checkpoint
+from conftest import gradient_image, run_script, save_tiny_checkpoint, tiny_router
 from PIL import Image, ImageCms
 
 from srcnn.checkpoints import load_for_inference
 from srcnn.config import ModelConfig
 from srcnn.network import build_model, to_model_range
-from srcnn.routing import Router, build_classifier
 from srcnn.upscaling import export_model, run_tiled, split_modes, upscale
 
 
@@ -274,9 +273,7 @@ def test_model_auto_gives_jpeg_files_to_the_jpeg_model_for_their_quality_and_say
     for name, weights in shipped.items():
         monkeypatch.setitem(checkpoints.SHIPPED_WEIGHTS, name, weights)
     # A router that reads every lossless image as smooth: this test is about the JPEG models.
-    router = Router(("smooth", "unfiltered", "sharpened"), ("clean", "unfiltered", "sharpened"), (50.0, 0.0, 0.0))
-    router.classifier = build_classifier(3)
-    router.save(tmp_path / "router")
+    tiny_router(tmp_path / "router", bias=(50.0, 0.0, 0.0))
     monkeypatch.setattr(checkpoints, "ROUTER_DIR", tmp_path / "router")
     photos = tmp_path / "photos"
     photos.mkdir()
