@@ -61,9 +61,11 @@ def readable_photos(folders: list[Path], excluded: set[str] = frozenset()) -> It
             if path.name in excluded:
                 continue
             try:
-                yield path, load_rgb(path)
+                photo = load_rgb(path)
             except ImageReadError as error:
                 print(f"skipped {path}: {error}", file=sys.stderr)
+                continue
+            yield path, photo  # outside the try: the caller's own errors are not this photo's
 
 
 def output_name(relative: str) -> str:
