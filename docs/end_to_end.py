@@ -42,20 +42,20 @@ from srcnn import degradations  # noqa: E402
 from srcnn.images import pad_to_square, whole_high_res  # noqa: E402
 from srcnn.preparation import readable_photos  # noqa: E402
 
-SMALL_CROP = {3: 32, 4: 24}  # the crop's side in small-image pixels: 96x96 of the photo at 3x and 4x
+SCALES = (3, 4)
+CROP = 96  # the crop's side in photo pixels (a multiple of the scale): 32 small-image pixels at 3x, 24 at 4x
 REPEAT = 10  # crops of each photo an epoch
 BATCH_SIZE = 16
-# Assumed: photo pixels at each crop's edge the loss leaves out. The two passes reach about 21 pixels
-# (7 layers of 3x3 at 2x, bicubic, 7 at the full size), so the pixels between still see the crop's
-# zero padding, as train.py's one-pass crops do (loss_border 0 in the shipped configs); a margin as
-# wide as the reach, on larger crops, is untried.
+# Assumed: photo pixels at each crop's edge the loss leaves out (--border). The two passes reach about
+# 21 pixels (7 layers of 3x3 at 2x, bicubic, 7 at the full size), so with 6 the pixels between still
+# see the crop's zero padding, as train.py's one-pass crops do (loss_border 0 in the shipped configs).
 BORDER = 6
 INVERT_CHANCE = 0.25
 SQUARE_EVERY = 4
 FIRST_SCALE = 2
 
 
-def read_photos(folders: list[Path], scale: int, val_names: set[str]) -> tuple[list, list]:
+def read_photos(folders: list[Path], scale: int, val_names: set[str], crop: int = CROP) -> tuple[list, list]:
     """(training photos, validation photos): RGB images cropped to a multiple of the scale."""
     training, validation = [], []
     photos = 0
@@ -63,7 +63,7 @@ def read_photos(folders: list[Path], scale: int, val_names: set[str]) -> tuple[l
         if path.name in val_names:
             validation.append(whole_high_res(photo, scale))
             continue
-        if min(photo.size) < SMALL_CROP[scale] * scale:
+        if min(photo.size) < crop:
             continue
         training.append(whole_high_res(photo, scale))
         photos += 1
@@ -82,9 +82,9 @@ def small_and_first_input(high_res, scale: int) -> tuple:
     return small, np.asarray(enlarged)
 
 
-def epoch_crops(photos: list, scale: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def epoch_crops(photos: list, scale: int, rng: np.random.Generator, crop: int = CROP) -> tuple[np.ndarray, np.ndarray]:
     """REPEAT aligned crops of each (first-pass input, photo): the same place, flip, turn and negative."""
-    side = SMALL_CROP[scale]
+    side = crop // scale
     inputs, targets = [], []
     for _ in range(REPEAT):
         for low, high in photos:
@@ -176,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="a new folder (or the run's, with --resume)")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--learning-rate", type=float, default=2e-4, help="the cosine schedule's start")
+    parser.add_argument("--crop", type=int, default=CROP, help="crop side in photo pixels, a multiple of the scale")
+    parser.add_argument("--border", type=int, default=BORDER, help="pixels at each crop's edge the loss leaves out")
     parser.add_argument("--resume", action="store_true", help="go on from OUT/latest, with the run's own settings")
     args = parser.parse_args(argv)
     from srcnn.precision import resolve_precision, start_tensorflow
@@ -185,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
 
     latest, history_path, settings_path = args.out / "latest", args.out / "history.csv", args.out / "run.json"
     settings = {"start": str(args.start), "epochs": args.epochs, "learning_rate": args.learning_rate}
+    settings |= {"crop": args.crop, "border": args.border}
     if args.resume:
         if not (latest / BEST_WEIGHTS_NAME).is_file() or not settings_path.is_file():
             parser.error(f"{args.out}: no finished epoch to resume from; start it again without --resume")
@@ -201,8 +204,10 @@ def main(argv: list[str] | None = None) -> int:
 
     chain = pass_chain(args.start)
     scale = chain[-1][1]
-    if [pass_scale for _, pass_scale in chain] != [FIRST_SCALE, scale] or scale not in SMALL_CROP:
+    if [pass_scale for _, pass_scale in chain] != [FIRST_SCALE, scale] or scale not in SCALES:
         parser.error(f"--start {args.start}: not a x3 or x4 model of two passes after a x2 one")
+    if args.crop % scale or not 2 * args.border < args.crop:
+        parser.error(f"--crop {args.crop}: not a multiple of {scale}, or not wider than two borders of {args.border}")
     precision, _ = resolve_precision("auto")
     networks, passes = [], []
     for weights, pass_scale in chain:
@@ -210,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         passes.append(Pass(weights, plain, config, pass_scale))
         networks.append(build_model(config, precision))  # the same weights, in the precision that trains fastest
         networks[-1].load_weights(weights)
-    training, validation = read_photos(args.folders, scale, set(read_names(args.val_names)))
+    training, validation = read_photos(args.folders, scale, set(read_names(args.val_names)), args.crop)
     if not validation:
         parser.error(f"--val-names {args.val_names}: none of those photos is in the folders")
     print(f"{len(training)} training photos (squares included), {len(validation)} validation; x{scale}; {precision}")
@@ -220,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     steps_per_epoch = -(-len(training) * REPEAT // BATCH_SIZE)
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps_per_epoch * args.epochs, alpha=0.01)
     trainable = build_trainable(*networks, scale)
-    trainable.compile(keras.optimizers.Adam(schedule), loss=PixelLoss("mse", border=BORDER, pure_margin=5.0))
+    trainable.compile(keras.optimizers.Adam(schedule), loss=PixelLoss("mse", border=args.border, pure_margin=5.0))
     if args.resume:
         for network, folder in zip(networks, (latest / "first-pass", latest), strict=True):
             network.load_weights(folder / BEST_WEIGHTS_NAME)
@@ -241,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"epoch 0: validation Y-PSNR {best:.4f} dB (the start)")
     for epoch in range(start_epoch + 1, args.epochs + 1):
         began = time.time()
-        inputs, targets = epoch_crops(training, scale, np.random.default_rng(epoch))
+        inputs, targets = epoch_crops(training, scale, np.random.default_rng(epoch), args.crop)
         fitted = trainable.fit(to_model_range(inputs), to_model_range(targets), batch_size=BATCH_SIZE, verbose=0)
         score = validation_psnr(networks, passes, validation, scale)
         rows.append({"epoch": epoch, "loss": f"{fitted.history['loss'][-1]:.6f}", "val_psnr_y": f"{score:.4f}",

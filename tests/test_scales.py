@@ -232,8 +232,11 @@ def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(ch
         run_main("docs/end_to_end.py", *argv, cwd=tmp_path)
     with pytest.raises(SystemExit):  # nor resumed with other settings
         run_main("docs/end_to_end.py", *argv[:-1], "2", "--resume", cwd=tmp_path)
+    for crop, border in (("95", "6"), ("96", "48")):  # not a multiple of 3; no pixel left for the loss
+        with pytest.raises(SystemExit):
+            run_main("docs/end_to_end.py", *argv[:6], "other", "--crop", crop, "--border", border, cwd=tmp_path)
     (tmp_path / "e2e" / "run.json").write_text(
-        json.dumps({"start": str(chain[3]), "epochs": 2, "learning_rate": 2e-4}) + "\n"
+        json.dumps({"start": str(chain[3]), "epochs": 2, "learning_rate": 2e-4, "crop": 96, "border": 6}) + "\n"
     )  # as if it had been asked for 2 epochs and stopped after 1
     again = run_main("docs/end_to_end.py", *argv[:-1], "2", "--resume", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
