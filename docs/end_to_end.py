@@ -55,8 +55,14 @@ SQUARE_EVERY = 4
 FIRST_SCALE = 2
 
 
-def read_photos(folders: list[Path], scale: int, val_names: set[str], crop: int = CROP) -> tuple[list, list]:
-    """(training photos, validation photos): RGB images cropped to a multiple of the scale."""
+def read_photos(
+    folders: list[Path], scale: int, val_names: set[str], crop: int = CROP, downscales: tuple[float, ...] = ()
+) -> tuple[list, list]:
+    """(training photos, validation photos): RGB images cropped to a multiple of the scale; each
+    training photo also made smaller by each of `downscales` (PIL bicubic, antialiased), as VDSR and
+    FSRCNN add their training images at 0.9 to 0.6 of their size: the same scenes with finer detail."""
+    from PIL import Image
+
     training, validation = [], []
     photos = 0
     for path, photo in readable_photos(folders):
@@ -66,6 +72,10 @@ def read_photos(folders: list[Path], scale: int, val_names: set[str], crop: int 
         if min(photo.size) < crop:
             continue
         training.append(whole_high_res(photo, scale))
+        for factor in downscales:
+            size = (round(photo.width * factor), round(photo.height * factor))
+            if min(size) >= crop:
+                training.append(whole_high_res(photo.resize(size, Image.Resampling.BICUBIC), scale))
         photos += 1
         if photos % SQUARE_EVERY == 0:
             for fill in ((255, 255, 255), (0, 0, 0)):
@@ -82,11 +92,13 @@ def small_and_first_input(high_res, scale: int) -> tuple:
     return small, np.asarray(enlarged)
 
 
-def epoch_crops(photos: list, scale: int, rng: np.random.Generator, crop: int = CROP) -> tuple[np.ndarray, np.ndarray]:
-    """REPEAT aligned crops of each (first-pass input, photo): the same place, flip, turn and negative."""
+def epoch_crops(
+    photos: list, scale: int, rng: np.random.Generator, crop: int = CROP, repeat: int = REPEAT
+) -> tuple[np.ndarray, np.ndarray]:
+    """`repeat` aligned crops of each (first-pass input, photo): the same place, flip, turn and negative."""
     side = crop // scale
     inputs, targets = [], []
-    for _ in range(REPEAT):
+    for _ in range(repeat):
         for low, high in photos:
             row = rng.integers(0, high.shape[0] // scale - side + 1)
             column = rng.integers(0, high.shape[1] // scale - side + 1)
@@ -178,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float, default=2e-4, help="the cosine schedule's start")
     parser.add_argument("--crop", type=int, default=CROP, help="crop side in photo pixels, a multiple of the scale")
     parser.add_argument("--border", type=int, default=BORDER, help="pixels at each crop's edge the loss leaves out")
+    parser.add_argument("--downscales", default="", help="also each photo at these sizes, e.g. 0.9,0.8,0.7,0.6")
+    parser.add_argument("--repeat", type=int, default=REPEAT, help="crops of each training photo an epoch")
     parser.add_argument("--resume", action="store_true", help="go on from OUT/latest, with the run's own settings")
     args = parser.parse_args(argv)
     from srcnn.precision import resolve_precision, start_tensorflow
@@ -187,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
 
     latest, history_path, settings_path = args.out / "latest", args.out / "history.csv", args.out / "run.json"
     settings = {"start": str(args.start), "epochs": args.epochs, "learning_rate": args.learning_rate}
-    settings |= {"crop": args.crop, "border": args.border}
+    settings |= {"crop": args.crop, "border": args.border, "downscales": args.downscales, "repeat": args.repeat}
     if args.resume:
         if not (latest / BEST_WEIGHTS_NAME).is_file() or not settings_path.is_file():
             parser.error(f"{args.out}: no finished epoch to resume from; start it again without --resume")
@@ -208,6 +222,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--start {args.start}: not a x3 or x4 model of two passes after a x2 one")
     if args.crop % scale or not 2 * args.border < args.crop:
         parser.error(f"--crop {args.crop}: not a multiple of {scale}, or not wider than two borders of {args.border}")
+    try:
+        downscales = tuple(float(factor) for factor in args.downscales.split(",") if factor.strip())
+    except ValueError:
+        downscales = (0.0,)
+    if not all(0 < factor < 1 for factor in downscales) or args.repeat < 1:
+        parser.error(
+            f"--downscales {args.downscales!r} --repeat {args.repeat}: factors between 0 and 1, repeat 1 or more"
+        )
     precision, _ = resolve_precision("auto")
     networks, passes = [], []
     for weights, pass_scale in chain:
@@ -215,14 +237,14 @@ def main(argv: list[str] | None = None) -> int:
         passes.append(Pass(weights, plain, config, pass_scale))
         networks.append(build_model(config, precision))  # the same weights, in the precision that trains fastest
         networks[-1].load_weights(weights)
-    training, validation = read_photos(args.folders, scale, set(read_names(args.val_names)), args.crop)
+    training, validation = read_photos(args.folders, scale, set(read_names(args.val_names)), args.crop, downscales)
     if not validation:
         parser.error(f"--val-names {args.val_names}: none of those photos is in the folders")
     print(f"{len(training)} training photos (squares included), {len(validation)} validation; x{scale}; {precision}")
     training = [(small_and_first_input(high, scale)[1], np.asarray(high)) for high in training]
     validation = [(small_and_first_input(high, scale)[0], high) for high in validation]
 
-    steps_per_epoch = -(-len(training) * REPEAT // BATCH_SIZE)
+    steps_per_epoch = -(-len(training) * args.repeat // BATCH_SIZE)
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps_per_epoch * args.epochs, alpha=0.01)
     trainable = build_trainable(*networks, scale)
     trainable.compile(keras.optimizers.Adam(schedule), loss=PixelLoss("mse", border=args.border, pure_margin=5.0))
@@ -246,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"epoch 0: validation Y-PSNR {best:.4f} dB (the start)")
     for epoch in range(start_epoch + 1, args.epochs + 1):
         began = time.time()
-        inputs, targets = epoch_crops(training, scale, np.random.default_rng(epoch), args.crop)
+        inputs, targets = epoch_crops(training, scale, np.random.default_rng(epoch), args.crop, args.repeat)
         fitted = trainable.fit(to_model_range(inputs), to_model_range(targets), batch_size=BATCH_SIZE, verbose=0)
         score = validation_psnr(networks, passes, validation, scale)
         rows.append({"epoch": epoch, "loss": f"{fitted.history['loss'][-1]:.6f}", "val_psnr_y": f"{score:.4f}",

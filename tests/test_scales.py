@@ -236,7 +236,18 @@ def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(ch
         with pytest.raises(SystemExit):
             run_main("docs/end_to_end.py", *argv[:6], "other", "--crop", crop, "--border", border, cwd=tmp_path)
     (tmp_path / "e2e" / "run.json").write_text(
-        json.dumps({"start": str(chain[3]), "epochs": 2, "learning_rate": 2e-4, "crop": 96, "border": 6}) + "\n"
+        json.dumps(
+            {
+                "start": str(chain[3]),
+                "epochs": 2,
+                "learning_rate": 2e-4,
+                "crop": 96,
+                "border": 6,
+                "downscales": "",
+                "repeat": 10,
+            }
+        )
+        + "\n"
     )  # as if it had been asked for 2 epochs and stopped after 1
     again = run_main("docs/end_to_end.py", *argv[:-1], "2", "--resume", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
