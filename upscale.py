@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.export is not None:
             from srcnn.upscaling import export_model
 
-            (weights, _, _, first), *_ = choose_models([], args.checkpoint, args.model, scale)
+            (weights, _, _, first, _), *_ = choose_models([], args.checkpoint, args.model, scale)
             passes = load_passes(weights, first)
             for number, step in enumerate(passes, start=1):
                 folder = args.export / f"pass{number}" if len(passes) > 1 else args.export
@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         runtime_name, runtime_why = resolve_runtime(args.runtime)
         groups = choose_models(jobs, args.checkpoint, args.model, scale)
         runtimes, untuned = [], []
-        for weights, why, group, first in groups:
+        for weights, why, group, first, readings in groups:
             passes = load_passes(weights, first)
             stages = []
             for step in passes:
@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                     untuned.append(str(step.weights))
                 runtime = make_runtime(name, step.model, step.config, step.weights)
                 stages.append((runtime.predict, step.config, step.scale))
-            runtimes.append((stages, group, [step.weights for step in passes]))
+            runtimes.append((stages, group, [step.weights for step in passes], readings))
             count = f", {len(group)} photo(s)" if len(groups) > 1 else ""
             if len(passes) > 1:
                 print(f"model: {passes[0].weights} ({why}), then {weights} (the x{scale} second pass){count}")
@@ -234,13 +234,15 @@ def main(argv: list[str] | None = None) -> int:
         page = ComparePage(args.compare, f"bicubic against the model: your photos, x{scale}", columns)
     tally = Tally(skipped=len(errors))
     folder_run = args.out_dir is not None  # -o names one file: an existing one is refused, not kept
-    for stages, group, chain in runtimes:
+    for stages, group, chain, readings in runtimes:
         if group and len(groups) > 1:  # the lines that follow are this model's photos (every pass)
             print(f"with {', then '.join(map(str, chain))}:")
         if group:
             label = ", then ".join(model_label(path) for path in chain)
+            # A single photo's reading is in its model line above; a folder's, on each photo's line.
+            notes = readings if len(jobs) > 1 else None
             tally = tally.add(
-                enlarge_all(group, stages, args.tile, args.batch, args.overwrite, page, label, folder_run)
+                enlarge_all(group, stages, args.tile, args.batch, args.overwrite, page, label, folder_run, notes)
             )
     if page is not None and page.entries:
         print(f"comparison page: {page.write()}")
@@ -272,8 +274,9 @@ def model_label(weights: Path) -> str:
 
 def choose_models(
     jobs: list[tuple[Path, Path]], checkpoint: Path | None, choice: str, scale: int = 2
-) -> list[tuple[Path, str, list[tuple[Path, Path]], Path | None]]:
-    """[(weights, why, the jobs they enlarge, the first pass in place of the one the weights name)]:
+) -> list[tuple[Path, str, list[tuple[Path, Path]], Path | None, dict[Path, str]]]:
+    """[(weights, why, the jobs they enlarge, the first pass in place of the one the weights name,
+    what --model auto read from each of those photos)]:
     one group, or with --model auto each file to the model checkpoints.auto_choice picks for it (a
     JPEG to the JPEG model for its quality, read from the file; any other image to the model for the
     kind the router reads from it); --model jpeg sends every file to the JPEG model for its quality.
@@ -283,32 +286,37 @@ def choose_models(
     from srcnn.checkpoints import choose_weights, shipped_passes, shipped_weights
 
     if checkpoint is not None:
-        return [(checkpoint, "--checkpoint", jobs, None)]
+        return [(checkpoint, "--checkpoint", jobs, None, {})]
     groups = choose_x2_models(jobs, choice, scale)
     if scale != 2:
         # The clean one's chain is the x3 or x4 model's own (x3's first pass was trained with its second).
         own = f"the x{scale} model's own first pass (from the clean model)"
         chains = [
-            (shipped_passes(name, scale), why.replace("the clean model", own, 1), group) for name, why, group in groups
+            (shipped_passes(name, scale), why.replace("the clean model", own, 1), group, readings)
+            for name, why, group, readings in groups
         ]
-        return [(weights, why, group, first) for (weights, first), why, group in chains]
+        return [(weights, why, group, first, readings) for (weights, first), why, group, readings in chains]
     clean = choose_weights(None, None, prefer_pretrained=True)  # the shipped one, or a trained one if it is missing
-    return [(clean if name == "clean" else shipped_weights(name), why, group, None) for name, why, group in groups]
+    return [
+        (clean if name == "clean" else shipped_weights(name), why, group, None, readings)
+        for name, why, group, readings in groups
+    ]
 
 
 def choose_x2_models(
     jobs: list[tuple[Path, Path]], choice: str, scale: int = 2
-) -> list[tuple[str, str, list[tuple[Path, Path]]]]:
-    """[(shipped x2 model's name, why, the jobs it enlarges)] (choose_models)."""
+) -> list[tuple[str, str, list[tuple[Path, Path]], dict[Path, str]]]:
+    """[(shipped x2 model's name, why, the jobs it enlarges, what --model auto read from each)]
+    (choose_models)."""
     import numpy as np
 
     from srcnn.checkpoints import JPEG_HIGH_UP_TO, JPEG_LOW_UP_TO, auto_choice, jpeg_model_name
     from srcnn.images import ImageReadError, jpeg_quality, load_rgb
 
     if choice in ("jpeg-low", "jpeg-high", "general", "unfiltered", "sharpened"):
-        return [(choice, f"the {choice} model, --model {choice}", jobs)]
+        return [(choice, f"the {choice} model, --model {choice}", jobs, {})]
     if choice == "clean" or not jobs:
-        return [("clean", "the clean model" + (", --model clean" if choice == "clean" else ""), jobs)]
+        return [("clean", "the clean model" + (", --model clean" if choice == "clean" else ""), jobs, {})]
     why = {
         "jpeg-low": f"the JPEG model for qualities up to {JPEG_LOW_UP_TO}, for such JPEGs",
         "jpeg-high": f"the JPEG model for qualities {JPEG_LOW_UP_TO + 1}-{JPEG_HIGH_UP_TO}, for such JPEGs"
@@ -340,7 +348,8 @@ def choose_x2_models(
             reason = why[name]
             if len(jobs) == 1 and reasons.get(group[0][0]):
                 reason = f"the {name} model: {reasons[group[0][0]]}"
-            groups.append((name, f"{reason} (--model {choice})", group))
+            readings = {source: reasons[source] for source, _ in group if reasons.get(source)}
+            groups.append((name, f"{reason} (--model {choice})", group, readings))
     return groups
 
 

@@ -71,15 +71,14 @@ def read_photos(
             continue
         if min(photo.size) < crop:
             continue
-        training.append(whole_high_res(photo, scale))
-        for factor in downscales:
-            size = (round(photo.width * factor), round(photo.height * factor))
-            if min(size) >= crop:
-                training.append(whole_high_res(photo.resize(size, Image.Resampling.BICUBIC), scale))
-        photos += 1
-        if photos % SQUARE_EVERY == 0:
-            for fill in ((255, 255, 255), (0, 0, 0)):
-                training.append(whole_high_res(pad_to_square(photo, fill), scale))
+        sizes = [(round(photo.width * factor), round(photo.height * factor)) for factor in downscales]
+        versions = [photo] + [photo.resize(size, Image.Resampling.BICUBIC) for size in sizes if min(size) >= crop]
+        for version in versions:  # each fourth on squares too, or the smaller copies dilute pure white and black
+            training.append(whole_high_res(version, scale))
+            photos += 1
+            if photos % SQUARE_EVERY == 0:
+                for fill in ((255, 255, 255), (0, 0, 0)):
+                    training.append(whole_high_res(pad_to_square(version, fill), scale))
     return training, validation
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -256,13 +256,14 @@ def enlarge_all(
     page: ComparePage | None = None,
     model_name: str = "",
     keep_newer: bool = True,
+    notes: Mapping[Path, str] | None = None,
 ) -> Tally:
     """Upscale every job; returns what was done. Reading the next photo and encoding the previous
     result overlap with the model (one reader and one writer thread beside it). Each result is
     written once, under a temporary name first; at most two wait to be written, so memory stays
     bounded; outcomes are reported in the jobs' order. With `page`, each photo written is added to
     it: bicubic against the result, named by `model_name`. With `keep_newer`, an output newer than
-    its photo is kept as up to date."""
+    its photo is kept as up to date. `notes` adds a word on a photo to its line (why its model)."""
     tally = Tally()
     one_photo = len(jobs) == 1
     scale = stages[-1][2]
@@ -286,9 +287,9 @@ def enlarge_all(
             except (ValueError, OSError, MemoryError) as error:
                 writes.append((loaded, failure(one_line(error))))
                 continue
-            report_writes(writes, bar, 1, tally, on_written)  # the writer holds at most one more result
+            report_writes(writes, bar, 1, tally, on_written, notes)  # the writer holds at most one more result
             writes.append((loaded, writer.submit(save, loaded, result)))
-        report_writes(writes, bar, 0, tally, on_written)
+        report_writes(writes, bar, 0, tally, on_written, notes)
     return tally
 
 
@@ -309,6 +310,7 @@ def report_writes(
     keep: int,
     tally: Tally,
     on_written: Callable[[Loaded], None] | None = None,
+    notes: Mapping[Path, str] | None = None,
 ) -> None:
     """Report outcomes in order, waiting until at most `keep` are left, and count them in `tally`.
     `on_written` is called with each job whose result was written. A file that cannot be done is
@@ -316,7 +318,8 @@ def report_writes(
     while len(writes) > keep or (writes and writes[0][1].done()):
         loaded, future = writes.pop(0)
         try:
-            tqdm.write(f"{loaded.source} -> {loaded.target}{future.result()}")
+            note = f" ({notes[loaded.source]})" if notes and loaded.source in notes else ""
+            tqdm.write(f"{loaded.source} -> {loaded.target}{future.result()}{note}")
         except (ValueError, OSError, MemoryError) as error:
             tqdm.write(f"upscale.py: skipped {loaded.source}: {one_line(error)}", file=sys.stderr)
             tally.skipped += 1

@@ -306,6 +306,10 @@ def test_model_auto_gives_jpeg_files_to_the_jpeg_model_for_their_quality_and_say
         written = next(index for index, line in enumerate(lines) if line.startswith(str(photos / name)))
         heading = max(index for index, line in enumerate(lines[:written]) if line.startswith("with "))
         assert lines[heading] == f"with {shipped[model_name]}:", name
+    # ... and each photo's line says what picked its model: its JPEG quality, or the router's reading (too small here).
+    photo_line = {name: next(line for line in lines if line.startswith(str(photos / name))) for name in holds}
+    assert photo_line["b.jpg"].endswith(" (a JPEG of quality 90)"), photo_line["b.jpg"]
+    assert photo_line["a.png"].endswith(" (too flat or too small to read how it was made)"), photo_line["a.png"]
     models = {name: load_for_inference(weights) for name, weights in shipped.items()}
     for name, (_, model_name) in holds.items():
         model, config = models[model_name]
