@@ -154,7 +154,7 @@ def validation_psnr(networks: list, passes: list, validation: list, scale: int) 
 def save_passes(networks: list, folder: Path, start: Path, scale: int, note: dict) -> None:
     """folder/best.weights.h5 naming folder/first-pass/best.weights.h5, each with its config.json
     (the start's, less its training settings and results folder, which did not make these weights:
-    `note` says what did)."""
+    `note` says what did, and the start's own note follows it as "after")."""
     from srcnn.checkpoints import BEST_WEIGHTS_NAME, CONFIG_NAME, read_run_record
     from srcnn.files import write_atomic, write_text_atomic
     from srcnn.passes import first_pass_of
@@ -168,7 +168,9 @@ def save_passes(networks: list, folder: Path, start: Path, scale: int, note: dic
         record = {
             key: value for key, value in read_run_record(source.parent).items() if key not in ("train", "results_dir")
         }
-        record |= {"data": recorded, "end_to_end": note}
+        # A start trained end to end already keeps its own run as "after": the whole line stays on record.
+        after = {"after": record["end_to_end"]} if "end_to_end" in record else {}
+        record |= {"data": recorded, "end_to_end": note | after}
         write_text_atomic(target / CONFIG_NAME, json.dumps(record, indent=1) + "\n")
 
 

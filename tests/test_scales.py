@@ -10,7 +10,7 @@ import pytest
 from conftest import gradient_image, save_tiny_checkpoint
 from PIL import Image
 
-from srcnn.checkpoints import BEST_WEIGHTS_NAME, CONFIG_NAME, CheckpointError, write_run_record
+from srcnn.checkpoints import BEST_WEIGHTS_NAME, CONFIG_NAME, CheckpointError, read_run_record, write_run_record
 from srcnn.config import ModelConfig, PrepConfig, TrainConfig
 from srcnn.dataset import DataError
 from srcnn.images import whole_high_res
@@ -256,6 +256,16 @@ def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(ch
     assert [row.split(",")[0] for row in history] == ["epoch", "0", "1", "2"]
     resumed = load_passes(latest_first)[0].model.get_weights()
     assert max(np.abs(a - b).max() for a, b in zip(resumed, moved.get_weights(), strict=True)) < 0.1
+
+    # A second stage from this run (smaller copies of the photos, as the shipped x3's) keeps the first on record.
+    start = str(tmp_path / "e2e" / BEST_WEIGHTS_NAME)
+    stage = ["photos", "--val-names", "val.txt", "--start", start, "--out", "stage2", "--epochs", "1"]
+    done = run_main("docs/end_to_end.py", *stage, "--downscales", "0.98", "--repeat", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "6 training photos" in done.stdout  # p1, p2, each at 0.98, and the fourth of them on two squares
+    for folder in ("stage2", "stage2/first-pass"):
+        note = read_run_record(tmp_path / folder)["end_to_end"]
+        assert note["downscales"] == "0.98" and note["after"]["start"] == str(chain[3]), note
 
 
 def test_the_shipped_x3_runs_its_own_first_pass_and_the_routed_ones_the_second_pass_made_after_clean():
