@@ -9,14 +9,16 @@ pretrained-x3-routed): the first pass never learns what would help the second. H
 (PIL bicubic by the scale, the protocol's degradations.py recipe) is enlarged 2x by PIL bicubic, as
 upscale.py does; the first network; bicubic to the full size inside the graph (TensorFlow's
 antialiased bicubic, which equals PIL's to float precision for an enlargement, clipped to the
-network's range as 8-bit pixels are); the second network; the pixel loss of train.py (MSE with
-the pure white/black margin) against the photo, over all but a 6-pixel border of each crop.
+network's range as 8-bit pixels are); the second network; the pixel loss of train.py (MSE, or L1
+with --loss l1, and the pure white/black margin) against the photo, over all but a --border of
+each crop (6 pixels unless told).
 
-Photos: every image of the folders, cropped to a multiple of the scale, and each fourth again on a
-white and a black square (pure white and black to keep exact, as the shipped models' squares);
+Photos: every image of the folders, cropped to a multiple of the scale (and again at each of
+--downscales of its size), and each fourth again on a white and a black square (pure white and
+black to keep exact, as the shipped models' squares);
 --val-names leaves those photos out of training and picks the epoch on them: their mean Y-PSNR
 (shaved by the scale) through the same passes upscale.py runs (srcnn/passes.enlarge: 8-bit
-pixels between passes). Each epoch: REPEAT random aligned crops of each photo, flips and turns, a
+pixels between passes). Each epoch: --repeat random aligned --crop crops of each photo, flips and turns, a
 quarter of them inverted (255 - x, as train.py's invert_chance), Adam with a cosine schedule.
 
 OUT/best.weights.h5 (the second pass) names OUT/first-pass/best.weights.h5 in its config.json, so
@@ -191,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float, default=2e-4, help="the cosine schedule's start")
     parser.add_argument("--crop", type=int, default=CROP, help="crop side in photo pixels, a multiple of the scale")
     parser.add_argument("--border", type=int, default=BORDER, help="pixels at each crop's edge the loss leaves out")
+    parser.add_argument("--loss", choices=("mse", "l1"), default="mse", help="train.py's pixel loss (default mse)")
     parser.add_argument("--downscales", default="", help="also each photo at these sizes, e.g. 0.9,0.8,0.7,0.6")
     parser.add_argument("--repeat", type=int, default=REPEAT, help="crops of each training photo an epoch")
     parser.add_argument("--resume", action="store_true", help="go on from OUT/latest, with the run's own settings")
@@ -203,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     latest, history_path, settings_path = args.out / "latest", args.out / "history.csv", args.out / "run.json"
     settings = {"start": str(args.start), "epochs": args.epochs, "learning_rate": args.learning_rate}
     settings |= {"crop": args.crop, "border": args.border, "downscales": args.downscales, "repeat": args.repeat}
+    settings |= {"loss": args.loss}
     if args.resume:
         if not (latest / BEST_WEIGHTS_NAME).is_file() or not settings_path.is_file():
             parser.error(f"{args.out}: no finished epoch to resume from; start it again without --resume")
@@ -248,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     steps_per_epoch = -(-len(training) * args.repeat // BATCH_SIZE)
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps_per_epoch * args.epochs, alpha=0.01)
     trainable = build_trainable(*networks, scale)
-    trainable.compile(keras.optimizers.Adam(schedule), loss=PixelLoss("mse", border=args.border, pure_margin=5.0))
+    trainable.compile(keras.optimizers.Adam(schedule), loss=PixelLoss(args.loss, border=args.border, pure_margin=5.0))
     if args.resume:
         for network, folder in zip(networks, (latest / "first-pass", latest), strict=True):
             network.load_weights(folder / BEST_WEIGHTS_NAME)

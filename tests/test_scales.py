@@ -245,6 +245,7 @@ def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(ch
                 "border": 6,
                 "downscales": "",
                 "repeat": 10,
+                "loss": "mse",
             }
         )
         + "\n"
