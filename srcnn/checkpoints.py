@@ -52,19 +52,19 @@ SHIPPED_WEIGHTS = {
     "unfiltered": SHIPPED_DIR / "pretrained-unfiltered" / BEST_WEIGHTS_NAME,
     "sharpened": SHIPPED_DIR / "pretrained-sharpened" / BEST_WEIGHTS_NAME,
 }
-# x3 and x4: a second pass after an x2 one (srcnn/passes.py). x3's two passes were trained together
-# (docs/end_to_end.py), x4's second after the clean x2 model.
+# x3 and x4: a second pass after an x2 one (srcnn/passes.py), each model's two passes trained
+# together (docs/end_to_end.py).
 SHIPPED_BY_SCALE = {
     2: SHIPPED_WEIGHTS["clean"],
     3: SHIPPED_DIR / "pretrained-x3" / BEST_WEIGHTS_NAME,
     4: SHIPPED_DIR / "pretrained-x4" / BEST_WEIGHTS_NAME,
 }
 # The second pass after any other x2 model (the one --model auto picks for the small image): trained
-# after the clean x2 model, it finishes what each of them gives; x3's own second pass, trained with its
-# first, does not (docs/scales.md).
+# after the clean x2 model, it finishes what each of them gives; the shipped models' own second
+# passes, trained with their first, do not (docs/scales.md).
 AFTER_OTHER_X2 = {
     3: SHIPPED_DIR / "pretrained-x3-routed" / BEST_WEIGHTS_NAME,
-    4: SHIPPED_BY_SCALE[4],
+    4: SHIPPED_DIR / "pretrained-x4-routed" / BEST_WEIGHTS_NAME,
 }
 ROUTER_DIR = SHIPPED_DIR / "pretrained-router"
 # Where to switch, measured on the 20 held-out BSD200 images as JPEGs (docs/results.md, "Your photos"):

@@ -269,15 +269,16 @@ def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(ch
         assert note["downscales"] == "0.98" and note["after"]["start"] == str(chain[3]), note
 
 
-def test_the_shipped_x3_runs_its_own_first_pass_and_the_routed_ones_the_second_pass_made_after_clean():
+@pytest.mark.parametrize("scale", [3, 4])
+def test_the_shipped_x3_and_x4_run_their_own_first_pass_and_the_routed_ones_the_second_pass_made_after_clean(scale):
     from srcnn.checkpoints import AFTER_OTHER_X2, SHIPPED_BY_SCALE, SHIPPED_WEIGHTS, shipped_passes
 
-    own = pass_chain(*shipped_passes("clean", 3))
-    assert own[1] == (SHIPPED_BY_SCALE[3], 3) and own[0][0] != SHIPPED_WEIGHTS["clean"].resolve()  # trained with it
-    routed = pass_chain(*shipped_passes("sharpened", 3))
-    assert routed == [(SHIPPED_WEIGHTS["sharpened"], 2), (AFTER_OTHER_X2[3], 3)]
+    own = pass_chain(*shipped_passes("clean", scale))
+    assert own[1] == (SHIPPED_BY_SCALE[scale], scale)
+    assert own[0][0] != SHIPPED_WEIGHTS["clean"].resolve()  # trained with its second pass
+    routed = pass_chain(*shipped_passes("sharpened", scale))
+    assert routed == [(SHIPPED_WEIGHTS["sharpened"], 2), (AFTER_OTHER_X2[scale], scale)]
     # The routed second pass was trained after the clean x2 model, which its record names.
-    assert pass_chain(AFTER_OTHER_X2[3])[0][0] == SHIPPED_WEIGHTS["clean"].resolve()
-    assert pass_chain(*shipped_passes("unfiltered", 4))[1] == (SHIPPED_BY_SCALE[4], 4)
+    assert pass_chain(AFTER_OTHER_X2[scale])[0][0] == SHIPPED_WEIGHTS["clean"].resolve()
     with pytest.raises(CheckpointError, match="trained together with its own first pass"):
-        pass_chain(SHIPPED_BY_SCALE[3], first=SHIPPED_WEIGHTS["unfiltered"])
+        pass_chain(SHIPPED_BY_SCALE[scale], first=SHIPPED_WEIGHTS["unfiltered"])
