@@ -4,8 +4,8 @@ Usage (from the project's root):
     python docs/end_to_end.py ../shared/data/T91 ../shared/data/BSD200 --val-names configs/bsd200-val.txt \
         --start checkpoints/pretrained-x3-routed/best.weights.h5 --out checkpoints/x3-end-to-end [--resume]
 
-A second pass trained on what a fixed x2 model gives (prep_images.py --first-pass; pretrained-x4,
-pretrained-x3-routed): the first pass never learns what would help the second. Here both train at once: the small image
+A second pass trained on what a fixed x2 model gives (prep_images.py --first-pass; pretrained-x3-routed,
+pretrained-x4-routed): the first pass never learns what would help the second. Here both train at once: the small image
 (PIL bicubic by the scale, the protocol's degradations.py recipe) is enlarged 2x by PIL bicubic, as
 upscale.py does; the first network; bicubic to the full size inside the graph (TensorFlow's
 antialiased bicubic, which equals PIL's to float precision for an enlargement, clipped to the

@@ -282,3 +282,24 @@ def test_the_shipped_x3_and_x4_run_their_own_first_pass_and_the_routed_ones_the_
     assert pass_chain(AFTER_OTHER_X2[scale])[0][0] == SHIPPED_WEIGHTS["clean"].resolve()
     with pytest.raises(CheckpointError, match="trained together with its own first pass"):
         pass_chain(SHIPPED_BY_SCALE[scale], first=SHIPPED_WEIGHTS["unfiltered"])
+
+
+def test_white_edges_tells_a_speck_in_the_background_from_a_darker_edge():
+    """docs/white_edges.py: of the pure white pixels test.py counts, those an output moves, by their
+    distance to the nearest pixel that is not white, and by how many levels."""
+    from conftest import load_script
+
+    from srcnn.metrics import flat_region_kept
+
+    script = load_script("docs/white_edges.py")
+    photo = np.full((40, 40, 3), 255, np.uint8)
+    photo[10:20, 10:20] = 0  # the product
+    output = photo.copy()
+    output[10:20, 22] = 240  # beside its edge: 3 pixels out, 15 levels
+    output[35, 15] = 254  # a speck in the background, 16 pixels out
+    output[0, 0] = 200  # the photo's border, which test.py does not count
+    counted, distances, levels = script.moved_white(photo, output)
+    pixels, kept = flat_region_kept(photo, 255, output)
+    assert counted == pixels and len(distances) == pixels - kept == 11
+    moved = sorted(zip(distances.round(1).tolist(), levels.tolist(), strict=True))
+    assert moved == [(3.0, 15)] * 10 + [(16.0, 1)]
