@@ -289,7 +289,7 @@ def choose_models(
         return [(checkpoint, "--checkpoint", jobs, None, {})]
     groups = choose_x2_models(jobs, choice, scale)
     if scale != 2:
-        # The clean one's chain is the x3 or x4 model's own (x3's first pass was trained with its second).
+        # The clean one's chain is the x3 or x4 model's own (its first pass was trained with its second).
         own = f"the x{scale} model's own first pass (from the clean model)"
         chains = [
             (shipped_passes(name, scale), why.replace("the clean model", own, 1), group, readings)

@@ -23,7 +23,7 @@ quarter of them inverted (255 - x, as train.py's invert_chance), Adam with a cos
 
 OUT/best.weights.h5 (the second pass) names OUT/first-pass/best.weights.h5 in its config.json, so
 upscale.py --checkpoint, test.py and --export run both. Every epoch writes OUT/latest/ and a row
-of OUT/history.csv; --resume goes on from OUT/latest's epoch with the settings of OUT/run.json (the
+of OUT/history.csv; --resume goes on from OUT/latest's epoch, given the settings of OUT/run.json again (the
 schedule where it was; Adam's moments start again). A new run needs a new (or empty) OUT.
 """
 
@@ -58,7 +58,7 @@ FIRST_SCALE = 2
 
 
 def read_photos(
-    folders: list[Path], scale: int, val_names: set[str], crop: int = CROP, downscales: tuple[float, ...] = ()
+    folders: list[Path], scale: int, val_names: set[str], crop: int = CROP, downscales: list[float] | tuple = ()
 ) -> tuple[list, list]:
     """(training photos, validation photos): RGB images cropped to a multiple of the scale; each
     training photo also made smaller by each of `downscales` (PIL bicubic, antialiased), as VDSR and
@@ -196,22 +196,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loss", choices=("mse", "l1"), default="mse", help="train.py's pixel loss (default mse)")
     parser.add_argument("--downscales", default="", help="also each photo at these sizes, e.g. 0.9,0.8,0.7,0.6")
     parser.add_argument("--repeat", type=int, default=REPEAT, help="crops of each training photo an epoch")
-    parser.add_argument("--resume", action="store_true", help="go on from OUT/latest, with the run's own settings")
+    parser.add_argument("--resume", action="store_true", help="go on from OUT/latest (the same settings again)")
     args = parser.parse_args(argv)
     from srcnn.precision import resolve_precision, start_tensorflow
 
     start_tensorflow()  # quietly, before anything imports TensorFlow
     from srcnn.checkpoints import BEST_WEIGHTS_NAME
 
+    try:
+        downscales = [float(factor) for factor in args.downscales.split(",") if factor.strip()]
+    except ValueError:
+        downscales = [0.0]
+    if not all(0 < factor < 1 for factor in downscales) or args.repeat < 1 or args.epochs < 1:
+        parser.error(f"--downscales {args.downscales!r}: factors between 0 and 1; --repeat and --epochs 1 or more")
+    if not 0 <= 2 * args.border < args.crop:
+        parser.error(f"--crop {args.crop} --border {args.border}: no border under 0, nor two as wide as the crop")
     latest, history_path, settings_path = args.out / "latest", args.out / "history.csv", args.out / "run.json"
     settings = {"start": str(args.start), "epochs": args.epochs, "learning_rate": args.learning_rate}
-    settings |= {"crop": args.crop, "border": args.border, "downscales": args.downscales, "repeat": args.repeat}
+    settings |= {"crop": args.crop, "border": args.border, "downscales": downscales, "repeat": args.repeat}
     settings |= {"loss": args.loss}
     if args.resume:
         if not (latest / BEST_WEIGHTS_NAME).is_file() or not settings_path.is_file():
             parser.error(f"{args.out}: no finished epoch to resume from; start it again without --resume")
-        if json.loads(settings_path.read_text()) != settings:
-            parser.error(f"{args.out}: ran with {settings_path.read_text().strip()}; --resume takes the same settings")
+        # A run recorded before a setting existed ran with its default.
+        recorded = {"crop": CROP, "border": BORDER, "downscales": [], "repeat": REPEAT, "loss": "mse"}
+        recorded |= json.loads(settings_path.read_text())
+        if recorded != settings:
+            parser.error(f"{args.out}: ran with {json.dumps(recorded)}; --resume takes those settings again")
     elif args.out.exists() and any(args.out.iterdir()):
         parser.error(f"{args.out}: not empty; --resume to go on with that run, or give a new folder")
     import keras
@@ -225,16 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     scale = chain[-1][1]
     if [pass_scale for _, pass_scale in chain] != [FIRST_SCALE, scale] or scale not in SCALES:
         parser.error(f"--start {args.start}: not a x3 or x4 model of two passes after a x2 one")
-    if args.crop % scale or not 2 * args.border < args.crop:
-        parser.error(f"--crop {args.crop}: not a multiple of {scale}, or not wider than two borders of {args.border}")
-    try:
-        downscales = tuple(float(factor) for factor in args.downscales.split(",") if factor.strip())
-    except ValueError:
-        downscales = (0.0,)
-    if not all(0 < factor < 1 for factor in downscales) or args.repeat < 1:
-        parser.error(
-            f"--downscales {args.downscales!r} --repeat {args.repeat}: factors between 0 and 1, repeat 1 or more"
-        )
+    if args.crop % scale:
+        parser.error(f"--crop {args.crop}: not a multiple of the scale, {scale}")
     precision, _ = resolve_precision("auto")
     networks, passes = [], []
     for weights, pass_scale in chain:
@@ -245,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     training, validation = read_photos(args.folders, scale, set(read_names(args.val_names)), args.crop, downscales)
     if not validation:
         parser.error(f"--val-names {args.val_names}: none of those photos is in the folders")
+    if not training:
+        parser.error(f"{' '.join(map(str, args.folders))}: no training photo of {args.crop} pixels or more a side")
     print(f"{len(training)} training photos (squares included), {len(validation)} validation; x{scale}; {precision}")
     training = [(small_and_first_input(high, scale)[1], np.asarray(high)) for high in training]
     validation = [(small_and_first_input(high, scale)[0], high) for high in validation]

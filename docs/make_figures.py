@@ -39,7 +39,7 @@ def main() -> int:
 
 
 def x4_figure(name: str) -> Image.Image:
-    """bicubic x4 | the x2 model twice | the shipped x4 model (the x2 model, then its second pass) |
+    """bicubic x4 | the x2 model twice | the shipped x4 model (its two passes, trained together) |
     original, on one crop shrunk 4x with PIL's bicubic (test.py --benchmark --scale 4's protocol)."""
     from srcnn.checkpoints import SHIPPED_BY_SCALE, SHIPPED_WEIGHTS
     from srcnn.evaluation import panels_image

@@ -6,8 +6,11 @@ to the nearest pixel of the photo that is not pure white: a grey speck far out i
 photo's background shows; a pixel a little darker beside the product's edge is the edge's own blur.
 
 Usage (from the project's root):
-    python docs/white_edges.py data/products --scale 4 checkpoints/pretrained-x4/best.weights.h5 \
+    python docs/white_edges.py data/products checkpoints/pretrained-x4/best.weights.h5 \
         checkpoints/pretrained-x4-routed/best.weights.h5
+
+Each model enlarges the photos' small images (PIL bicubic) by its own scale. (scipy, for the
+distances, comes with scikit-image.)
 """
 
 from __future__ import annotations
@@ -45,17 +48,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="photos on white (their small images made by PIL bicubic)")
     parser.add_argument("weights", type=Path, nargs="+", help="models (the last pass of each; it names the others)")
-    parser.add_argument("--scale", type=int, default=2)
     args = parser.parse_args(argv)
     from srcnn.precision import start_tensorflow
 
     start_tensorflow()
+    from srcnn.checkpoints import CheckpointError
     from srcnn.passes import enlarge, load_passes
 
-    photos = [whole_high_res(photo, args.scale) for _, photo in readable_photos([args.folder])]
-    smalls = [degradations.small_and_low_res(photo, args.scale, degradations.SUITE["bicubic"])[0] for photo in photos]
+    originals = [photo for _, photo in readable_photos([args.folder])]
+    if not originals:
+        parser.error(f"{args.folder}: no photos")
     for weights in args.weights:
-        passes = load_passes(weights)
+        try:
+            passes = load_passes(weights)
+        except (CheckpointError, ValueError, OSError) as error:
+            parser.error(str(error).splitlines()[0])
+        scale = passes[-1].scale
+        photos = [whole_high_res(photo, scale) for photo in originals]
+        smalls = [degradations.small_and_low_res(photo, scale, degradations.SUITE["bicubic"])[0] for photo in photos]
         counted, distances, levels = 0, [], []
         for photo, small in zip(photos, smalls, strict=True):
             pixels, distance, level = moved_white(np.asarray(photo), enlarge(passes, small))
@@ -63,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         distance, level = np.concatenate(distances), np.concatenate(levels)
         far, near = distance > NEAR, distance <= NEAR
         print(
-            f"{weights}: {len(distance)} of {counted} pure white pixels moved;"
+            f"{weights} (x{scale}): {len(distance)} of {counted} pure white pixels moved;"
             f" beyond {NEAR} px of the rest: {int(far.sum())} (up to {int(level[far].max(initial=0))} levels);"
             f" within: {int((near & (level > VISIBLE)).sum())} by more than {VISIBLE} levels"
             f" (up to {int(level[near].max(initial=0))})"

@@ -189,7 +189,7 @@ def test_a_run_recorded_before_scales_were_keeps_its_scale():
     assert record_scale({}) == 2
 
 
-def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(chain, run_main, tmp_path):
+def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(chain, run_main, tmp_path, capsys):
     """docs/end_to_end.py: the trained graph (bicubic inside it) gives what srcnn.passes.enlarge
     gives with 8-bit pixels between the passes, up to that rounding; the run writes two passes that
     upscale.py and test.py load as one x3 model, and a history row per epoch."""
@@ -232,23 +232,23 @@ def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(ch
         run_main("docs/end_to_end.py", *argv, cwd=tmp_path)
     with pytest.raises(SystemExit):  # nor resumed with other settings
         run_main("docs/end_to_end.py", *argv[:-1], "2", "--resume", cwd=tmp_path)
-    for crop, border in (("95", "6"), ("96", "48")):  # not a multiple of 3; no pixel left for the loss
+    assert "--resume takes those settings again" in capsys.readouterr().err
+    refused = {  # settings that would waste a run, and the flag each error names
+        ("--crop", "95"): "not a multiple of the scale",
+        ("--border", "48"): "nor two as wide as the crop",
+        ("--border", "-1"): "no border under 0",
+        ("--downscales", "0.9,1.5"): "factors between 0 and 1",
+        ("--repeat", "0"): "--repeat and --epochs 1 or more",
+        ("--crop", "300"): "no training photo of 300 pixels or more a side",
+    }
+    for (flag, value), reason in refused.items():
         with pytest.raises(SystemExit):
-            run_main("docs/end_to_end.py", *argv[:6], "other", "--crop", crop, "--border", border, cwd=tmp_path)
+            run_main("docs/end_to_end.py", *argv[:6], "other", flag, value, cwd=tmp_path)
+        assert reason in capsys.readouterr().err, (flag, value)
+    assert not (tmp_path / "other").exists()  # refused before anything is written
+    # A run recorded before --crop, --border, --downscales, --repeat and --loss ran with their defaults.
     (tmp_path / "e2e" / "run.json").write_text(
-        json.dumps(
-            {
-                "start": str(chain[3]),
-                "epochs": 2,
-                "learning_rate": 2e-4,
-                "crop": 96,
-                "border": 6,
-                "downscales": "",
-                "repeat": 10,
-                "loss": "mse",
-            }
-        )
-        + "\n"
+        json.dumps({"start": str(chain[3]), "epochs": 2, "learning_rate": 2e-4}) + "\n"
     )  # as if it had been asked for 2 epochs and stopped after 1
     again = run_main("docs/end_to_end.py", *argv[:-1], "2", "--resume", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
@@ -266,7 +266,7 @@ def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(ch
     assert "6 training photos" in done.stdout  # p1, p2, each at 0.98, and the fourth of them on two squares
     for folder in ("stage2", "stage2/first-pass"):
         note = read_run_record(tmp_path / folder)["end_to_end"]
-        assert note["downscales"] == "0.98" and note["after"]["start"] == str(chain[3]), note
+        assert note["downscales"] == [0.98] and note["after"]["start"] == str(chain[3]), note
 
 
 @pytest.mark.parametrize("scale", [3, 4])
@@ -274,8 +274,10 @@ def test_the_shipped_x3_and_x4_run_their_own_first_pass_and_the_routed_ones_the_
     from srcnn.checkpoints import AFTER_OTHER_X2, SHIPPED_BY_SCALE, SHIPPED_WEIGHTS, shipped_passes
 
     own = pass_chain(*shipped_passes("clean", scale))
-    assert own[1] == (SHIPPED_BY_SCALE[scale], scale)
-    assert own[0][0] != SHIPPED_WEIGHTS["clean"].resolve()  # trained with its second pass
+    assert own == [
+        (SHIPPED_BY_SCALE[scale].parent / "first-pass" / BEST_WEIGHTS_NAME, 2),
+        (SHIPPED_BY_SCALE[scale], scale),
+    ]
     routed = pass_chain(*shipped_passes("sharpened", scale))
     assert routed == [(SHIPPED_WEIGHTS["sharpened"], 2), (AFTER_OTHER_X2[scale], scale)]
     # The routed second pass was trained after the clean x2 model, which its record names.
