@@ -37,8 +37,10 @@ def moved_white(photo: np.ndarray, output: np.ndarray) -> tuple[int, np.ndarray,
     to the nearest pixel that is not pure white, how many levels it moved)."""
     from scipy.ndimage import distance_transform_edt
 
+    from srcnn.metrics import flat_region
+
     white = np.all(photo == WHITE, axis=-1)
-    inside = np.lib.stride_tricks.sliding_window_view(np.pad(white, 2), (5, 5)).all(axis=(-2, -1))
+    inside = flat_region(photo, WHITE)
     moved = inside & ~np.all(output == WHITE, axis=-1)
     levels = WHITE - output.min(axis=-1).astype(int)
     return int(inside.sum()), distance_transform_edt(white)[moved], levels[moved]
@@ -58,18 +60,23 @@ def main(argv: list[str] | None = None) -> int:
     originals = [photo for _, photo in readable_photos([args.folder])]
     if not originals:
         parser.error(f"{args.folder}: no photos")
+    pairs_by_scale = {}  # scale -> [(photo cropped to a multiple of it, its small image)], made once
     for weights in args.weights:
         try:
             passes = load_passes(weights)
         except (CheckpointError, ValueError, OSError) as error:
             parser.error(str(error).splitlines()[0])
         scale = passes[-1].scale
-        photos = [whole_high_res(photo, scale) for photo in originals]
-        smalls = [degradations.small_and_low_res(photo, scale, degradations.SUITE["bicubic"])[0] for photo in photos]
+        if scale not in pairs_by_scale:
+            photos = [whole_high_res(photo, scale) for photo in originals]
+            bicubic = degradations.SUITE["bicubic"]
+            pairs_by_scale[scale] = [(p, degradations.small_and_low_res(p, scale, bicubic)[0]) for p in photos]
         counted, distances, levels = 0, [], []
-        for photo, small in zip(photos, smalls, strict=True):
+        for photo, small in pairs_by_scale[scale]:
             pixels, distance, level = moved_white(np.asarray(photo), enlarge(passes, small))
-            counted, distances, levels = counted + pixels, [*distances, distance], [*levels, level]
+            counted += pixels
+            distances.append(distance)
+            levels.append(level)
         distance, level = np.concatenate(distances), np.concatenate(levels)
         far, near = distance > NEAR, distance <= NEAR
         print(

@@ -83,12 +83,18 @@ def benchmark_metrics(high_res: np.ndarray, image: np.ndarray, border: int) -> d
     }
 
 
-def flat_region_kept(original: np.ndarray, level: int, *outputs: np.ndarray) -> tuple[int, ...]:
-    """(pixels whose 5x5 neighbourhood is pure `level` in every channel of the original, then for
-    each output how many of them it keeps exactly at `level`): does pure white (255) stay white,
-    black (0) black? Catalogue photos need their white background exactly 255."""
+def flat_region(original: np.ndarray, level: int) -> np.ndarray:
+    """The pixels whose 5x5 neighbourhood is pure `level` in every channel of the original (a
+    boolean mask; the image's outer 2 pixels never are)."""
     flat = np.all(np.asarray(original) == level, axis=-1)
     padded = np.pad(flat, 2, constant_values=False)
-    inside = np.lib.stride_tricks.sliding_window_view(padded, (5, 5)).all(axis=(-2, -1))
+    return np.lib.stride_tricks.sliding_window_view(padded, (5, 5)).all(axis=(-2, -1))
+
+
+def flat_region_kept(original: np.ndarray, level: int, *outputs: np.ndarray) -> tuple[int, ...]:
+    """(pixels of the original's flat_region at `level`, then for each output how many of them it
+    keeps exactly at `level`): does pure white (255) stay white, black (0) black? Catalogue photos
+    need their white background exactly 255."""
+    inside = flat_region(original, level)
     kept = (int((inside & np.all(np.asarray(output) == level, axis=-1)).sum()) for output in outputs)
     return int(inside.sum()), *kept
