@@ -198,11 +198,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=REPEAT, help="crops of each training photo an epoch")
     parser.add_argument("--resume", action="store_true", help="go on from OUT/latest (the same settings again)")
     args = parser.parse_args(argv)
-    from srcnn.precision import resolve_precision, start_tensorflow
-
-    start_tensorflow()  # quietly, before anything imports TensorFlow
-    from srcnn.checkpoints import BEST_WEIGHTS_NAME
-
     try:
         downscales = [float(factor) for factor in args.downscales.split(",") if factor.strip()]
     except ValueError:
@@ -211,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--downscales {args.downscales!r}: factors between 0 and 1; --repeat and --epochs 1 or more")
     if not 0 <= 2 * args.border < args.crop:
         parser.error(f"--crop {args.crop} --border {args.border}: no border under 0, nor two as wide as the crop")
+    from srcnn.precision import resolve_precision, start_tensorflow
+
+    start_tensorflow()  # quietly, before anything imports TensorFlow
+    from srcnn.checkpoints import BEST_WEIGHTS_NAME
+
     latest, history_path, settings_path = args.out / "latest", args.out / "history.csv", args.out / "run.json"
     settings = {"start": str(args.start), "epochs": args.epochs, "learning_rate": args.learning_rate}
     settings |= {"crop": args.crop, "border": args.border, "downscales": downscales, "repeat": args.repeat}
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (latest / BEST_WEIGHTS_NAME).is_file() or not settings_path.is_file():
             parser.error(f"{args.out}: no finished epoch to resume from; start it again without --resume")
         # A run recorded before a setting existed ran with its default.
-        recorded = {"crop": CROP, "border": BORDER, "downscales": [], "repeat": REPEAT, "loss": "mse"}
+        recorded = {key: parser.get_default(key) for key in ("crop", "border", "repeat", "loss")} | {"downscales": []}
         recorded |= json.loads(settings_path.read_text())
         if recorded != settings:
             parser.error(f"{args.out}: ran with {json.dumps(recorded)}; --resume takes those settings again")
