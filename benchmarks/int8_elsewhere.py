@@ -15,6 +15,9 @@ runtime's Set5 Y-PSNR against Keras float32 (`--set5 DIR`). OpenVINO reads the s
 project exports (runtimes.onnx_bytes, int8.quantized_onnx): the numbers compare runtimes, not
 quantizations. ONNX Runtime's 8 bits run as upscale.py runs them (pure white and black restored);
 OpenVINO's without that step. OpenVINO in bfloat16 is measured only on a CPU with bfloat16.
+
+`ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16` before the command keeps oneDNN (TensorFlow's and OpenVINO's)
+off AMX, as on a CPU with AVX512-BF16 and VNNI but no AMX; ONNX Runtime's own kernels do not read it.
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     float_graph, int8_graph = onnx_bytes(conv2d_form(model, config)), int8_onnx(weights, config)
     runtimes = {f"{default} (default)": make_runtime(default, model, config).predict}
     runtimes["onnxruntime-int8"] = make_runtime("onnxruntime-int8", model, config, weights).predict
+    if default != "onnxruntime":  # the float32 runtime a CPU without bfloat16 falls back to
+        runtimes["onnxruntime"] = make_runtime("onnxruntime", model, config).predict
     try:
         runtimes["openvino-int8"] = openvino_predict(int8_graph, "f32")
         if set(BFLOAT16_CPU_FLAGS) & cpu_flags():

@@ -305,3 +305,39 @@ def test_white_edges_tells_a_speck_in_the_background_from_a_darker_edge():
     assert counted == pixels and len(distances) == pixels - kept == 11
     moved = sorted(zip(distances.round(1).tolist(), levels.tolist(), strict=True))
     assert moved == [(3.0, 15)] * 10 + [(16.0, 1)]
+
+
+@pytest.mark.slow
+def test_the_x3_lab_tries_start_where_the_model_is(run_main, tmp_path):
+    """docs/third_pass.py: the third network starts as the identity, so the three passes score as
+    the two did (within the identity start's noise), then train; docs/average_passes.py: a model
+    averaged with itself scores as it does."""
+    from conftest import load_script
+
+    x2 = save_tiny_checkpoint(tmp_path / "x2", filters=27)  # initialize_identity needs 27 filters
+    folder = tmp_path / "x3"
+    folder.mkdir()
+    config = ModelConfig(filters=27)
+    build_model(config).save_weights(folder / BEST_WEIGHTS_NAME)
+    write_run_record(folder, config, TrainConfig(), {"scale": 3, "first_pass": str(x2)}, folder / "results")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index in range(3):
+        gradient_image(99, 105, seed=index).save(photos / f"p{index}.png")
+    (tmp_path / "val.txt").write_text("p0.png\n")
+    x3 = str(folder / BEST_WEIGHTS_NAME)
+
+    averaged = run_main("docs/average_passes.py", "photos", "--val-names", "val.txt", x3, x3, cwd=tmp_path)
+    assert averaged.returncode == 0, averaged.stderr
+    scores = [float(line.split()[0]) for line in averaged.stdout.splitlines() if " dB " in line]
+    assert len(scores) == 3 and max(scores) - min(scores) < 1e-6, averaged.stdout
+    two = load_script("docs/average_passes.py")
+    assert [[w.tolist() for w in p] for p in two.mean_weights([[[np.ones(2)]], [[np.zeros(2)]]])] == [[[0.5, 0.5]]]
+
+    argv = ["photos", "--val-names", "val.txt", "--start", x3, "--out", "third", "--epochs", "1", "--freeze", "1"]
+    done = run_main("docs/third_pass.py", *argv, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = (tmp_path / "third" / "history.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in rows] == ["epoch", "0", "1"]
+    start = float(rows[1].split(",")[2])
+    assert abs(start - scores[0]) < 0.2, (start, scores[0])  # the identity start changes next to nothing
