@@ -175,9 +175,9 @@ def benchmark_recipes(text: str | None) -> dict[str, dict | None]:
 
 def auto_picker(jpeg_quality: int | None, scale: int = 2):
     """--model auto: recipe -> a picker that gives each small image the shipped model upscale.py
-    picks (checkpoints.auto_choice; a JPEG by its quality), each network loaded once; at x3 and x4,
-    the passes checkpoints.shipped_passes gives for it."""
-    from srcnn.checkpoints import auto_choice, load_for_inference, shipped_passes
+    picks (checkpoints.auto_choice; a JPEG by its quality), as the passes checkpoints.shipped_passes
+    gives for it (one at 2x), each loaded once."""
+    from srcnn.checkpoints import auto_choice, shipped_passes
     from srcnn.passes import load_passes
 
     loaded = {}
@@ -188,13 +188,8 @@ def auto_picker(jpeg_quality: int | None, scale: int = 2):
         def pick(small):
             name, _ = auto_choice(small, quality, scale)
             if name not in loaded:
-                weights, first = shipped_passes(name, scale)
-                if scale == 2:
-                    loaded[name] = load_for_inference(weights)[0]
-                    print(f"model {name}: {weights}")
-                else:
-                    loaded[name] = load_passes(weights, first)
-                    print(f"model {name}: {loaded[name][0].weights}, then {weights}")
+                loaded[name] = load_passes(*shipped_passes(name, scale))
+                print(f"model {name}: {', then '.join(str(step.weights) for step in loaded[name])}")
             return loaded[name], name
 
         return pick

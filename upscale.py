@@ -289,12 +289,7 @@ def choose_models(
         return [(checkpoint, "--checkpoint", jobs, None, {})]
     groups = choose_x2_models(jobs, choice, scale)
     if scale != 2:
-        # The clean one's chain is the x3 or x4 model's own (its first pass was trained with its second).
-        own = f"the x{scale} model's own first pass (from the clean model)"
-        chains = [
-            (shipped_passes(name, scale), why.replace("the clean model", own, 1), group, readings)
-            for name, why, group, readings in groups
-        ]
+        chains = [(shipped_passes(name, scale), why, group, readings) for name, why, group, readings in groups]
         return [(weights, why, group, first, readings) for (weights, first), why, group, readings in chains]
     clean = choose_weights(None, None, prefer_pretrained=True)  # the shipped one, or a trained one if it is missing
     return [
@@ -313,16 +308,18 @@ def choose_x2_models(
     from srcnn.checkpoints import JPEG_HIGH_UP_TO, JPEG_LOW_UP_TO, auto_choice, jpeg_model_name
     from srcnn.images import ImageReadError, jpeg_quality, load_rgb
 
+    # At 3x and 4x the clean one's chain is the x3 or x4 model's own (its first pass trained with its second).
+    clean = "the clean model" if scale == 2 else f"the x{scale} model's own first pass (from the clean model)"
     if choice in ("jpeg-low", "jpeg-high", "general", "unfiltered", "sharpened"):
         return [(choice, f"the {choice} model, --model {choice}", jobs, {})]
     if choice == "clean" or not jobs:
-        return [("clean", "the clean model" + (", --model clean" if choice == "clean" else ""), jobs, {})]
+        return [("clean", clean + (", --model clean" if choice == "clean" else ""), jobs, {})]
     why = {
         "jpeg-low": f"the JPEG model for qualities up to {JPEG_LOW_UP_TO}, for such JPEGs",
         "jpeg-high": f"the JPEG model for qualities {JPEG_LOW_UP_TO + 1}-{JPEG_HIGH_UP_TO}, for such JPEGs"
         if choice == "auto"
         else f"the JPEG model for qualities above {JPEG_LOW_UP_TO}, for such JPEGs and all other files",
-        "clean": "the clean model, for smooth lossless images (as PIL's bicubic makes them)"
+        "clean": f"{clean}, for smooth lossless images (as PIL's bicubic makes them)"
         f" and JPEGs above quality {JPEG_HIGH_UP_TO}",
         "unfiltered": "the unfiltered model, for small images made without antialiasing (OpenCV's cubic"
         " resize, nearest neighbour) or by a box filter (OpenCV's area, linear at 2x)",
@@ -347,7 +344,7 @@ def choose_x2_models(
         if group:
             reason = why[name]
             if len(jobs) == 1 and reasons.get(group[0][0]):
-                reason = f"the {name} model: {reasons[group[0][0]]}"
+                reason = f"{clean if name == 'clean' else f'the {name} model'}: {reasons[group[0][0]]}"
             readings = {source: reasons[source] for source, _ in group if reasons.get(source)}
             groups.append((name, f"{reason} (--model {choice})", group, readings))
     return groups

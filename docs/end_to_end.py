@@ -19,7 +19,9 @@ black to keep exact, as the shipped models' squares);
 --val-names leaves those photos out of training and picks the epoch on them: their mean Y-PSNR
 (shaved by the scale) through the same passes upscale.py runs (srcnn/passes.enlarge: 8-bit
 pixels between passes). Each epoch: --repeat random aligned --crop crops of each photo, flips and turns, a
-quarter of them inverted (255 - x, as train.py's invert_chance), Adam with a cosine schedule.
+quarter of them inverted (255 - x, as train.py's invert_chance), Adam with a cosine schedule. With
+--reparam each layer trains as srcnn/reparam.py's sum of branches, collapsed into the blog's layer
+before each score and save.
 
 OUT/best.weights.h5 (the second pass) names OUT/first-pass/best.weights.h5 in its config.json, so
 upscale.py --checkpoint, test.py and --export run both. Every epoch writes OUT/latest/ and a row
@@ -146,14 +148,40 @@ def validation_psnr(networks: list, passes: list, validation: list, scale: int) 
     from srcnn.passes import enlarge
 
     for network, step in zip(networks, passes, strict=True):
-        step.model.set_weights(network.get_weights())
+        copy_into(network, step)
     scores = [
         benchmark_metrics(np.asarray(high), enlarge(passes, small), scale)["psnr_y"] for small, high in validation
     ]
     return float(np.mean(scores))
 
 
-def save_passes(networks: list, folder: Path, start: Path, scale: int, note: dict) -> None:
+def training_network(config, precision: str, weights: Path, reparam: bool = False):
+    """A pass's network as it trains, holding `weights`: the blog's network, or with `reparam` its
+    re-parameterized form (srcnn/reparam.py, as train.py's --set reparam=true), whose extra branches
+    start at zero: the same function, which they then help move."""
+    from srcnn.network import build_model
+    from srcnn.reparam import build_training_model, initialize_training_model
+
+    if not reparam:
+        network = build_model(config, precision)
+        network.load_weights(weights)
+        return network
+    network = build_training_model(config, precision)
+    initialize_training_model(network, config, lambda plain, _: plain.load_weights(weights))
+    return network
+
+
+def copy_into(network, step) -> None:
+    """A training network's function into its pass's plain float32 network (collapsed, if re-parameterized)."""
+    from srcnn.reparam import RepConv, collapse
+
+    if isinstance(network.get_layer("deconv1"), RepConv):
+        collapse(network, step.config, into=step.model)
+    else:
+        step.model.set_weights(network.get_weights())
+
+
+def save_passes(models: list, folder: Path, start: Path, scale: int, note: dict) -> None:
     """folder/best.weights.h5 naming folder/first-pass/best.weights.h5, each with its config.json
     (the start's, less its training settings and results folder, which did not make these weights:
     `note` says what did, and the start's own note follows it as "after")."""
@@ -165,8 +193,8 @@ def save_passes(networks: list, folder: Path, start: Path, scale: int, note: dic
     first_folder.mkdir(parents=True, exist_ok=True)
     data = ({"scale": FIRST_SCALE}, {"scale": scale, "first_pass": f"first-pass/{BEST_WEIGHTS_NAME}"})
     sources = (first_pass_of(start), start)
-    for network, target, source, recorded in zip(networks, (first_folder, folder), sources, data, strict=True):
-        write_atomic(target / BEST_WEIGHTS_NAME, network.save_weights)
+    for model, target, source, recorded in zip(models, (first_folder, folder), sources, data, strict=True):
+        write_atomic(target / BEST_WEIGHTS_NAME, model.save_weights)
         record = {
             key: value for key, value in read_run_record(source.parent).items() if key not in ("train", "results_dir")
         }
@@ -196,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loss", choices=("mse", "l1"), default="mse", help="train.py's pixel loss (default mse)")
     parser.add_argument("--downscales", default="", help="also each photo at these sizes, e.g. 0.9,0.8,0.7,0.6")
     parser.add_argument("--repeat", type=int, default=REPEAT, help="crops of each training photo an epoch")
+    parser.add_argument("--reparam", action="store_true", help="train each layer re-parameterized (srcnn/reparam.py)")
     parser.add_argument("--resume", action="store_true", help="go on from OUT/latest (the same settings again)")
     args = parser.parse_args(argv)
     try:
@@ -214,12 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     latest, history_path, settings_path = args.out / "latest", args.out / "history.csv", args.out / "run.json"
     settings = {"start": str(args.start), "epochs": args.epochs, "learning_rate": args.learning_rate}
     settings |= {"crop": args.crop, "border": args.border, "downscales": downscales, "repeat": args.repeat}
-    settings |= {"loss": args.loss}
+    settings |= {"loss": args.loss, "reparam": args.reparam}
     if args.resume:
         if not (latest / BEST_WEIGHTS_NAME).is_file() or not settings_path.is_file():
             parser.error(f"{args.out}: no finished epoch to resume from; start it again without --resume")
         # A run recorded before a setting existed ran with its default.
-        recorded = {key: parser.get_default(key) for key in ("crop", "border", "repeat", "loss")} | {"downscales": []}
+        defaults = ("crop", "border", "repeat", "loss", "reparam")
+        recorded = {key: parser.get_default(key) for key in defaults} | {"downscales": []}
         recorded |= json.loads(settings_path.read_text())
         if recorded != settings:
             parser.error(f"{args.out}: ran with {json.dumps(recorded)}; --resume takes those settings again")
@@ -229,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from srcnn.checkpoints import load_for_inference, read_run_record
     from srcnn.files import read_names, write_text_atomic
-    from srcnn.network import PixelLoss, build_model, to_model_range
+    from srcnn.network import PixelLoss, to_model_range
     from srcnn.passes import Pass, pass_chain
 
     chain = pass_chain(args.start)
@@ -239,12 +269,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.crop % scale:
         parser.error(f"--crop {args.crop}: not a multiple of the scale, {scale}")
     precision, _ = resolve_precision("auto")
+    # A resumed run goes on from OUT/latest (a re-parameterized one from its collapsed weights, the
+    # extra branches at zero again, as its Adam moments).
+    sources = [latest / "first-pass" / BEST_WEIGHTS_NAME, latest / BEST_WEIGHTS_NAME] if args.resume else None
     networks, passes = [], []
-    for weights, pass_scale in chain:
+    for index, (weights, pass_scale) in enumerate(chain):
         plain, config = load_for_inference(weights)
         passes.append(Pass(weights, plain, config, pass_scale))
-        networks.append(build_model(config, precision))  # the same weights, in the precision that trains fastest
-        networks[-1].load_weights(weights)
+        # The same weights, in the precision that trains fastest.
+        networks.append(training_network(config, precision, sources[index] if sources else weights, args.reparam))
     training, validation = read_photos(args.folders, scale, set(read_names(args.val_names)), args.crop, downscales)
     if not validation:
         parser.error(f"--val-names {args.val_names}: none of those photos is in the folders")
@@ -259,8 +292,6 @@ def main(argv: list[str] | None = None) -> int:
     trainable = build_trainable(*networks, scale)
     trainable.compile(keras.optimizers.Adam(schedule), loss=PixelLoss(args.loss, border=args.border, pure_margin=5.0))
     if args.resume:
-        for network, folder in zip(networks, (latest / "first-pass", latest), strict=True):
-            network.load_weights(folder / BEST_WEIGHTS_NAME)
         start_epoch = int(read_run_record(latest)["end_to_end"]["epoch"])
         with history_path.open() as file:
             rows = [row for row in csv.DictReader(file) if int(row["epoch"]) <= start_epoch]
@@ -273,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         start_epoch = 0
         best = validation_psnr(networks, passes, validation, scale)
         rows = [{"epoch": 0, "loss": "", "val_psnr_y": f"{best:.4f}", "seconds": 0}]
-        save_passes(networks, args.out, args.start, scale, settings | {"epoch": 0})
+        save_passes([step.model for step in passes], args.out, args.start, scale, settings | {"epoch": 0})
         write_history(history_path, rows)
         print(f"epoch 0: validation Y-PSNR {best:.4f} dB (the start)")
     for epoch in range(start_epoch + 1, args.epochs + 1):
@@ -284,10 +315,11 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"epoch": epoch, "loss": f"{fitted.history['loss'][-1]:.6f}", "val_psnr_y": f"{score:.4f}",
                      "seconds": f"{time.time() - began:.0f}"})  # fmt: skip
         # latest, then best, then the history: a kill between them costs at most this epoch again.
-        save_passes(networks, latest, args.start, scale, settings | {"epoch": epoch})
+        plain = [step.model for step in passes]  # validation_psnr has just put the networks' weights there
+        save_passes(plain, latest, args.start, scale, settings | {"epoch": epoch})
         if score > best:
             best = score
-            save_passes(networks, args.out, args.start, scale, settings | {"epoch": epoch})
+            save_passes(plain, args.out, args.start, scale, settings | {"epoch": epoch})
         write_history(history_path, rows)
         print(f"epoch {epoch}: loss {rows[-1]['loss']}, validation Y-PSNR {score:.4f} dB (best {best:.4f})", flush=True)
     return 0

@@ -318,7 +318,8 @@ def report_writes(
     while len(writes) > keep or (writes and writes[0][1].done()):
         loaded, future = writes.pop(0)
         try:
-            note = f" ({notes[loaded.source]})" if notes and loaded.source in notes else ""
+            # A kept output may have come from another model: what picked this run's says nothing of it.
+            note = f" ({notes[loaded.source]})" if notes and loaded.source in notes and not loaded.kept else ""
             tqdm.write(f"{loaded.source} -> {loaded.target}{future.result()}{note}")
         except (ValueError, OSError, MemoryError) as error:
             tqdm.write(f"upscale.py: skipped {loaded.source}: {one_line(error)}", file=sys.stderr)

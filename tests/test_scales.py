@@ -261,12 +261,19 @@ def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(ch
     # A second stage from this run (smaller copies of the photos, as the shipped x3's) keeps the first on record.
     start = str(tmp_path / "e2e" / BEST_WEIGHTS_NAME)
     stage = ["photos", "--val-names", "val.txt", "--start", start, "--out", "stage2", "--epochs", "1"]
-    done = run_main("docs/end_to_end.py", *stage, "--downscales", "0.98", "--repeat", "1", cwd=tmp_path)
+    done = run_main("docs/end_to_end.py", *stage, "--downscales", "0.98", "--repeat", "1", "--reparam", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "6 training photos" in done.stdout  # p1, p2, each at 0.98, and the fourth of them on two squares
     for folder in ("stage2", "stage2/first-pass"):
         note = read_run_record(tmp_path / folder)["end_to_end"]
         assert note["downscales"] == [0.98] and note["after"]["start"] == str(chain[3]), note
+        assert note["reparam"] is True
+    # Re-parameterized, its epoch 0 is the start's function exactly (the extra branches at zero), and
+    # what it saves is the blog's network again, as upscale.py loads it.
+    rows = [line.split(",") for line in (tmp_path / "stage2" / "history.csv").read_text().splitlines()]
+    first_stage = [line.split(",") for line in (tmp_path / "e2e" / "history.csv").read_text().splitlines()]
+    assert abs(float(rows[1][2]) - max(float(row[2]) for row in first_stage[1:])) < 0.01, (rows, first_stage)
+    assert len(load_passes(tmp_path / "stage2" / "latest" / BEST_WEIGHTS_NAME)) == 2
 
 
 @pytest.mark.parametrize("scale", [3, 4])

@@ -193,7 +193,7 @@ def test_auto_picks_the_fastest_runtime_each_machine_can_run(monkeypatch):
     assert runtimes.resolve_runtime("auto") == ("keras", "auto: a GPU, which Keras uses")
 
 
-def test_a_folder_overlaps_reading_and_writing_and_writes_each_output_once(tiny, tmp_path, monkeypatch):
+def test_a_folder_overlaps_reading_and_writing_and_writes_each_output_once(tiny, tmp_path, monkeypatch, capsys):
     from srcnn import upscaling
 
     model, config, _ = tiny
@@ -222,9 +222,15 @@ def test_a_folder_overlaps_reading_and_writing_and_writes_each_output_once(tiny,
     monkeypatch.setattr(upscaling, "save_image", save_image)
     monkeypatch.setattr(upscaling, "open_photo", open_photo)
 
-    tally = upscaling.enlarge_all(jobs, [(model.predict_on_batch, config, 2)], tile=16, batch_size=1, overwrite=False)
+    notes = {folder / "0.jpg": "reads as smooth", folder / "3.jpg": "reads as sharpened"}
+    stages = [(model.predict_on_batch, config, 2)]
+    tally = upscaling.enlarge_all(jobs, stages, tile=16, batch_size=1, overwrite=False, notes=notes)
     # The broken file is skipped; the output that exists, newer than its photo, is up to date and kept.
     assert (tally.written, tally.up_to_date, tally.skipped) == (3, 1, 1)
+    lines = capsys.readouterr().out.splitlines()
+    assert f"{folder / '0.jpg'} -> {tmp_path / 'out' / '0_x2.png'} (reads as smooth)" in lines
+    # A kept output's line says nothing of this run's choice: an earlier run, maybe another model, made it.
+    assert f"{folder / '3.jpg'} -> {tmp_path / 'out' / '3_x2.png'} (up to date, kept)" in lines, lines
     assert sorted(path.name for path in written) == ["0_x2.png", "1_x2.png", "2_x2.png"]
     assert (tmp_path / "out" / "3_x2.png").read_bytes() == b"the user's own file"
     for index in range(3):
