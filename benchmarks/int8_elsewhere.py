@@ -5,7 +5,7 @@ AVX512-VNNI where the CPU has them), and against OpenVINO in bfloat16, at severa
 Usage, from the project's root folder (OpenVINO is not one of the project's requirements):
 
     pip install openvino
-    python -m benchmarks.int8_elsewhere            # about 2 minutes on 2 cores
+    python -m benchmarks.int8_elsewhere            # about 4 minutes on 2 cores
 
 Each runtime enlarges the same synthetic photos through srcnn.upscaling.upscale (bicubic, then the
 network in tiles, as upscale.py does), taking turns, 3 rounds after a warm-up; it prints output

@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if len(args.weights) < 2:
         parser.error("give two models or more to average")
+    if not args.val_names.is_file():
+        parser.error(f"--val-names {args.val_names}: no such file")
     from srcnn.precision import start_tensorflow
 
     start_tensorflow()

@@ -26,7 +26,8 @@ before each score and save.
 OUT/best.weights.h5 (the second pass) names OUT/first-pass/best.weights.h5 in its config.json, so
 upscale.py --checkpoint, test.py and --export run both. Every epoch writes OUT/latest/ and a row
 of OUT/history.csv; --resume goes on from OUT/latest's epoch, given the settings of OUT/run.json again (the
-schedule where it was; Adam's moments start again). A new run needs a new (or empty) OUT.
+schedule where it was; Adam's moments start again, and with --reparam the extra branches, since
+OUT/latest keeps the collapsed layers only). A new run needs a new (or empty) OUT.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -45,6 +47,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from srcnn import degradations  # noqa: E402
 from srcnn.images import pad_to_square, whole_high_res  # noqa: E402
 from srcnn.preparation import readable_photos  # noqa: E402
+
+if TYPE_CHECKING:
+    import keras
+
+    from srcnn.config import ModelConfig
+    from srcnn.passes import Pass
 
 SCALES = (3, 4)
 CROP = 96  # the crop's side in photo pixels (a multiple of the scale): 32 small-image pixels at 3x, 24 at 4x
@@ -155,7 +163,7 @@ def validation_psnr(networks: list, passes: list, validation: list, scale: int) 
     return float(np.mean(scores))
 
 
-def training_network(config, precision: str, weights: Path, reparam: bool = False):
+def training_network(config: ModelConfig, precision: str, weights: Path, reparam: bool = False) -> keras.Model:
     """A pass's network as it trains, holding `weights`: the blog's network, or with `reparam` its
     re-parameterized form (srcnn/reparam.py, as train.py's --set reparam=true), whose extra branches
     start at zero: the same function, which they then help move."""
@@ -171,7 +179,7 @@ def training_network(config, precision: str, weights: Path, reparam: bool = Fals
     return network
 
 
-def copy_into(network, step) -> None:
+def copy_into(network: keras.Model, step: Pass) -> None:
     """A training network's function into its pass's plain float32 network (collapsed, if re-parameterized)."""
     from srcnn.reparam import RepConv, collapse
 
@@ -235,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--downscales {args.downscales!r}: factors between 0 and 1; --repeat and --epochs 1 or more")
     if not 0 <= 2 * args.border < args.crop:
         parser.error(f"--crop {args.crop} --border {args.border}: no border under 0, nor two as wide as the crop")
+    if not args.val_names.is_file():
+        parser.error(f"--val-names {args.val_names}: no such file")
     from srcnn.precision import resolve_precision, start_tensorflow
 
     start_tensorflow()  # quietly, before anything imports TensorFlow

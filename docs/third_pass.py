@@ -7,11 +7,12 @@ Usage (from the project's root):
 The x3 model's two passes (docs/end_to_end.py), then a third network at the full size, 48,003
 parameters more, which starts as the identity (srcnn.network.initialize_identity: the three passes
 begin where the two end). For --freeze epochs only the third network trains; then all three, as
-docs/end_to_end.py trains two: its photos, crops, loss and a cosine schedule over all the epochs.
+docs/end_to_end.py trains two: its photos, crops, loss and a cosine schedule over all the epochs
+(where all three join, a new Adam goes on at the schedule's rate then, its moments from zero).
 Each epoch is scored on the --val-names photos through the three passes (as upscale.py would run
 them: 8-bit pixels between passes); OUT/history.csv holds the scores, OUT/best/ the best epoch's
-three networks' weights (passes 1, 2 and 3). upscale.py does not run a third pass at the same
-scale: this only measures whether one would pay.
+three networks' weights (passes 1, 2 and 3), OUT/latest/ the last epoch's. upscale.py does not run
+a third pass at the same scale: this only measures whether one would pay.
 """
 
 from __future__ import annotations
@@ -47,18 +48,24 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--epochs {args.epochs} --freeze {args.freeze}: 1 epoch or more, and no more frozen than that")
     if args.out.exists() and any(args.out.iterdir()):
         parser.error(f"{args.out}: not empty; give a new folder")
+    if not args.val_names.is_file():
+        parser.error(f"--val-names {args.val_names}: no such file")
     from srcnn.precision import resolve_precision, start_tensorflow
 
     start_tensorflow()
     import keras
     import tensorflow as tf
 
+    from srcnn.checkpoints import CheckpointError
     from srcnn.files import read_names
     from srcnn.network import PixelLoss, build_model, initialize_identity, to_model_range
     from srcnn.passes import Pass, load_passes
 
     keras.utils.set_random_seed(0)  # the identity start's small random weights, the crops' order
-    passes = load_passes(args.start)
+    try:
+        passes = load_passes(args.start)
+    except CheckpointError as error:
+        parser.error(str(error))
     scale = passes[-1].scale
     if [step.scale for step in passes] != [end_to_end.FIRST_SCALE, scale] or scale not in end_to_end.SCALES:
         parser.error(f"--start {args.start}: not a x3 or x4 model of two passes after a x2 one")
@@ -111,11 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         score = end_to_end.validation_psnr(networks, passes, validation, scale)
         rows.append({"epoch": epoch, "loss": f"{fitted.history['loss'][-1]:.6f}", "val_psnr_y": f"{score:.4f}",
                      "seconds": f"{time.time() - began:.0f}"})  # fmt: skip
-        if score > best:
-            best = score
-            (args.out / "best").mkdir(exist_ok=True)
+        for folder in ("latest",) + (("best",) if score > best else ()):
+            (args.out / folder).mkdir(exist_ok=True)
             for number, network in enumerate(networks, 1):
-                network.save_weights(args.out / "best" / f"{number}.weights.h5")
+                network.save_weights(args.out / folder / f"{number}.weights.h5")
+        best = max(best, score)
         end_to_end.write_history(args.out / "history.csv", rows)
         print(f"epoch {epoch}: loss {rows[-1]['loss']}, validation Y-PSNR {score:.4f} dB (best {best:.4f})", flush=True)
     return 0

@@ -315,16 +315,16 @@ def test_white_edges_tells_a_speck_in_the_background_from_a_darker_edge():
 
 
 @pytest.mark.slow
-def test_the_x3_lab_tries_start_where_the_model_is(run_main, tmp_path):
+def test_the_x3_lab_tries_start_where_the_model_is(run_main, tmp_path, capsys):
     """docs/third_pass.py: the third network starts as the identity, so the three passes score as
     the two did (within the identity start's noise), then train; docs/average_passes.py: a model
     averaged with itself scores as it does."""
     from conftest import load_script
 
-    x2 = save_tiny_checkpoint(tmp_path / "x2", filters=27)  # initialize_identity needs 27 filters
+    x2 = save_tiny_checkpoint(tmp_path / "x2", filters=27)
     folder = tmp_path / "x3"
     folder.mkdir()
-    config = ModelConfig(filters=27)
+    config = ModelConfig(filters=27)  # the third pass takes this config: initialize_identity needs 27 filters
     build_model(config).save_weights(folder / BEST_WEIGHTS_NAME)
     write_run_record(folder, config, TrainConfig(), {"scale": 3, "first_pass": str(x2)}, folder / "results")
     photos = tmp_path / "photos"
@@ -348,3 +348,49 @@ def test_the_x3_lab_tries_start_where_the_model_is(run_main, tmp_path):
     assert [row.split(",")[0] for row in rows] == ["epoch", "0", "1"]
     start = float(rows[1].split(",")[2])
     assert abs(start - scores[0]) < 0.2, (start, scores[0])  # the identity start changes next to nothing
+
+    def weights(path):
+        network = build_model(config)
+        network.load_weights(path)
+        return network.get_weights()
+
+    def same(first, second):
+        return all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+
+    frozen = [weights(tmp_path / "third" / "latest" / f"{number}.weights.h5") for number in (1, 2)]
+    assert same(frozen[0], weights(x2)) and same(frozen[1], weights(x3))  # only the third trained
+    # One epoch more after the freeze: the schedule goes on with all three passes training.
+    common = argv[:5]  # the photos, --val-names, --start
+    done = run_main("docs/third_pass.py", *common, "--out", "all", "--epochs", "2", "--freeze", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert not same(weights(tmp_path / "all" / "latest" / "1.weights.h5"), weights(x2))
+    with pytest.raises(SystemExit):  # a model that is not there: one line, no traceback
+        run_main("docs/third_pass.py", *argv[:3], "--start", "missing.weights.h5", "--out", "none", cwd=tmp_path)
+    assert "missing.weights.h5: no such checkpoint" in capsys.readouterr().err
+
+
+def test_end_to_end_reparam_trains_the_branches_and_saves_what_they_compute(tmp_path):
+    """docs/end_to_end.py --reparam: each pass trains as srcnn/reparam.py's branches, which start as
+    the saved weights' function; whatever the branches then hold, copy_into gives the plain network
+    that computes the same (what is scored and saved)."""
+    from conftest import load_script
+
+    from srcnn.passes import Pass
+    from srcnn.reparam import RepConv
+
+    script = load_script("docs/end_to_end.py")
+    weights = save_tiny_checkpoint(tmp_path / "x2")
+    config = ModelConfig(filters=6)
+    start = build_model(config)
+    start.load_weights(weights)
+    network = script.training_network(config, "float32", weights, reparam=True)
+    assert isinstance(network.get_layer("deconv1"), RepConv)
+    image = np.random.default_rng(0).uniform(-1, 1, (1, 12, 10, 3)).astype(np.float32)
+    np.testing.assert_allclose(network(image), start(image), atol=1e-5)  # the same function to start
+    rng = np.random.default_rng(1)
+    for variable in network.trainable_variables:  # as if trained: every branch moved
+        variable.assign(variable + rng.normal(0, 0.05, variable.shape).astype(np.float32))
+    step = Pass(weights, build_model(config), config, 2)
+    script.copy_into(network, step)
+    np.testing.assert_allclose(step.model(image), network(image), atol=1e-5)
+    assert not np.allclose(step.model(image), start(image), atol=1e-3)
