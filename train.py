@@ -251,7 +251,10 @@ def score_demo(data_dir: Path, checkpoint_dir: Path, results_dir: Path) -> int:
     from srcnn.evaluation import format_table, test_split
 
     model, _ = load_for_inference(checkpoint_dir / BEST_WEIGHTS_NAME)
-    print(format_table(test_split(model, data_dir, results_dir)))
+    scores = test_split(model, data_dir, results_dir)
+    # Not the validation images above (those picked the epoch): the held-out test split, whole.
+    print(f"demo: the {len(scores)} test image(s) of {data_dir / 'test'}, used neither to train nor to pick the epoch")
+    print(format_table(scores))
     print(f"demo: comparisons (bicubic | model | original) in {results_dir / 'compare'}")
     return 0
 

@@ -137,6 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("say where the results go: -o FILE (one input) or --out-dir DIR")
     if args.output is not None and len(args.inputs) != 1:
         parser.error("-o takes exactly one input; use --out-dir for several")
+    from srcnn.images import unwritable_reason
+
+    if args.output is not None and unwritable_reason(args.output):  # said before the model loads
+        parser.error(f"-o {args.output}: {unwritable_reason(args.output)}")
     if args.tile < 16:
         parser.error("--tile must be at least 16")
     if args.batch is not None and args.batch < 1:
@@ -173,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     for error in errors:
         print(f"upscale.py: skipped {error}", file=sys.stderr)
     if args.inputs and not jobs and errors and args.export is None:
+        return 1
+    if args.inputs and not jobs and not errors:  # said before the model loads
+        print(f"upscale.py: error: no images found in {', '.join(map(str, args.inputs))}", file=sys.stderr)
         return 1
     from srcnn.int8 import int8_weights_of
     from srcnn.passes import load_passes
@@ -221,9 +228,6 @@ def main(argv: list[str] | None = None) -> int:
 
         # Several tiles per call keep a GPU busy; on the CPU one tile already uses every core.
         args.batch = 4 if tf.config.list_physical_devices("GPU") else 1
-    if not jobs and not errors:
-        print("upscale.py: error: no images found in the inputs", file=sys.stderr)
-        return 1
     from srcnn.upscaling import Tally, enlarge_all
 
     page = None
@@ -267,7 +271,13 @@ def chosen_scale(checkpoint: Path | None, scale: int | None) -> int:
 
 
 def model_label(weights: Path) -> str:
-    """A model's name on the comparison page: its folder's (x3's first pass: pretrained-x3/first-pass)."""
+    """A model's name on the comparison page: a shipped x2 model's, as --model names it (clean,
+    jpeg-low, ...); else its folder's (x3's first pass: pretrained-x3/first-pass)."""
+    from srcnn.checkpoints import SHIPPED_WEIGHTS
+
+    shipped = {os.path.realpath(path): name for name, path in SHIPPED_WEIGHTS.items()}
+    if os.path.realpath(weights) in shipped:
+        return shipped[os.path.realpath(weights)]
     folder = weights.parent
     return f"{folder.parent.name}/{folder.name}" if folder.name == "first-pass" else folder.name
 

@@ -19,6 +19,17 @@ from srcnn.files import write_atomic
 
 # File types prep_images.py picks up (lower-case suffixes).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+WRITABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+
+
+def unwritable_reason(target: Path) -> str | None:
+    """Why an enlarged photo cannot be written to `target` by its name alone, or None."""
+    if target.is_dir():
+        return "a folder; for a folder of results use --out-dir"
+    if target.suffix.lower() not in WRITABLE_SUFFIXES:
+        return f"cannot write {target.suffix or 'files without a suffix'}; use one of {', '.join(WRITABLE_SUFFIXES)}"
+    return None
+
 
 WHITE = (255, 255, 255)
 # Pillow refuses images over 2 * MAX_IMAGE_PIXELS (about 179 megapixels) from the header alone,

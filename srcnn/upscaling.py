@@ -23,11 +23,10 @@ from tqdm import tqdm
 from srcnn.compare_page import ComparePage
 from srcnn.config import DEFAULT_TILE, ModelConfig
 from srcnn.files import one_line, write_atomic
-from srcnn.images import HIGH_BIT_MODES, read_image, to_8bit
+from srcnn.images import HIGH_BIT_MODES, read_image, to_8bit, unwritable_reason
 from srcnn.network import from_model_range, to_model_range
 
 # The suffixes upscale.py writes (Pillow picks the format by them).
-WRITABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 
 
 @dataclass
@@ -209,10 +208,9 @@ class Tally:
 def load(source: Path, target: Path, overwrite: bool, keep_newer: bool = True) -> Loaded:
     """Check where the result goes and read the photo (in a reader thread, ahead of the model)."""
     try:
-        if target.suffix.lower() not in WRITABLE_SUFFIXES:
-            raise ValueError(
-                f"cannot write {target.suffix or 'files without a suffix'}; use one of {WRITABLE_SUFFIXES}"
-            )
+        reason = unwritable_reason(target)
+        if reason:
+            raise ValueError(f"{target}: {reason}")
         if os.path.realpath(target) == os.path.realpath(source):  # realpath: no error on symlink loops
             raise ValueError("the output would replace the input; choose another name")
         if target.exists() and not overwrite:

@@ -74,7 +74,7 @@ def test_transparent_corner_stays_transparent(tiny):
 
 
 @pytest.mark.slow
-def test_command_errors_and_safety(tiny, tmp_path, run_main):
+def test_command_errors_and_safety(tiny, tmp_path, run_main, capsys):
     _, _, weights = tiny
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -114,6 +114,16 @@ def test_command_errors_and_safety(tiny, tmp_path, run_main):
     )  # fmt: skip
     assert onto_input.returncode == 1 and "replace the input" in onto_input.stderr
     assert (photos / "good one.png").read_bytes() == before["good one.png"]
+    # Refused by name before any model loads: -o a folder, -o a file type no writer takes, an empty folder.
+    refused = {photos: "a folder; for a folder of results use --out-dir", "out.xyz": "cannot write .xyz"}
+    for output, reason in refused.items():
+        with pytest.raises(SystemExit):
+            run_main("upscale.py", str(photos / "good one.png"), "-o", str(output), cwd=tmp_path)
+        assert f"-o {output}: {reason}" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    empty = run_main("upscale.py", "empty", "--out-dir", "out", cwd=tmp_path)
+    assert empty.returncode == 1 and empty.stderr.strip() == "upscale.py: error: no images found in empty"
+    assert "model:" not in empty.stdout
     assert not [path for path in (tmp_path / "out").iterdir() if path.name.startswith(".tmp")]
 
 
@@ -390,3 +400,14 @@ def test_model_auto_sends_a_real_small_photo_to_the_model_for_how_it_was_made(tm
         assert result.returncode == 0, result.stderr
         kind = {"clean": "smooth"}.get(model, model)
         assert f"model: {shipped[model]} (the {model} model: reads as {kind} (" in result.stdout, result.stdout
+
+
+def test_the_comparison_page_names_shipped_models_as_the_command_line_does(tmp_path):
+    from conftest import load_script
+
+    from srcnn.checkpoints import SHIPPED_BY_SCALE, SHIPPED_WEIGHTS
+
+    label = load_script("upscale.py").model_label
+    assert label(SHIPPED_WEIGHTS["clean"]) == "clean" and label(SHIPPED_WEIGHTS["jpeg-low"]) == "jpeg-low"
+    assert label(SHIPPED_BY_SCALE[3].parent / "first-pass" / SHIPPED_BY_SCALE[3].name) == "pretrained-x3/first-pass"
+    assert label(tmp_path / "my-run" / "best.weights.h5") == "my-run"
