@@ -50,7 +50,8 @@ def split_modes(image: Image.Image, icc_profile: bytes | None = None) -> Prepare
     """Colour for the network, alpha for bicubic, and whether to give back grayscale."""
     notes = []
     if image.mode in HIGH_BIT_MODES:
-        notes.append(f"{image.mode} reduced to 8-bit")
+        depth = "16-bit" if image.mode.startswith("I;16") else "32-bit"  # Pillow's I and F modes are 32-bit
+        notes.append(f"{depth} ({image.mode}) reduced to 8-bit")
         image = to_8bit(image)
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")

@@ -58,7 +58,7 @@ def test_output_is_exactly_twice_the_size_in_the_expected_mode(tiny, mode, make)
 
 def test_sixteen_bit_says_it_became_eight_bit():
     photo = split_modes(Image.fromarray(np.full((4, 4), 60000, np.uint16)))
-    assert photo.notes == ["I;16 reduced to 8-bit"]
+    assert photo.notes == ["16-bit (I;16) reduced to 8-bit"]
     assert np.asarray(photo.colour)[0, 0, 0] == round(60000 / 257)
 
 
