@@ -139,8 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("-o takes exactly one input; use --out-dir for several")
     from srcnn.images import unwritable_reason
 
-    if args.output is not None and unwritable_reason(args.output):  # said before the model loads
-        parser.error(f"-o {args.output}: {unwritable_reason(args.output)}")
+    reason = unwritable_reason(args.output) if args.output is not None else None
+    if reason:  # said before the model loads
+        hint = "" if args.output.suffix else "; for a folder of results use --out-dir"
+        parser.error(f"-o {args.output} {reason}{hint}")
     if args.tile < 16:
         parser.error("--tile must be at least 16")
     if args.batch is not None and args.batch < 1:
@@ -178,8 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"upscale.py: skipped {error}", file=sys.stderr)
     if args.inputs and not jobs and errors and args.export is None:
         return 1
-    if args.inputs and not jobs and not errors:  # said before the model loads
-        print(f"upscale.py: error: no images found in {', '.join(map(str, args.inputs))}", file=sys.stderr)
+    no_images = f"upscale.py: error: no images found in {', '.join(map(str, args.inputs))}"
+    if args.inputs and not jobs and not errors and args.export is None:  # said before the model loads
+        print(no_images, file=sys.stderr)
         return 1
     from srcnn.int8 import int8_weights_of
     from srcnn.passes import load_passes
@@ -197,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"exported: {path} ({what}) from {step.weights}")
             if not args.inputs:
                 return 0
+            if not jobs and not errors:
+                print(no_images, file=sys.stderr)
+                return 1
         runtime_name, runtime_why = resolve_runtime(args.runtime)
         groups = choose_models(jobs, args.checkpoint, args.model, scale)
         runtimes, untuned = [], []

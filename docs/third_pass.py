@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.out}: not empty; give a new folder")
     if not args.val_names.is_file():
         parser.error(f"--val-names {args.val_names}: no such file")
+    if not args.start.is_file():
+        parser.error(f"--start {args.start}: no such checkpoint")
     from srcnn.precision import resolve_precision, start_tensorflow
 
     start_tensorflow()

@@ -19,15 +19,18 @@ from srcnn.files import write_atomic
 
 # File types prep_images.py picks up (lower-case suffixes).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+# The suffixes upscale.py writes (Pillow picks the format by them).
 WRITABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 
 
 def unwritable_reason(target: Path) -> str | None:
-    """Why an enlarged photo cannot be written to `target` by its name alone, or None."""
+    """Why an enlarged photo cannot be written to `target`, known from its name and what is there
+    (a sentence's predicate: "is a folder"), or None."""
     if target.is_dir():
-        return "a folder; for a folder of results use --out-dir"
+        return "is a folder"
     if target.suffix.lower() not in WRITABLE_SUFFIXES:
-        return f"cannot write {target.suffix or 'files without a suffix'}; use one of {', '.join(WRITABLE_SUFFIXES)}"
+        kind = f"ends in {target.suffix}" if target.suffix else "has no suffix"
+        return f"{kind}, which no image writer here takes; use one of {', '.join(WRITABLE_SUFFIXES)}"
     return None
 
 

@@ -26,8 +26,6 @@ from srcnn.files import one_line, write_atomic
 from srcnn.images import HIGH_BIT_MODES, read_image, to_8bit, unwritable_reason
 from srcnn.network import from_model_range, to_model_range
 
-# The suffixes upscale.py writes (Pillow picks the format by them).
-
 
 @dataclass
 class Prepared:
@@ -211,7 +209,7 @@ def load(source: Path, target: Path, overwrite: bool, keep_newer: bool = True) -
     try:
         reason = unwritable_reason(target)
         if reason:
-            raise ValueError(f"{target}: {reason}")
+            raise ValueError(f"its output {target} {reason}")
         if os.path.realpath(target) == os.path.realpath(source):  # realpath: no error on symlink loops
             raise ValueError("the output would replace the input; choose another name")
         if target.exists() and not overwrite:

@@ -189,6 +189,7 @@ def test_a_run_recorded_before_scales_were_keeps_its_scale():
     assert record_scale({}) == 2
 
 
+@pytest.mark.slow  # five short trainings: 15 s, the fast suite's largest
 def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(chain, run_main, tmp_path, capsys):
     """docs/end_to_end.py: the trained graph (bicubic inside it) gives what srcnn.passes.enlarge
     gives with 8-bit pixels between the passes, up to that rounding; the run writes two passes that

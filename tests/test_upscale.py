@@ -115,11 +115,17 @@ def test_command_errors_and_safety(tiny, tmp_path, run_main, capsys):
     assert onto_input.returncode == 1 and "replace the input" in onto_input.stderr
     assert (photos / "good one.png").read_bytes() == before["good one.png"]
     # Refused by name before any model loads: -o a folder, -o a file type no writer takes, an empty folder.
-    refused = {photos: "a folder; for a folder of results use --out-dir", "out.xyz": "cannot write .xyz"}
+    refused = {photos: "is a folder; for a folder of results use --out-dir", "out.xyz": "ends in .xyz, which no"}
     for output, reason in refused.items():
         with pytest.raises(SystemExit):
             run_main("upscale.py", str(photos / "good one.png"), "-o", str(output), cwd=tmp_path)
-        assert f"-o {output}: {reason}" in capsys.readouterr().err
+        assert f"-o {output} {reason}" in capsys.readouterr().err
+    (tmp_path / "blocked" / "good one_x2.png").mkdir(parents=True)  # a folder where a result would go
+    blocked = run_main(
+        "upscale.py", str(photos / "good one.png"), "--out-dir", "blocked", "--checkpoint", str(weights), cwd=tmp_path
+    )
+    assert blocked.returncode == 1
+    assert f"its output {os.path.join('blocked', 'good one_x2.png')} is a folder" in blocked.stderr, blocked.stderr
     (tmp_path / "empty").mkdir()
     empty = run_main("upscale.py", "empty", "--out-dir", "out", cwd=tmp_path)
     assert empty.returncode == 1 and empty.stderr.strip() == "upscale.py: error: no images found in empty"
