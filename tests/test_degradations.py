@@ -355,3 +355,17 @@ def test_blend_weights_writes_the_weight_by_weight_blend_and_scores_a_grid(tmp_p
     rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.split()[:1] in (["0.00"], ["1.00"])}
     worst = {float(beta): min(map(float, re.findall(r"([+-]\d+\.\d+) \(", line))) for beta, line in rows.items()}
     assert len(worst) == 2 and f"picked: beta {max(worst, key=worst.get)} " in result.stdout
+
+
+def test_the_router_floor_measurement_sends_unsure_readings_to_the_clean_model():
+    """docs/router_floor.py: a reading whose top kind holds less than the floor goes to the clean model."""
+    from conftest import load_script
+
+    from srcnn.routing import Router
+
+    pick = load_script("docs/router_floor.py").floored_pick
+    router = Router(("smooth", "sharpened"), ("clean", "sharpened"), (0.0, 0.0))
+    sure, unsure = np.log([0.2, 0.8]), np.log([0.4, 0.6])
+    assert pick(router, sure, 0.0) == pick(router, sure, 0.7) == "sharpened"
+    assert pick(router, unsure, 0.5) == "sharpened" and pick(router, unsure, 0.7) == "clean"
+    assert pick(router, None, 0.0) == "clean"  # too flat to read
