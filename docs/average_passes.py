@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     _, validation = end_to_end.read_photos([args.folder], scale, set(read_names(args.val_names)))
     if not validation:
         parser.error(f"--val-names {args.val_names}: none of those photos is in {args.folder}")
-    validation = [(end_to_end.small_and_first_input(high, scale)[0], high) for high in validation]
+    validation = end_to_end.scoring_pairs(validation, scale)
     models = [[step.model.get_weights() for step in chain] for chain in chains]
     passes, networks = chains[0], [step.model for step in chains[0]]
     for path, weights in zip(args.weights, models, strict=True):

@@ -129,6 +129,32 @@ def epoch_crops(
     return np.stack(inputs)[order], np.stack(targets)[order]
 
 
+def two_pass_scale(scales: list[int]) -> int | None:
+    """The scale of a chain of pass scales that is a x3 or x4 model of two passes after a x2 one, else None."""
+    scale = scales[-1]
+    return scale if scales == [FIRST_SCALE, scale] and scale in SCALES else None
+
+
+def model_pairs(photos: list, scale: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(what the first network sees, the photo) as uint8 arrays, for training."""
+    return [(small_and_first_input(high, scale)[1], np.asarray(high)) for high in photos]
+
+
+def scoring_pairs(photos: list, scale: int) -> list[tuple]:
+    """(the small image, the photo), for validation_psnr."""
+    return [(small_and_first_input(high, scale)[0], high) for high in photos]
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, epochs: int, out_help: str) -> None:
+    """The flags every script that trains or scores from a two-pass model shares."""
+    parser.add_argument("folders", nargs="+", type=Path, help="training photos (and the validation ones)")
+    parser.add_argument("--val-names", type=Path, required=True, help="names of the photos that pick the epoch")
+    parser.add_argument("--start", type=Path, required=True, help="the x3 or x4 model's weights (two passes)")
+    parser.add_argument("--out", type=Path, required=True, help=out_help)
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--learning-rate", type=float, default=2e-4, help="the cosine schedule's start")
+
+
 def build_trainable(first, second, scale: int):
     import keras
     import tensorflow as tf
@@ -221,12 +247,7 @@ def write_history(path: Path, rows: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folders", nargs="+", type=Path, help="training photos (and the validation ones)")
-    parser.add_argument("--val-names", type=Path, required=True, help="names of the photos that pick the epoch")
-    parser.add_argument("--start", type=Path, required=True, help="the x3 or x4 model's weights (two passes)")
-    parser.add_argument("--out", type=Path, required=True, help="a new folder (or the run's, with --resume)")
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--learning-rate", type=float, default=2e-4, help="the cosine schedule's start")
+    add_run_arguments(parser, 30, "a new folder (or the run's, with --resume)")
     parser.add_argument("--crop", type=int, default=CROP, help="crop side in photo pixels, a multiple of the scale")
     parser.add_argument("--border", type=int, default=BORDER, help="pixels at each crop's edge the loss leaves out")
     parser.add_argument("--loss", choices=("mse", "l1"), default="mse", help="train.py's pixel loss (default mse)")
@@ -273,8 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     from srcnn.passes import Pass, pass_chain
 
     chain = pass_chain(args.start)
-    scale = chain[-1][1]
-    if [pass_scale for _, pass_scale in chain] != [FIRST_SCALE, scale] or scale not in SCALES:
+    scale = two_pass_scale([pass_scale for _, pass_scale in chain])
+    if scale is None:
         parser.error(f"--start {args.start}: not a x3 or x4 model of two passes after a x2 one")
     if args.crop % scale:
         parser.error(f"--crop {args.crop}: not a multiple of the scale, {scale}")
@@ -294,8 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     if not training:
         parser.error(f"{' '.join(map(str, args.folders))}: no training photo of {args.crop} pixels or more a side")
     print(f"{len(training)} training photos (squares included), {len(validation)} validation; x{scale}; {precision}")
-    training = [(small_and_first_input(high, scale)[1], np.asarray(high)) for high in training]
-    validation = [(small_and_first_input(high, scale)[0], high) for high in validation]
+    training, validation = model_pairs(training, scale), scoring_pairs(validation, scale)
 
     steps_per_epoch = -(-len(training) * args.repeat // BATCH_SIZE)
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps_per_epoch * args.epochs, alpha=0.01)

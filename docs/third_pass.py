@@ -36,12 +36,7 @@ NOISE_SCALE = 0.05
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folders", nargs="+", type=Path, help="training photos (and the validation ones)")
-    parser.add_argument("--val-names", type=Path, required=True, help="names of the photos that pick the epoch")
-    parser.add_argument("--start", type=Path, required=True, help="the x3 or x4 model's weights (two passes)")
-    parser.add_argument("--out", type=Path, required=True, help="a new folder")
-    parser.add_argument("--epochs", type=int, default=16)
-    parser.add_argument("--learning-rate", type=float, default=2e-4, help="the cosine schedule's start")
+    end_to_end.add_run_arguments(parser, 16, "a new folder")
     parser.add_argument("--freeze", type=int, default=2, help="epochs in which only the third network trains")
     args = parser.parse_args(argv)
     if args.epochs < 1 or not 0 <= args.freeze <= args.epochs:
@@ -68,14 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         passes = load_passes(args.start)
     except CheckpointError as error:
         parser.error(str(error))
-    scale = passes[-1].scale
-    if [step.scale for step in passes] != [end_to_end.FIRST_SCALE, scale] or scale not in end_to_end.SCALES:
+    scale = end_to_end.two_pass_scale([step.scale for step in passes])
+    if scale is None:
         parser.error(f"--start {args.start}: not a x3 or x4 model of two passes after a x2 one")
     precision, _ = resolve_precision("auto")
-    networks = []
-    for step in passes:
-        networks.append(build_model(step.config, precision))
-        networks[-1].load_weights(step.weights)
+    networks = [end_to_end.training_network(step.config, precision, step.weights) for step in passes]
     identity = build_model(passes[-1].config)
     initialize_identity(identity, passes[-1].config, noise_scale=NOISE_SCALE)
     networks.append(build_model(passes[-1].config, precision))
@@ -85,8 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     training, validation = end_to_end.read_photos(args.folders, scale, set(read_names(args.val_names)))
     if not validation or not training:
         parser.error(f"--val-names {args.val_names}: needs validation photos in the folders and others to train on")
-    training = [(end_to_end.small_and_first_input(high, scale)[1], np.asarray(high)) for high in training]
-    validation = [(end_to_end.small_and_first_input(high, scale)[0], high) for high in validation]
+    training, validation = end_to_end.model_pairs(training, scale), end_to_end.scoring_pairs(validation, scale)
     two_passes = end_to_end.build_trainable(networks[0], networks[1], scale)
 
     class ThreePasses(keras.Model):
