@@ -282,8 +282,9 @@ def model_label(weights: Path) -> str:
     from srcnn.checkpoints import SHIPPED_WEIGHTS
 
     shipped = {os.path.realpath(path): name for name, path in SHIPPED_WEIGHTS.items()}
-    if os.path.realpath(weights) in shipped:
-        return shipped[os.path.realpath(weights)]
+    name = shipped.get(os.path.realpath(weights))
+    if name:
+        return name
     folder = weights.parent
     return f"{folder.parent.name}/{folder.name}" if folder.name == "first-pass" else folder.name
 
@@ -305,8 +306,11 @@ def choose_models(
         return [(checkpoint, "--checkpoint", jobs, None, {})]
     groups = choose_x2_models(jobs, choice, scale)
     if scale != 2:
-        chains = [(shipped_passes(name, scale), why, group, readings) for name, why, group, readings in groups]
-        return [(weights, why, group, first, readings) for (weights, first), why, group, readings in chains]
+        chosen = []
+        for name, why, group, readings in groups:
+            weights, first = shipped_passes(name, scale)
+            chosen.append((weights, why, group, first, readings))
+        return chosen
     clean = choose_weights(None, None, prefer_pretrained=True)  # the shipped one, or a trained one if it is missing
     return [
         (clean if name == "clean" else shipped_weights(name), why, group, None, readings)
