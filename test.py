@@ -5,6 +5,7 @@ Usage:
     python test.py --benchmark ../shared/data/Set5 [--json results/set5.json] [--checkpoint PATH]
     python test.py --benchmark ../shared/data/Set5 --jpeg 75 --model jpeg   # the shipped JPEG model for q75
     python test.py --benchmark ../shared/data/Set5 --degradation all --model auto   # every way of making it small
+    python test.py --benchmark ../shared/data/Set5 --scale 3 --ensemble   # 8 flips and turns averaged
 
 The first writes RESULTS/compare/NAME.png (bicubic | model | original, each with PSNR and SSIM),
 RESULTS/compare/index.html (a page to compare them at full size: slider, zoom, a table) and
@@ -67,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
         f" {', '.join(SUITE)}, or NAME:VALUE, e.g. blur:1.2), or all: one line per way",
     )
     parser.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="with --benchmark: score the mean of the model over the 8 flips and quarter turns of each small"
+        " image (self-ensemble: 8 times the time; docs/results.md)",
+    )
+    parser.add_argument(
         "--jpeg",
         type=int,
         metavar="Q",
@@ -86,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--scale goes with --benchmark DIR (prepared pairs were made at one scale already)")
     if args.degradation is not None and args.benchmark is None:
         parser.error("--degradation goes with --benchmark DIR (it degrades the benchmark's images)")
+    if args.ensemble and args.benchmark is None:
+        parser.error("--ensemble goes with --benchmark DIR")
     if args.model == "auto" and args.benchmark is None:
         parser.error("--model auto goes with --benchmark DIR (it picks a model from each small image)")
     if args.model is not None and (args.checkpoint is not None or args.checkpoint_dir is not None):
@@ -235,6 +244,8 @@ def run_benchmark(model, args: argparse.Namespace, recipes: dict[str, dict | Non
             note="The SRCNN paper's protocol: Y channel, borders shaved by the scale.",
             sort_key="gain",
         )
+    if args.ensemble:
+        print("ensemble: the model's image is the mean of its 8 flips and quarter turns")
     results = {}
     for label, recipe in recipes.items():
         pick = model if args.model != "auto" or isinstance(model, list) else model(recipe)
@@ -243,7 +254,7 @@ def run_benchmark(model, args: argparse.Namespace, recipes: dict[str, dict | Non
             suffix = f"_{label}" if label and len(recipes) > 1 else ""
             compare_path = args.compare_dir / f"{path.stem}{suffix}.png" if args.compare_dir else None
             try:
-                scores = benchmark_image(pick, photo, args.scale, compare_path, args.jpeg, recipe, page)
+                scores = benchmark_image(pick, photo, args.scale, compare_path, args.jpeg, recipe, page, args.ensemble)
                 rows.append({"name": path.stem, **scores})
             except ValueError as error:
                 print(f"skipped {path}: {error}", file=sys.stderr)

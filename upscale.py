@@ -5,6 +5,7 @@ Usage:
     python upscale.py photos/ more.png --out-dir enlarged/ [--tile 512] [--checkpoint PATH] [--overwrite]
     python upscale.py photo.jpg -o photo_x2.png --runtime keras   # a given runtime (default: auto)
     python upscale.py photo.jpg -o photo_x2.png --model clean     # one shipped model for all (default: auto)
+    python upscale.py photo.jpg -o photo_x3.png --scale 3 --ensemble   # 8 flips and turns averaged: better, 8x slower
     python upscale.py photos/ --out-dir enlarged/ --compare enlarged/compare   # + a before/after page
     python upscale.py --export exported/           # SavedModel, TFLite (float32, int8) and ONNX
 
@@ -68,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=(2, 3, 4),
         help="how many times larger (default: 2, or what --checkpoint was trained for); x3 and x4: an x2 model"
         " (the shipped x3/x4 model's own for clean images, else the one --model picks), then a second pass",
+    )
+    parser.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="enlarge each photo in all 8 flips and quarter turns and average them (self-ensemble): +0.1 to"
+        " +0.2 dB on Set5, 8 times the time",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.add_argument(
@@ -226,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"upscale.py: error: {one_line(error)}", file=sys.stderr)
         return 2
     print(f"runtime: {runtime_name} ({runtime_why})")
+    if args.ensemble:
+        print("ensemble: each photo enlarged in its 8 flips and quarter turns, averaged (8 times the time)")
     if untuned:
         print(f"runtime: onnxruntime (float32) for {', '.join(untuned)}: not tuned for 8 bits (docs/tune_int8.py)")
 
@@ -252,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
             # A single photo's reading is in its model line above; a folder's, on each photo's line.
             notes = readings if len(jobs) > 1 else None
             tally = tally.add(
-                enlarge_all(group, stages, args.tile, args.batch, args.overwrite, page, label, folder_run, notes)
+                enlarge_all(
+                    group, stages, args.tile, args.batch, args.overwrite, page, label, folder_run, notes, args.ensemble
+                )
             )
     if page is not None and page.entries:
         print(f"comparison page: {page.write()}")

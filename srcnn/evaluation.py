@@ -17,7 +17,7 @@ from srcnn import degradations
 from srcnn.compare_page import ComparePage, gain_columns
 from srcnn.dataset import DataError, list_pairs
 from srcnn.files import write_text_atomic
-from srcnn.images import save_png_atomic, whole_high_res
+from srcnn.images import save_png_atomic, self_ensemble, whole_high_res
 from srcnn.metrics import benchmark_metrics, flat_region_kept, psnr, ssim
 from srcnn.network import super_resolve
 
@@ -222,6 +222,7 @@ def benchmark_image(
     jpeg_quality: int | None = None,
     recipe: dict | None = None,
     page: ComparePage | None = None,
+    ensemble: bool = False,
 ) -> dict[str, float]:
     """The paper's protocol on one RGB photo: crop to a multiple of scale, bicubic down and up, run.
 
@@ -231,7 +232,8 @@ def benchmark_image(
     the small image (the row then names it under "model"), or the passes of srcnn/passes.py
     (x3, x4: the x2 model, then bicubic to the full size and a network for the rest). With `compare_path`, also writes
     bicubic | model | original there, captioned with Y-PSNR/SSIM, and adds the three at full size
-    to `page` under the file's name.
+    to `page` under the file's name. With `ensemble`, the model's image is the mean of all eight
+    flips and quarter turns of the small image enlarged (images.self_ensemble); bicubic stays one.
     """
     high_res_image = whole_high_res(image, scale)
     recipe = recipe or degradations.SUITE[degradations.DEFAULT]
@@ -243,9 +245,19 @@ def benchmark_image(
     if isinstance(model, list):
         from srcnn.passes import enlarge
 
-        super_res = enlarge(model, small)
+        passes = model
+
+        def run(image: np.ndarray) -> np.ndarray:
+            return enlarge(passes, Image.fromarray(image))
+
     else:
-        super_res = super_resolve(model, low_res)
+        network = model
+
+        def run(image: np.ndarray) -> np.ndarray:  # as low_res is made: PIL bicubic to `scale` times the size
+            size = (image.shape[1] * scale, image.shape[0] * scale)
+            return super_resolve(network, np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BICUBIC)))
+
+    super_res = self_ensemble(run, np.asarray(small)) if ensemble else run(np.asarray(small))
     border = scale  # the SR convention: shave as many pixels as the scale factor
     model_values = benchmark_metrics(high_res, super_res, border)
     bicubic_values = benchmark_metrics(high_res, low_res, border)

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from srcnn.compare_page import ComparePage
 from srcnn.config import DEFAULT_TILE, ModelConfig
 from srcnn.files import one_line, write_atomic
-from srcnn.images import HIGH_BIT_MODES, read_image, to_8bit, unwritable_reason
+from srcnn.images import HIGH_BIT_MODES, ORIENTATIONS, read_image, self_ensemble, to_8bit, unwritable_reason
 from srcnn.network import from_model_range, to_model_range
 
 
@@ -160,16 +160,22 @@ def upscale_in_passes(
     tile: int = DEFAULT_TILE,
     on_tile: Callable[[], None] | None = None,
     batch_size: int = 1,
+    ensemble: bool = False,
 ) -> Image.Image:
     """The photo enlarged by each pass in turn: bicubic to the pass's size, then its network, in
-    tiles; alpha by bicubic alone to the last size."""
-    width, height = photo.colour.size
-    result = photo.colour
-    for predict, config, scale in stages:
-        size = (width * scale, height * scale)
-        bicubic = np.asarray(result.resize(size, Image.Resampling.BICUBIC))
-        halo = config.receptive_field // 2
-        result = Image.fromarray(run_tiled(predict, bicubic, halo, tile, on_tile, batch_size))
+    tiles; alpha by bicubic alone to the last size. With `ensemble`, the colour is the mean of all
+    eight flips and quarter turns enlarged so (images.self_ensemble; eight times the tiles)."""
+
+    def enlarge(colour: np.ndarray) -> np.ndarray:
+        height, width = colour.shape[:2]
+        for predict, config, scale in stages:
+            size = (width * scale, height * scale)
+            bicubic = np.asarray(Image.fromarray(colour).resize(size, Image.Resampling.BICUBIC))
+            colour = run_tiled(predict, bicubic, config.receptive_field // 2, tile, on_tile, batch_size)
+        return colour
+
+    colour = np.asarray(photo.colour)
+    result = Image.fromarray(self_ensemble(enlarge, colour) if ensemble else enlarge(colour))
     size = result.size
     if photo.grey:
         result = result.convert("L")
@@ -254,13 +260,15 @@ def enlarge_all(
     model_name: str = "",
     keep_newer: bool = True,
     notes: Mapping[Path, str] | None = None,
+    ensemble: bool = False,
 ) -> Tally:
     """Upscale every job; returns what was done. Reading the next photo and encoding the previous
     result overlap with the model (one reader and one writer thread beside it). Each result is
     written once, under a temporary name first; at most two wait to be written, so memory stays
     bounded; outcomes are reported in the jobs' order. With `page`, each photo written is added to
     it: bicubic against the result, named by `model_name`. With `keep_newer`, an output newer than
-    its photo is kept as up to date. `notes` adds a word on a photo to its line (why its model)."""
+    its photo is kept as up to date. `notes` adds a word on a photo to its line (why its model).
+    `ensemble`: each photo as the mean of its eight flips and quarter turns (upscale_in_passes)."""
     tally = Tally()
     one_photo = len(jobs) == 1
     scale = stages[-1][2]
@@ -280,7 +288,7 @@ def enlarge_all(
                 writes.append((loaded, failure(loaded.error) if loaded.error else done(" (up to date, kept)")))
                 continue
             try:
-                result = upscale_with_bar(stages, loaded, tile, batch_size, one_photo)
+                result = upscale_with_bar(stages, loaded, tile, batch_size, one_photo, ensemble)
             except (ValueError, OSError, MemoryError) as error:
                 writes.append((loaded, failure(one_line(error))))
                 continue
@@ -290,15 +298,21 @@ def enlarge_all(
     return tally
 
 
-def upscale_with_bar(stages: list[Stage], loaded: Loaded, tile: int, batch_size: int, one_photo: bool) -> Image.Image:
+def upscale_with_bar(
+    stages: list[Stage], loaded: Loaded, tile: int, batch_size: int, one_photo: bool, ensemble: bool = False
+) -> Image.Image:
     """upscale_in_passes(), with a bar over the tiles when a single photo is enlarged (a folder has
     one over photos)."""
     width, height = loaded.photo.colour.size
+    # A quarter turn swaps height and width, and may tile differently: count both ways.
     tiles = sum(count_tiles(scale * height, scale * width, tile) for _, _, scale in stages)
+    if ensemble:
+        turned = sum(count_tiles(scale * width, scale * height, tile) for _, _, scale in stages)
+        tiles = ORIENTATIONS // 2 * (tiles + turned)
     with tqdm(
         total=tiles, unit="tile", desc=loaded.source.name, leave=False, disable=not one_photo or tiles < 2
     ) as bar:
-        return upscale_in_passes(stages, loaded.photo, tile, bar.update, batch_size)
+        return upscale_in_passes(stages, loaded.photo, tile, bar.update, batch_size, ensemble)
 
 
 def report_writes(

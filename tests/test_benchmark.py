@@ -11,9 +11,9 @@ from PIL import Image
 
 from srcnn.config import ModelConfig
 from srcnn.evaluation import benchmark_image, benchmark_mean
-from srcnn.images import bicubic_degrade
-from srcnn.metrics import psnr, rgb_to_y
-from srcnn.network import build_model, initialize_near_identity
+from srcnn.images import ORIENTATIONS, bicubic_degrade, orient
+from srcnn.metrics import benchmark_metrics, psnr, rgb_to_y
+from srcnn.network import build_model, initialize_near_identity, super_resolve
 
 SET5 = ROOT.parent / "shared" / "data" / "Set5"
 
@@ -139,3 +139,22 @@ def test_model_jpeg_scores_with_the_jpeg_model_for_the_quality_asked(tmp_path, r
         result = run_main("test.py", "--benchmark", str(folder), "--model", "jpeg", *jpeg, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert f"model: {shipped[used]} (" in result.stdout
+
+
+def test_ensemble_scores_the_mean_of_the_eight_orientations_of_the_small_image(tmp_path, run_main, capsys):
+    model = build_model(ModelConfig(filters=6))
+    photo = gradient_image(34, 30, seed=2)  # 13x11 after the 2-pixel shave: SSIM's least
+    small = np.asarray(photo.resize((17, 15), Image.Resampling.BICUBIC))
+    results = []
+    for index in range(ORIENTATIONS):
+        turned = Image.fromarray(np.ascontiguousarray(orient(small, index)))
+        low_res = np.asarray(turned.resize((turned.width * 2, turned.height * 2), Image.Resampling.BICUBIC))
+        results.append(orient(super_resolve(model, low_res), index, undo=True).astype(np.float32))
+    expected = np.rint(np.mean(results, axis=0)).astype(np.uint8)
+    scores = benchmark_image(model, photo, 2, ensemble=True)
+    assert scores["psnr_y"] == pytest.approx(benchmark_metrics(np.asarray(photo), expected, 2)["psnr_y"])
+    assert scores["psnr_y"] != benchmark_image(model, photo, 2)["psnr_y"]
+
+    with pytest.raises(SystemExit):
+        run_main("test.py", "--ensemble", cwd=tmp_path)
+    assert "--ensemble goes with --benchmark" in capsys.readouterr().err

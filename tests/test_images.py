@@ -9,13 +9,16 @@ import pytest
 from PIL import Image
 
 from srcnn.images import (
+    ORIENTATIONS,
     ImageReadError,
     bicubic_degrade,
     header_error,
     jpeg_quality,
     load_rgb,
     make_pair,
+    orient,
     pad_to_square,
+    self_ensemble,
     to_rgb,
 )
 
@@ -184,3 +187,31 @@ def test_jpeg_quality_is_read_back_from_the_file_for_every_quality(tmp_path):
     assert jpeg_quality(tmp_path / "lossless.jpg") is None
     (tmp_path / "broken.jpg").write_bytes(b"not an image")
     assert jpeg_quality(tmp_path / "broken.jpg") is None
+
+
+def test_the_eight_orientations_are_distinct_and_each_is_undone():
+    image = np.arange(2 * 3 * 3).reshape(2, 3, 3)  # non-square: quarter turns swap its sides
+    seen = set()
+    for index in range(ORIENTATIONS):
+        turned = orient(image, index)
+        assert turned.shape in ((2, 3, 3), (3, 2, 3))
+        seen.add(turned.tobytes() + bytes(turned.shape))
+        np.testing.assert_array_equal(orient(turned, index, undo=True), image)
+    assert len(seen) == ORIENTATIONS
+
+
+def test_self_ensemble_turns_each_result_back_before_averaging():
+    image = np.full((3, 5, 3), 100, np.uint8)
+
+    def enlarge(small):  # 2x by repetition, plus 16 at the top-left pixel of whatever it is given
+        large = np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)
+        large[0, 0] += 16
+        return large
+
+    result = self_ensemble(enlarge, image)
+    assert result.shape == (6, 10, 3) and result.dtype == np.uint8
+    # Each orientation puts its +16 in one corner of the image, each corner from two of the eight.
+    corners = result[[0, 0, -1, -1], [0, -1, 0, -1]]
+    np.testing.assert_array_equal(corners, 104)
+    result[[0, 0, -1, -1], [0, -1, 0, -1]] = 100
+    np.testing.assert_array_equal(result, 100)  # the rest is untouched, and a pure level stays exact

@@ -12,8 +12,9 @@ from PIL import Image, ImageCms
 
 from srcnn.checkpoints import load_for_inference
 from srcnn.config import ModelConfig
+from srcnn.images import ORIENTATIONS, orient
 from srcnn.network import build_model, to_model_range
-from srcnn.upscaling import export_model, run_tiled, split_modes, upscale
+from srcnn.upscaling import export_model, run_tiled, split_modes, upscale, upscale_in_passes
 
 
 @pytest.fixture(scope="module")
@@ -417,3 +418,36 @@ def test_the_comparison_page_names_shipped_models_as_the_command_line_does(tmp_p
     assert label(SHIPPED_WEIGHTS["clean"]) == "clean" and label(SHIPPED_WEIGHTS["jpeg-low"]) == "jpeg-low"
     assert label(SHIPPED_BY_SCALE[3].parent / "first-pass" / SHIPPED_BY_SCALE[3].name) == "pretrained-x3/first-pass"
     assert label(tmp_path / "my-run" / "best.weights.h5") == "my-run"
+
+
+def test_ensemble_is_the_mean_of_the_eight_orientations_each_tiled(tiny, tmp_path, run_main):
+    model, config, weights = tiny
+    photo = gradient_image(21, 13, seed=5).convert("RGBA")  # non-square: quarter turns tile it the other way
+    ensemble = upscale_in_passes([(model.predict_on_batch, config, 2)], split_modes(photo), tile=16, ensemble=True)
+    colour = np.asarray(photo.convert("RGB"))
+    results = []
+    for index in range(ORIENTATIONS):
+        turned = split_modes(Image.fromarray(np.ascontiguousarray(orient(colour, index))))
+        enlarged = np.asarray(upscale(model.predict_on_batch, config, turned, tile=10_000))
+        results.append(orient(enlarged, index, undo=True).astype(np.float32))
+    assert ensemble.mode == "RGBA" and ensemble.size == (42, 26)
+    np.testing.assert_array_equal(np.asarray(ensemble)[..., :3], np.rint(np.mean(results, axis=0)))
+    assert not np.array_equal(results[0], results[1])  # the tiny network is not symmetric: a real mean
+
+    photo.convert("RGB").save(tmp_path / "photo.png")
+    made = run_main(
+        "upscale.py",
+        "photo.png",
+        "-o",
+        "x2.png",
+        "--checkpoint",
+        str(weights),
+        "--ensemble",
+        "--runtime",
+        "keras",
+        cwd=tmp_path,
+    )
+    assert made.returncode == 0, made.stderr
+    assert "ensemble: each photo enlarged in its 8 flips and quarter turns" in made.stdout
+    with Image.open(tmp_path / "x2.png") as written:
+        np.testing.assert_array_equal(np.asarray(written), np.asarray(ensemble)[..., :3])
