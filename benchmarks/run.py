@@ -62,6 +62,7 @@ from srcnn.upscaling import (  # noqa: E402
     save_image,
     split_modes,
     upscale,
+    upscale_in_passes,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -367,6 +368,24 @@ def runtime_speeds(runtimes: dict[str, Runtime], default: str, config: ModelConf
     return runtime_results(rates, rounds, default)
 
 
+def ensemble_cost(predict, config: ModelConfig, repeats: int) -> dict:
+    """--ensemble's time over one pass (the same runtime, the same 512x512 photo, taking turns)."""
+    photo = split_modes(synthetic_photo(512, 512, 8))
+
+    def runner(ensemble: bool):
+        def one_upscale() -> float:
+            start = time.perf_counter()
+            upscale_in_passes([(predict, config, 2)], photo, ensemble=ensemble)
+            return time.perf_counter() - start
+
+        return one_upscale
+
+    _, rounds = interleaved({"one pass": runner(False), "ensemble": runner(True)}, 1024 * 1024 / 1e6, repeats)
+    ratio = median_ratio(rounds, "one pass", "ensemble")  # rates, one pass over ensemble: the time's ratio
+    print(f"upscale 512x512 -> 1024x1024, --ensemble: {ratio:.2f}x the time of one pass")
+    return {"infer_ensemble_time_over_one_pass": ratio}
+
+
 # Output sizes for the 8-bit runtime against the default: 1 MP and 6 MP (a phone photo)
 SIZES = {"1mp": (512, 512), "6mp": (1000, 1500)}
 
@@ -585,6 +604,7 @@ def measure_upscaling(folder: Path, plan: Plan, set5: Path) -> dict:
         raise RuntimeError(f"keras and the default runtime ({default}) must run to compare: {failed}")
     results = {"infer_failed_runtimes": failed} if failed else {}
     results |= runtime_speeds(runtimes, default, config, plan.infer_repeats)
+    results |= ensemble_cost(runtimes[default].predict, config, plan.infer_repeats)
     results |= int8_speedups(runtimes, default, config, plan.infer_repeats)
     results |= runtime_quality(runtimes, config, set5)
     results |= folder_speeds(folder, runtimes["keras"], runtimes[default], config, plan.folder_repeats)
