@@ -193,6 +193,7 @@ class Loaded:
     photo: Prepared | None = None
     error: str = ""
     kept: bool = False  # its output exists and is newer than the photo: up to date, left as it is
+    made_by: str = ""  # a kept output's record of what made it (made_by_of), if it has one
 
 
 @dataclass
@@ -220,10 +221,10 @@ def load(source: Path, target: Path, overwrite: bool, keep_newer: bool = True) -
             raise ValueError("the output would replace the input; choose another name")
         if target.exists() and not overwrite:
             # As prep does, with `keep_newer` (folder runs): an output newer than its photo is up to
-            # date (a rerun enlarges only what is new; whichever model made it); an older one is the
-            # user's, never replaced unasked.
+            # date (a rerun enlarges only what is new, whichever model made it: kept_note says which);
+            # an older one is the user's, never replaced unasked.
             if keep_newer and os.stat(target).st_mtime >= os.stat(source).st_mtime:
-                return Loaded(source, target, kept=True)
+                return Loaded(source, target, kept=True, made_by=made_by_of(target))
             older = " and is older than the photo" if keep_newer else ""
             raise ValueError(f"{target} exists{older}; pass --overwrite to replace it")
         return Loaded(source, target, open_photo(source))
@@ -231,11 +232,30 @@ def load(source: Path, target: Path, overwrite: bool, keep_newer: bool = True) -
         return Loaded(source, target, error=one_line(error))
 
 
-def save(loaded: Loaded, result: Image.Image) -> str:
+def save(loaded: Loaded, result: Image.Image, made_by: str = "") -> str:
     """Write one result (in a writer thread, while the model works on the next photo); returns a note."""
     loaded.target.parent.mkdir(parents=True, exist_ok=True)
-    save_image(result, loaded.target, loaded.photo.icc_profile)
+    save_image(result, loaded.target, loaded.photo.icc_profile, made_by)
     return f" ({'; '.join(loaded.photo.notes)})" if loaded.photo.notes else ""
+
+
+def made_by_of(path: Path) -> str:
+    """What an output of upscale.py records as having made it ("upscale.py x2, clean"); "" for a
+    file without that record or that cannot be read."""
+    try:
+        with Image.open(path) as image:
+            exif = image.getexif()
+            return str(exif.get(DESCRIPTION_TAG, "")) if exif.get(SOFTWARE_TAG) == "srcnn upscale.py" else ""
+    except Exception:  # any file can sit at an output's name; it is only not ours
+        return ""
+
+
+def kept_note(loaded: Loaded, made_by: str) -> str:
+    """A kept output's line: up to date, and, when its record names another model or setting than
+    this run's, which (a rerun after a model changed would otherwise hide it)."""
+    if loaded.made_by and loaded.made_by != made_by:
+        return f" (up to date, kept: made by {loaded.made_by}; --overwrite redoes it)"
+    return " (up to date, kept)"
 
 
 def failure(message: str) -> Future:
@@ -272,6 +292,7 @@ def enlarge_all(
     tally = Tally()
     one_photo = len(jobs) == 1
     scale = stages[-1][2]
+    made_by = f"upscale.py x{scale}" + (f", {model_name}" if model_name else "") + (", --ensemble" if ensemble else "")
     on_written = None if page is None else lambda loaded: add_to_page(page, loaded, model_name, scale)
     with (
         ThreadPoolExecutor(1, thread_name_prefix="read") as reader,
@@ -285,7 +306,7 @@ def enlarge_all(
             if index + 1 < len(jobs):
                 ahead = reader.submit(load, *jobs[index + 1], overwrite, keep_newer)
             if loaded.error or loaded.kept:
-                writes.append((loaded, failure(loaded.error) if loaded.error else done(" (up to date, kept)")))
+                writes.append((loaded, failure(loaded.error) if loaded.error else done(kept_note(loaded, made_by))))
                 continue
             try:
                 result = upscale_with_bar(stages, loaded, tile, batch_size, one_photo, ensemble)
@@ -293,7 +314,7 @@ def enlarge_all(
                 writes.append((loaded, failure(one_line(error))))
                 continue
             report_writes(writes, bar, 1, tally, on_written, notes)  # the writer holds at most one more result
-            writes.append((loaded, writer.submit(save, loaded, result)))
+            writes.append((loaded, writer.submit(save, loaded, result, made_by)))
         report_writes(writes, bar, 0, tally, on_written, notes)
     return tally
 
@@ -366,9 +387,19 @@ def add_to_page(page: ComparePage, loaded: Loaded, model_name: str, scale: int) 
     page.add(loaded.source.name, {"bicubic": bicubic, "model": result}, numbers)
 
 
-def save_image(image: Image.Image, path: Path, icc_profile: bytes | None) -> None:
-    """Save by the file's suffix; JPEG drops alpha. Writes a temporary file, then renames it."""
+# EXIF tags of what made an output: ImageDescription and Software (PNG, JPEG, WebP and TIFF keep
+# them; BMP has no place for them).
+DESCRIPTION_TAG, SOFTWARE_TAG = 0x010E, 0x0131
+
+
+def save_image(image: Image.Image, path: Path, icc_profile: bytes | None, made_by: str = "") -> None:
+    """Save by the file's suffix; JPEG drops alpha. Writes a temporary file, then renames it. With
+    `made_by`, records it in the file (made_by_of reads it back)."""
     options = {"icc_profile": icc_profile} if icc_profile else {}
+    if made_by:
+        exif = Image.Exif()
+        exif[DESCRIPTION_TAG], exif[SOFTWARE_TAG] = made_by, "srcnn upscale.py"
+        options["exif"] = exif.tobytes()
     suffix = path.suffix.lower()
     if suffix in (".jpg", ".jpeg"):
         image = image.convert("L" if image.mode in ("L", "LA") else "RGB")

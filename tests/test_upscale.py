@@ -14,7 +14,7 @@ from srcnn.checkpoints import load_for_inference
 from srcnn.config import ModelConfig
 from srcnn.images import ORIENTATIONS, orient
 from srcnn.network import build_model, to_model_range
-from srcnn.upscaling import export_model, run_tiled, split_modes, upscale, upscale_in_passes
+from srcnn.upscaling import export_model, made_by_of, run_tiled, split_modes, upscale, upscale_in_passes
 
 
 @pytest.fixture(scope="module")
@@ -227,10 +227,10 @@ def test_a_folder_overlaps_reading_and_writing_and_writes_each_output_once(tiny,
     written, threads = [], set()
     real_save, real_open = upscaling.save_image, upscaling.open_photo
 
-    def save_image(image, path, icc):
+    def save_image(image, path, icc, made_by):
         written.append(path)
         threads.add(("save", threading.current_thread().name.split("_")[0]))
-        real_save(image, path, icc)
+        real_save(image, path, icc, made_by)
 
     def open_photo(path):
         threads.add(("read", threading.current_thread().name.split("_")[0]))
@@ -451,3 +451,27 @@ def test_ensemble_is_the_mean_of_the_eight_orientations_each_tiled(tiny, tmp_pat
     assert "ensemble: each photo enlarged in its 8 flips and quarter turns" in made.stdout
     with Image.open(tmp_path / "x2.png") as written:
         np.testing.assert_array_equal(np.asarray(written), np.asarray(ensemble)[..., :3])
+
+
+def test_each_output_records_what_made_it_and_a_kept_one_made_otherwise_says_so(tiny, tmp_path, run_main):
+    _, _, weights = tiny
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    gradient_image(19, 11).save(photos / "a.png")
+    gradient_image(19, 11, seed=1).save(photos / "b.png")
+    run = ("upscale.py", str(photos), "--out-dir", "out", "--checkpoint", str(weights))
+    assert run_main(*run, cwd=tmp_path).returncode == 0
+    made = f"upscale.py x2, {weights.parent.name}"
+    assert made_by_of(tmp_path / "out" / "a_x2.png") == made
+    # The same run again: kept, nothing to say; another setting: kept, and the line names what made it.
+    assert "a_x2.png (up to date, kept)\n" in run_main(*run, cwd=tmp_path).stdout
+    again = run_main(*run, "--ensemble", cwd=tmp_path).stdout
+    assert f"a_x2.png (up to date, kept: made by {made}; --overwrite redoes it)" in again
+    assert run_main(*run, "--ensemble", "--overwrite", cwd=tmp_path).returncode == 0
+    assert made_by_of(tmp_path / "out" / "b_x2.png") == made + ", --ensemble"
+
+    single = run_main("upscale.py", str(photos / "a.png"), "-o", "a.jpg", "--checkpoint", str(weights), cwd=tmp_path)
+    assert single.returncode == 0, single.stderr
+    assert made_by_of(tmp_path / "a.jpg") == made  # JPEG, WebP and TIFF keep it as PNG does
+    (tmp_path / "mine.png").write_bytes((tmp_path / "out" / "a_x2.png").read_bytes()[:100])  # a broken file
+    assert made_by_of(tmp_path / "mine.png") == ""
