@@ -4,6 +4,7 @@ of it goes to the clean model (the protocol's) instead of that kind's model? A l
 
 Usage (from the project's root):
     python docs/router_floor.py ../shared/data/T91 ../shared/data/BSD200 --exclude configs/bsd200-val.txt
+    ... --stride 16     # the same, each image read on overlapping tiles
 
 The held-out third of the photos and the pieces docs/fit_router.py scores its rules on (the same
 split, ways and seeds), read by the shipped router (checkpoints/pretrained-router, its bias
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", nargs="+", type=Path)
     parser.add_argument("--exclude", type=Path, help="a file of image names (one per line) to leave out")
+    parser.add_argument(
+        "--stride", type=int, default=32, help="the tiles' step (32: side by side, as shipped; 16: overlapping)"
+    )
     args = parser.parse_args(argv)
     from srcnn.precision import start_tensorflow
 
@@ -60,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     held_out = [photo for versions in sources[:: fit_router.HELD_OUT_EVERY] for photo in versions]
     router = Router.load(ROUTER_DIR)
     measured = fit_router.gains(held_out, sorted(set(router.models)))
-    readings = {way: [router.reading(small) for small in rows["small"]] for way, rows in measured.items()}
+    readings = {
+        way: [router.reading(small, stride=args.stride) for small in rows["small"]] for way, rows in measured.items()
+    }
     print(f"{len(measured['bicubic']['clean'])} pieces a way; mean gain (share below bicubic)")
     print(f"{'':12s}" + "".join(f"{way:>15s}" for way in measured))
     for floor in FLOORS:

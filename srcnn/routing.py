@@ -45,13 +45,14 @@ CLASSIFIER_NAME = "classifier.keras"
 ROUTER_NAME = "router.json"
 
 
-def luma_tiles(pixels: np.ndarray, max_tiles: int = MAX_TILES) -> np.ndarray:
-    """(height, width, 3) uint8 -> (n, TILE, TILE, 1) float32: the luma's textured tiles on a grid,
-    each normalized to mean 0 and std 1; n is 0 for an image too flat or too small to read."""
+def luma_tiles(pixels: np.ndarray, max_tiles: int = MAX_TILES, stride: int = TILE) -> np.ndarray:
+    """(height, width, 3) uint8 -> (n, TILE, TILE, 1) float32: the luma's textured tiles on a grid
+    of step `stride` (TILE: side by side; less: overlapping, a lab try in docs/router_floor.py), each
+    normalized to mean 0 and std 1; n is 0 for an image too flat or too small to read."""
     luma = pixels[..., :3].astype(np.float32) @ np.asarray(Y_WEIGHTS[:3], np.float32)
-    rows, columns = luma.shape[0] // TILE, luma.shape[1] // TILE
-    grid = luma[: rows * TILE, : columns * TILE].reshape(rows, TILE, columns, TILE).swapaxes(1, 2)
-    tiles = grid.reshape(-1, TILE, TILE)
+    if min(luma.shape) < TILE:
+        return np.zeros((0, TILE, TILE, 1), np.float32)
+    tiles = np.lib.stride_tricks.sliding_window_view(luma, (TILE, TILE))[::stride, ::stride].reshape(-1, TILE, TILE)
     spread = tiles.std(axis=(1, 2))
     tiles, spread = tiles[spread >= MIN_TILE_STD], spread[spread >= MIN_TILE_STD]
     if len(tiles) > max_tiles:
@@ -92,10 +93,10 @@ class Router:
     scale_bias: dict[str, tuple[float, ...]] = field(default_factory=dict)
     classifier: object = field(default=None, repr=False)
 
-    def reading(self, pixels: np.ndarray, scale: int = 2) -> np.ndarray | None:
-        """Each kind's mean log-probability over the image's tiles, plus its bias for a small image
-        enlarged `scale` times; None if it has no tiles."""
-        tiles = luma_tiles(pixels)
+    def reading(self, pixels: np.ndarray, scale: int = 2, stride: int = TILE) -> np.ndarray | None:
+        """Each kind's mean log-probability over the image's tiles (luma_tiles), plus its bias for a
+        small image enlarged `scale` times; None if it has no tiles."""
+        tiles = luma_tiles(pixels, stride=stride)
         if not len(tiles):
             return None
         logits = np.asarray(self.classifier.predict_on_batch(tiles), np.float64)

@@ -206,6 +206,10 @@ def test_tiles_are_textured_grid_pieces_whose_brightness_and_contrast_do_not_cou
     flat[:64] = 128  # the top half flat: its tiles are left out
     assert 1 <= len(luma_tiles(flat)) < len(tiles)
     assert len(luma_tiles(np.asarray(photo_crop(512)), max_tiles=10)) == 10  # evenly spread over a large photo
+    textured = np.asarray(photo_crop(64))
+    side_by_side, overlapping = luma_tiles(textured), luma_tiles(textured, stride=16)
+    assert len(side_by_side) == 4 and len(overlapping) == 9  # docs/router_floor.py --stride 16
+    np.testing.assert_array_equal(overlapping[[0, 2, 6, 8]], side_by_side)  # every other one is a side-by-side tile
 
 
 def test_a_router_saved_and_loaded_reads_the_same_and_follows_its_bias(tmp_path):
