@@ -56,6 +56,7 @@ from srcnn.reparam import build_training_model, initialize_training_model  # noq
 from srcnn.runtimes import RUNTIMES, Runtime, available, make_runtime, resolve_runtime  # noqa: E402
 from srcnn.upscaling import (  # noqa: E402
     DEFAULT_TILE,
+    Predict,
     enlarge_all,
     open_photo,
     run_tiled,
@@ -368,7 +369,7 @@ def runtime_speeds(runtimes: dict[str, Runtime], default: str, config: ModelConf
     return runtime_results(rates, rounds, default)
 
 
-def ensemble_cost(predict, config: ModelConfig, repeats: int) -> dict:
+def ensemble_cost(predict: Predict, config: ModelConfig, repeats: int) -> dict:
     """--ensemble's time over one pass (the same runtime, the same 512x512 photo, taking turns)."""
     photo = split_modes(synthetic_photo(512, 512, 8))
 

@@ -145,6 +145,23 @@ def scoring_pairs(photos: list, scale: int) -> list[tuple]:
     return [(small_and_first_input(high, scale)[0], high) for high in photos]
 
 
+def distilled_pairs(pairs: list[tuple], passes: list, scale: int, weight: float) -> list[tuple]:
+    """model_pairs with each photo moved `weight` of the way to the passes' self-ensemble of its
+    small image (images.self_ensemble): the eight views' mean as a teacher for one view."""
+    from PIL import Image
+
+    from srcnn.images import self_ensemble
+    from srcnn.passes import enlarge
+
+    distilled = []
+    for first_input, photo in pairs:
+        small, _ = small_and_first_input(Image.fromarray(photo), scale)
+        teacher = self_ensemble(lambda image: enlarge(passes, Image.fromarray(image)), np.asarray(small))
+        target = (1 - weight) * photo.astype(np.float32) + weight * teacher.astype(np.float32)
+        distilled.append((first_input, np.rint(target).astype(np.uint8)))
+    return distilled
+
+
 def add_run_arguments(parser: argparse.ArgumentParser, epochs: int, out_help: str) -> None:
     """The flags every script that trains or scores from a two-pass model shares."""
     parser.add_argument("folders", nargs="+", type=Path, help="training photos (and the validation ones)")
@@ -254,6 +271,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--downscales", default="", help="also each photo at these sizes, e.g. 0.9,0.8,0.7,0.6")
     parser.add_argument("--repeat", type=int, default=REPEAT, help="crops of each training photo an epoch")
     parser.add_argument("--reparam", action="store_true", help="train each layer re-parameterized (srcnn/reparam.py)")
+    parser.add_argument(
+        "--distill",
+        type=float,
+        default=0.0,
+        help="train towards (1 - W) x the photo + W x what --start gives with --ensemble (0: the photo alone)",
+    )
     parser.add_argument("--resume", action="store_true", help="go on from OUT/latest (the same settings again)")
     args = parser.parse_args(argv)
     try:
@@ -262,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         downscales = [0.0]
     if not all(0 < factor < 1 for factor in downscales) or args.repeat < 1 or args.epochs < 1:
         parser.error(f"--downscales {args.downscales!r}: factors between 0 and 1; --repeat and --epochs 1 or more")
+    if not 0 <= args.distill <= 1:
+        parser.error(f"--distill {args.distill}: a weight from 0 to 1")
     if not 0 <= 2 * args.border < args.crop:
         parser.error(f"--crop {args.crop} --border {args.border}: no border under 0, nor two as wide as the crop")
     if not args.val_names.is_file():
@@ -274,12 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     latest, history_path, settings_path = args.out / "latest", args.out / "history.csv", args.out / "run.json"
     settings = {"start": str(args.start), "epochs": args.epochs, "learning_rate": args.learning_rate}
     settings |= {"crop": args.crop, "border": args.border, "downscales": downscales, "repeat": args.repeat}
-    settings |= {"loss": args.loss, "reparam": args.reparam}
+    settings |= {"loss": args.loss, "reparam": args.reparam, "distill": args.distill}
     if args.resume:
         if not (latest / BEST_WEIGHTS_NAME).is_file() or not settings_path.is_file():
             parser.error(f"{args.out}: no finished epoch to resume from; start it again without --resume")
         # A run recorded before a setting existed ran with its default.
-        defaults = ("crop", "border", "repeat", "loss", "reparam")
+        defaults = ("crop", "border", "repeat", "loss", "reparam", "distill")
         recorded = {key: parser.get_default(key) for key in defaults} | {"downscales": []}
         recorded |= json.loads(settings_path.read_text())
         if recorded != settings:
@@ -316,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{' '.join(map(str, args.folders))}: no training photo of {args.crop} pixels or more a side")
     print(f"{len(training)} training photos (squares included), {len(validation)} validation; x{scale}; {precision}")
     training, validation = model_pairs(training, scale), scoring_pairs(validation, scale)
+    if args.distill:  # the start's passes, before any epoch has put other weights in them
+        training = distilled_pairs(training, passes, scale, args.distill)
 
     steps_per_epoch = -(-len(training) * args.repeat // BATCH_SIZE)
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps_per_epoch * args.epochs, alpha=0.01)

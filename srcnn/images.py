@@ -251,9 +251,13 @@ def self_ensemble(enlarge: Callable[[np.ndarray], np.ndarray], image: np.ndarray
     """`enlarge` (a uint8 image -> a larger uint8 image) run on all eight orientations of `image`,
     each result turned back, their mean rounded to uint8: the "self-ensemble" of EDSR (Lim et al.
     2017). The network is the same; it sees the photo eight ways and its errors partly cancel, for
-    eight times the time (docs/results.md measures the gain). A pure level stays exact: eight 255s average to 255."""
+    eight times the network's time (docs/results.md measures the gain). A pixel that all eight views
+    keep pure white (or black) stays exact."""
     total = None
     for index in range(ORIENTATIONS):
-        result = orient(enlarge(np.ascontiguousarray(orient(image, index))), index, undo=True).astype(np.float32)
-        total = result if total is None else total + result
-    return np.rint(total / ORIENTATIONS).astype(np.uint8)
+        result = orient(enlarge(np.ascontiguousarray(orient(image, index))), index, undo=True)
+        if total is None:
+            total = result.astype(np.uint16)  # eight 8-bit values add up to at most 2040
+        else:
+            total += result
+    return np.rint(total / ORIENTATIONS).astype(np.uint8)  # round half to even, once

@@ -11,9 +11,10 @@ from PIL import Image
 
 from srcnn.config import ModelConfig
 from srcnn.evaluation import benchmark_image, benchmark_mean
-from srcnn.images import ORIENTATIONS, bicubic_degrade, orient
+from srcnn.images import ORIENTATIONS, bicubic_degrade, orient, self_ensemble
 from srcnn.metrics import benchmark_metrics, psnr, rgb_to_y
 from srcnn.network import build_model, initialize_near_identity, super_resolve
+from srcnn.passes import enlarge, load_passes
 
 SET5 = ROOT.parent / "shared" / "data" / "Set5"
 
@@ -154,6 +155,12 @@ def test_ensemble_scores_the_mean_of_the_eight_orientations_of_the_small_image(t
     scores = benchmark_image(model, photo, 2, ensemble=True)
     assert scores["psnr_y"] == pytest.approx(benchmark_metrics(np.asarray(photo), expected, 2)["psnr_y"])
     assert scores["psnr_y"] != benchmark_image(model, photo, 2)["psnr_y"]
+
+    # test.py gives benchmark_image the passes of a checkpoint (one at 2x), not a network.
+    passes = load_passes(save_tiny_checkpoint(tmp_path / "tiny"))
+    scores = benchmark_image(passes, photo, 2, ensemble=True)
+    expected = self_ensemble(lambda image: enlarge(passes, Image.fromarray(image)), small)
+    assert scores["psnr_y"] == pytest.approx(benchmark_metrics(np.asarray(photo), expected, 2)["psnr_y"])
 
     with pytest.raises(SystemExit):
         run_main("test.py", "--ensemble", cwd=tmp_path)

@@ -200,6 +200,15 @@ def test_the_eight_orientations_are_distinct_and_each_is_undone():
     assert len(seen) == ORIENTATIONS
 
 
+def test_self_ensemble_of_an_enlargement_that_ignores_orientation_is_that_enlargement():
+    image = np.random.default_rng(3).integers(0, 256, (5, 9, 3), dtype=np.uint8)  # any wrong undo shows
+
+    def repeat(small):  # 3x by repetition: the same in every orientation
+        return np.repeat(np.repeat(small, 3, axis=0), 3, axis=1)
+
+    np.testing.assert_array_equal(self_ensemble(repeat, image), repeat(image))
+
+
 def test_self_ensemble_turns_each_result_back_before_averaging():
     image = np.full((3, 5, 3), 100, np.uint8)
 

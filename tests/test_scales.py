@@ -395,3 +395,26 @@ def test_end_to_end_reparam_trains_the_branches_and_saves_what_they_compute(tmp_
     script.copy_into(network, step)
     np.testing.assert_allclose(step.model(image), network(image), atol=1e-5)
     assert not np.allclose(step.model(image), start(image), atol=1e-3)
+
+
+def test_distilled_pairs_move_the_photo_towards_the_start_models_self_ensemble(chain):
+    """docs/end_to_end.py --distill W: the target is (1 - W) x the photo + W x the eight-view mean."""
+    from conftest import load_script
+
+    from srcnn.images import self_ensemble
+    from srcnn.passes import enlarge, load_passes
+
+    end_to_end = load_script("docs/end_to_end.py")
+    passes = load_passes(chain[3])
+    photo = gradient_image(30, 24, seed=6)
+    pairs = end_to_end.model_pairs([photo], 3)
+    small, _ = end_to_end.small_and_first_input(photo, 3)
+    teacher = self_ensemble(lambda image: enlarge(passes, Image.fromarray(image)), np.asarray(small))
+    assert not np.array_equal(teacher, np.asarray(photo))
+    for weight, expected in ((0.0, np.asarray(photo)), (1.0, teacher)):
+        ((first_input, target),) = end_to_end.distilled_pairs(pairs, passes, 3, weight)
+        np.testing.assert_array_equal(first_input, pairs[0][0])  # the input stays what the first network sees
+        np.testing.assert_array_equal(target, expected)
+    ((_, halfway),) = end_to_end.distilled_pairs(pairs, passes, 3, 0.5)
+    mean = (np.asarray(photo).astype(np.float32) + teacher) / 2
+    assert np.abs(halfway - mean).max() <= 0.5
