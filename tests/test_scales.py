@@ -60,6 +60,9 @@ def test_exact_sizes_at_3_and_4_for_odd_inputs(chain, scale, width, height):
     result = upscale_in_passes(stages, split_modes(photo), tile=16)
     assert result.size == (scale * width, scale * height) and result.mode == "RGBA"
     assert enlarge(passes, photo.convert("RGB")).shape == (scale * height, scale * width, 3)  # benchmarks, prep
+    grey = split_modes(photo.convert("LA"))  # and with --ensemble, whose quarter turns swap the sides
+    ensemble = upscale_in_passes(stages, grey, tile=16, ensemble=True)
+    assert ensemble.size == (scale * width, scale * height) and ensemble.mode == "LA"
 
 
 def test_prep_makes_second_pass_pairs_and_records_them(chain, photo_folder, tmp_path):
