@@ -58,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--scale",
         type=int,
         help="with --benchmark: the enlargement (default: the model's, 2 for the shipped ones); x3 and x4: the"
-        " shipped models for them (--model NAME: that x2 model first, checkpoints.shipped_passes; auto: the one"
-        " picked for each image), or yours",
+        " shipped models for them (--model NAME: that x2 model first, then the second pass that follows it, as"
+        " upscale.py runs them; auto: the one picked for each image), or yours",
     )
     parser.add_argument(
         "--degradation",

@@ -43,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("inputs", nargs="*", type=Path, help="image files or folders (searched recursively)")
     target = parser.add_mutually_exclusive_group()
     target.add_argument("-o", "--output", type=Path, help="output file, for a single input file")
-    target.add_argument("--out-dir", type=Path, help="folder for the outputs, named NAME_x2.png")
+    target.add_argument(
+        "--out-dir", type=Path, help="folder for the outputs, named NAME_x2.png (NAME_x3.png at --scale 3, ...)"
+    )
     parser.add_argument(
         "--tile", type=int, default=DEFAULT_TILE, help="tile side in output pixels (default: %(default)s)"
     )
