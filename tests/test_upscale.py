@@ -453,7 +453,7 @@ def test_ensemble_is_the_mean_of_the_eight_orientations_each_tiled(tiny, tmp_pat
         np.testing.assert_array_equal(np.asarray(written), np.asarray(ensemble)[..., :3])
 
 
-def test_each_output_records_what_made_it_and_a_kept_one_made_otherwise_says_so(tiny, tmp_path, run_main):
+def test_each_output_records_what_made_it_and_a_kept_one_made_otherwise_says_so(tiny, tmp_path, run_main, capsys):
     _, _, weights = tiny
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -472,6 +472,9 @@ def test_each_output_records_what_made_it_and_a_kept_one_made_otherwise_says_so(
 
     single = run_main("upscale.py", str(photos / "a.png"), "-o", "a.jpg", "--checkpoint", str(weights), cwd=tmp_path)
     assert single.returncode == 0, single.stderr
+    with pytest.raises(SystemExit):  # -o names one file: an existing one is refused before a model loads
+        run_main("upscale.py", str(photos / "a.png"), "-o", "a.jpg", "--checkpoint", str(weights), cwd=tmp_path)
+    assert "-o a.jpg exists; pass --overwrite to replace it" in capsys.readouterr().err
     assert made_by_of(tmp_path / "a.jpg") == made  # JPEG, WebP and TIFF keep it as PNG does
     (tmp_path / "mine.png").write_bytes((tmp_path / "out" / "a_x2.png").read_bytes()[:100])  # a broken file
     assert made_by_of(tmp_path / "mine.png") == ""
