@@ -152,9 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     if reason:  # said before the model loads
         hint = "" if args.output.suffix else "; for a folder of results use --out-dir"
         parser.error(f"-o {args.output} {reason}{hint}")
-    same = args.output is not None and os.path.realpath(args.output) == os.path.realpath(args.inputs[0])
-    if args.output is not None and args.output.exists() and not args.overwrite and not same:
-        parser.error(f"-o {args.output} exists; pass --overwrite to replace it")  # before a model loads
+    # An existing -o file is refused before a model loads (a folder, a missing input or the input
+    # itself as -o get their own, truer message later).
+    if args.output is not None and args.output.exists() and not args.overwrite and args.inputs[0].is_file():
+        if os.path.realpath(args.output) != os.path.realpath(args.inputs[0]):
+            parser.error(f"-o {args.output} exists; pass --overwrite to replace it")
     if args.tile < 16:
         parser.error("--tile must be at least 16")
     if args.batch is not None and args.batch < 1:

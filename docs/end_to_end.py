@@ -11,7 +11,9 @@ upscale.py does; the first network; bicubic to the full size inside the graph (T
 antialiased bicubic, which equals PIL's to float precision for an enlargement, clipped to the
 network's range as 8-bit pixels are); the second network; the pixel loss of train.py (MSE, or L1
 with --loss l1, and the pure white/black margin) against the photo, over all but a --border of
-each crop (6 pixels unless told).
+each crop (6 pixels unless told); with --distill W, against the photo moved W of the way to what the
+--start model gives with --ensemble (its eight views' mean, made once for each training photo; the
+photo's pure white and black kept).
 
 Photos: every image of the folders, cropped to a multiple of the scale (and again at each of
 --downscales of its size), and each fourth again on a white and a black square (pure white and
@@ -157,8 +159,10 @@ def distilled_pairs(pairs: list[tuple], passes: list, scale: int, weight: float)
     for first_input, photo in pairs:
         small, _ = small_and_first_input(Image.fromarray(photo), scale)
         teacher = self_ensemble(lambda image: enlarge(passes, Image.fromarray(image)), np.asarray(small))
-        target = (1 - weight) * photo.astype(np.float32) + weight * teacher.astype(np.float32)
-        distilled.append((first_input, np.rint(target).astype(np.uint8)))
+        target = np.rint((1 - weight) * photo.astype(np.float32) + weight * teacher.astype(np.float32))
+        # Pure white and black stay the photo's: the pure margin of the loss keeps them exact.
+        target = np.where((photo == 0) | (photo == 255), photo, target)
+        distilled.append((first_input, target.astype(np.uint8)))
     return distilled
 
 

@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         "--stride", type=int, default=32, help="the tiles' step (32: side by side, as shipped; 16: overlapping)"
     )
     args = parser.parse_args(argv)
+    if args.stride < 1:
+        parser.error(f"--stride {args.stride}: one pixel or more")
     from srcnn.precision import start_tensorflow
 
     start_tensorflow()

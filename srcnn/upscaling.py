@@ -242,8 +242,12 @@ def save(loaded: Loaded, result: Image.Image, made_by: str = "") -> str:
 def made_by_of(path: Path) -> str:
     """What an output of upscale.py records as having made it ("upscale.py x2, clean"); "" for a
     file without that record or that cannot be read."""
+    if not os.path.isfile(path):  # a folder, or a pipe that would never end
+        return ""
     try:
         with Image.open(path) as image:
+            if image.format == "PNG" and "exif" not in image.info:
+                return ""  # its getexif() would decode the whole image to look after the pixels
             exif = image.getexif()
             return str(exif.get(DESCRIPTION_TAG, "")) if exif.get(SOFTWARE_TAG) == "srcnn upscale.py" else ""
     except Exception:  # any file can sit at an output's name; it is only not ours
@@ -293,6 +297,7 @@ def enlarge_all(
     one_photo = len(jobs) == 1
     scale = stages[-1][2]
     made_by = f"upscale.py x{scale}" + (f", {model_name}" if model_name else "") + (", --ensemble" if ensemble else "")
+    made_by = made_by.encode("ascii", "backslashreplace").decode()  # EXIF text is ASCII: compared as written
     on_written = None if page is None else lambda loaded: add_to_page(page, loaded, model_name, scale)
     with (
         ThreadPoolExecutor(1, thread_name_prefix="read") as reader,

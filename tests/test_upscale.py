@@ -476,5 +476,24 @@ def test_each_output_records_what_made_it_and_a_kept_one_made_otherwise_says_so(
         run_main("upscale.py", str(photos / "a.png"), "-o", "a.jpg", "--checkpoint", str(weights), cwd=tmp_path)
     assert "-o a.jpg exists; pass --overwrite to replace it" in capsys.readouterr().err
     assert made_by_of(tmp_path / "a.jpg") == made  # JPEG, WebP and TIFF keep it as PNG does
+    for name in ("a.webp", "a.tif"):
+        assert (
+            run_main(
+                "upscale.py", str(photos / "a.png"), "-o", name, "--checkpoint", str(weights), cwd=tmp_path
+            ).returncode
+            == 0
+        )
+        assert made_by_of(tmp_path / name) == made
+    itself = run_main("upscale.py", "photos/a.png", "-o", "photos/a.png", "--checkpoint", str(weights), cwd=tmp_path)
+    assert itself.returncode == 1 and "would replace the input" in itself.stderr  # not "exists": what it is
     (tmp_path / "mine.png").write_bytes((tmp_path / "out" / "a_x2.png").read_bytes()[:100])  # a broken file
     assert made_by_of(tmp_path / "mine.png") == ""
+
+
+def test_a_model_folder_named_in_any_script_is_recorded_so_a_rerun_finds_it_the_same(tmp_path, run_main):
+    weights = save_tiny_checkpoint(tmp_path / "modèle")  # EXIF text is ASCII
+    gradient_image(19, 11).save(tmp_path / "a.png")
+    run = ("upscale.py", "a.png", "--out-dir", "out", "--checkpoint", str(weights))
+    assert run_main(*run, cwd=tmp_path).returncode == 0
+    assert made_by_of(tmp_path / "out" / "a_x2.png") == "upscale.py x2, mod\\xe8le"
+    assert "a_x2.png (up to date, kept)\n" in run_main(*run, cwd=tmp_path).stdout
