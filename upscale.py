@@ -270,9 +270,23 @@ def main(argv: list[str] | None = None) -> int:
             label = ", then ".join(model_label(path) for path in chain)
             # A single photo's reading is in its model line above; a folder's, on each photo's line.
             notes = readings if len(jobs) > 1 else None
+            # What each output records of its making: a retrained model in the same folder differs by its digest.
+            made_by = f"upscale.py x{scale}, {label} ({weights_digest(chain)})" + (
+                ", --ensemble" if args.ensemble else ""
+            )
             tally = tally.add(
                 enlarge_all(
-                    group, stages, args.tile, args.batch, args.overwrite, page, label, folder_run, notes, args.ensemble
+                    group,
+                    stages,
+                    args.tile,
+                    args.batch,
+                    args.overwrite,
+                    page,
+                    label,
+                    folder_run,
+                    notes,
+                    args.ensemble,
+                    made_by,
                 )
             )
     if page is not None and page.entries:
@@ -295,6 +309,16 @@ def chosen_scale(checkpoint: Path | None, scale: int | None) -> int:
             )
         return trained
     return scale or 2
+
+
+def weights_digest(paths: list[Path]) -> str:
+    """The first 8 hex digits of the SHA-256 of the weights files, in order (every pass of a model)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:8]
 
 
 def model_label(weights: Path) -> str:

@@ -285,6 +285,7 @@ def enlarge_all(
     keep_newer: bool = True,
     notes: Mapping[Path, str] | None = None,
     ensemble: bool = False,
+    made_by: str = "",
 ) -> Tally:
     """Upscale every job; returns what was done. Reading the next photo and encoding the previous
     result overlap with the model (one reader and one writer thread beside it). Each result is
@@ -292,11 +293,11 @@ def enlarge_all(
     bounded; outcomes are reported in the jobs' order. With `page`, each photo written is added to
     it: bicubic against the result, named by `model_name`. With `keep_newer`, an output newer than
     its photo is kept as up to date. `notes` adds a word on a photo to its line (why its model).
-    `ensemble`: each photo as the mean of its eight flips and quarter turns (upscale_in_passes)."""
+    `ensemble`: each photo as the mean of its eight flips and quarter turns (upscale_in_passes).
+    `made_by` is recorded in each output (save_image) and compared with a kept one's record."""
     tally = Tally()
     one_photo = len(jobs) == 1
     scale = stages[-1][2]
-    made_by = f"upscale.py x{scale}" + (f", {model_name}" if model_name else "") + (", --ensemble" if ensemble else "")
     made_by = made_by.encode("ascii", "backslashreplace").decode()  # EXIF text is ASCII: compared as written
     on_written = None if page is None else lambda loaded: add_to_page(page, loaded, model_name, scale)
     with (

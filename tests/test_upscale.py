@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 
@@ -461,7 +462,7 @@ def test_each_output_records_what_made_it_and_a_kept_one_made_otherwise_says_so(
     gradient_image(19, 11, seed=1).save(photos / "b.png")
     run = ("upscale.py", str(photos), "--out-dir", "out", "--checkpoint", str(weights))
     assert run_main(*run, cwd=tmp_path).returncode == 0
-    made = f"upscale.py x2, {weights.parent.name}"
+    made = f"upscale.py x2, {weights.parent.name} ({hashlib.sha256(weights.read_bytes()).hexdigest()[:8]})"
     assert made_by_of(tmp_path / "out" / "a_x2.png") == made
     # The same run again: kept, nothing to say; another setting: kept, and the line names what made it.
     assert "a_x2.png (up to date, kept)\n" in run_main(*run, cwd=tmp_path).stdout
@@ -488,6 +489,10 @@ def test_each_output_records_what_made_it_and_a_kept_one_made_otherwise_says_so(
     assert itself.returncode == 1 and "would replace the input" in itself.stderr  # not "exists": what it is
     (tmp_path / "mine.png").write_bytes((tmp_path / "out" / "a_x2.png").read_bytes()[:100])  # a broken file
     assert made_by_of(tmp_path / "mine.png") == ""
+    # The same folder, other weights (a retrained model): its digest tells them apart.
+    assert "a_x2.png (up to date, kept)\n" in run_main(*run, "--ensemble", cwd=tmp_path).stdout
+    save_tiny_checkpoint(weights.parent, seed=9)
+    assert "kept: made by " + made + ", --ensemble;" in run_main(*run, "--ensemble", cwd=tmp_path).stdout
 
 
 def test_a_model_folder_named_in_any_script_is_recorded_so_a_rerun_finds_it_the_same(tmp_path, run_main):
@@ -495,5 +500,5 @@ def test_a_model_folder_named_in_any_script_is_recorded_so_a_rerun_finds_it_the_
     gradient_image(19, 11).save(tmp_path / "a.png")
     run = ("upscale.py", "a.png", "--out-dir", "out", "--checkpoint", str(weights))
     assert run_main(*run, cwd=tmp_path).returncode == 0
-    assert made_by_of(tmp_path / "out" / "a_x2.png") == "upscale.py x2, mod\\xe8le"
+    assert made_by_of(tmp_path / "out" / "a_x2.png").startswith("upscale.py x2, mod\\xe8le (")
     assert "a_x2.png (up to date, kept)\n" in run_main(*run, cwd=tmp_path).stdout
