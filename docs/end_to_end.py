@@ -147,8 +147,8 @@ def scoring_pairs(photos: list, scale: int) -> list[tuple]:
     return [(small_and_first_input(high, scale)[0], high) for high in photos]
 
 
-def distilled_pairs(pairs: list[tuple], passes: list, scale: int, weight: float) -> list[tuple]:
-    """model_pairs with each photo moved `weight` of the way to the passes' self-ensemble of its
+def distilled_pairs(photos: list, passes: list, scale: int, weight: float) -> list[tuple]:
+    """model_pairs, with each photo moved `weight` of the way to the passes' self-ensemble of its
     small image (images.self_ensemble): the eight views' mean as a teacher for one view."""
     from PIL import Image
 
@@ -156,8 +156,9 @@ def distilled_pairs(pairs: list[tuple], passes: list, scale: int, weight: float)
     from srcnn.passes import enlarge
 
     distilled = []
-    for first_input, photo in pairs:
-        small, _ = small_and_first_input(Image.fromarray(photo), scale)
+    for high in photos:
+        small, first_input = small_and_first_input(high, scale)
+        photo = np.asarray(high)
         teacher = self_ensemble(lambda image: enlarge(passes, Image.fromarray(image)), np.asarray(small))
         target = np.rint((1 - weight) * photo.astype(np.float32) + weight * teacher.astype(np.float32))
         # Pure white and black stay the photo's: the pure margin of the loss keeps them exact.
@@ -344,9 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     if not training:
         parser.error(f"{' '.join(map(str, args.folders))}: no training photo of {args.crop} pixels or more a side")
     print(f"{len(training)} training photos (squares included), {len(validation)} validation; x{scale}; {precision}")
-    training, validation = model_pairs(training, scale), scoring_pairs(validation, scale)
-    if args.distill:  # the start's passes, before any epoch has put other weights in them
-        training = distilled_pairs(training, passes, scale, args.distill)
+    validation = scoring_pairs(validation, scale)
+    # With --distill, the start's passes teach, before any epoch has put other weights in them.
+    training = distilled_pairs(training, passes, scale, args.distill) if args.distill else model_pairs(training, scale)
 
     steps_per_epoch = -(-len(training) * args.repeat // BATCH_SIZE)
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps_per_epoch * args.epochs, alpha=0.01)

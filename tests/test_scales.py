@@ -417,9 +417,9 @@ def test_distilled_pairs_move_the_photo_towards_the_start_models_self_ensemble(c
     pure = np.isin(np.asarray(photo), (0, 255))
     assert pure.any() and not pure.all()  # the photo's pure values stay: the loss keeps them exact
     for weight, expected in ((0.0, np.asarray(photo)), (1.0, np.where(pure, np.asarray(photo), teacher))):
-        ((first_input, target),) = end_to_end.distilled_pairs(pairs, passes, 3, weight)
+        ((first_input, target),) = end_to_end.distilled_pairs([photo], passes, 3, weight)
         np.testing.assert_array_equal(first_input, pairs[0][0])  # the input stays what the first network sees
         np.testing.assert_array_equal(target, expected)
-    ((_, halfway),) = end_to_end.distilled_pairs(pairs, passes, 3, 0.5)
+    ((_, halfway),) = end_to_end.distilled_pairs([photo], passes, 3, 0.5)
     mean = (np.asarray(photo).astype(np.float32) + teacher) / 2
     assert np.abs(halfway - mean)[~pure].max() <= 0.5
