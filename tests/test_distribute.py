@@ -50,6 +50,8 @@ def start_workers(tmp_path, data, shared, *args: str) -> list[subprocess.Popen]:
         environment = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CONFIG": json.dumps(tf_config)}
         # One compute thread each: two workers on a small test machine, neither starved of the CPU.
         environment["TF_NUM_INTRAOP_THREADS"] = "1"
+        # A killed worker cannot remove its scratch folder: keep it in the test's own folder.
+        environment["TMPDIR"] = str(tmp_path)
         (tmp_path / f"cwd{index}").mkdir(exist_ok=True)
         command = [sys.executable, str(ROOT / "train.py"), "--strategy", "multiworker", "--data", str(data)]
         command += ["--checkpoint-dir", str(shared / "checkpoints"), "--results-dir", str(shared / "results"), *args]
