@@ -10,10 +10,10 @@ pretrained-x4-routed): the first pass never learns what would help the second. H
 upscale.py does; the first network; bicubic to the full size inside the graph (TensorFlow's
 antialiased bicubic, which equals PIL's to float precision for an enlargement, clipped to the
 network's range as 8-bit pixels are); the second network; the pixel loss of train.py (MSE, or L1
-with --loss l1, and the pure white/black margin) against the photo, over all but a --border of
-each crop (6 pixels unless told); with --distill W, against the photo moved W of the way to what the
---start model gives with --ensemble (its eight views' mean, made once for each training photo; the
-photo's pure white and black kept).
+with --loss l1, and the pure white/black margin; --luma-weight of it on luma) against the photo,
+over all but a --border of each crop (6 pixels unless told); with --distill W, against the photo
+moved W of the way to what the --start model gives with --ensemble (its eight views' mean, made
+once for each training photo; the photo's pure white and black kept).
 
 Photos: every image of the folders, cropped to a multiple of the scale (and again at each of
 --downscales of its size), and each fourth again on a white and a black square (pure white and
@@ -282,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="train towards (1 - W) x the photo + W x what --start gives with --ensemble (0: the photo alone)",
     )
+    parser.add_argument(
+        "--luma-weight", type=float, default=0.0, help="that share of the loss on luma, as TrainConfig's luma_weight"
+    )
     parser.add_argument("--resume", action="store_true", help="go on from OUT/latest (the same settings again)")
     args = parser.parse_args(argv)
     try:
@@ -292,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--downscales {args.downscales!r}: factors between 0 and 1; --repeat and --epochs 1 or more")
     if not 0 <= args.distill <= 1:
         parser.error(f"--distill {args.distill}: a weight from 0 to 1")
+    if not 0 <= args.luma_weight <= 1:
+        parser.error(f"--luma-weight {args.luma_weight}: a weight from 0 to 1")
     if not 0 <= 2 * args.border < args.crop:
         parser.error(f"--crop {args.crop} --border {args.border}: no border under 0, nor two as wide as the crop")
     if not args.val_names.is_file():
@@ -304,12 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     latest, history_path, settings_path = args.out / "latest", args.out / "history.csv", args.out / "run.json"
     settings = {"start": str(args.start), "epochs": args.epochs, "learning_rate": args.learning_rate}
     settings |= {"crop": args.crop, "border": args.border, "downscales": downscales, "repeat": args.repeat}
-    settings |= {"loss": args.loss, "reparam": args.reparam, "distill": args.distill}
+    settings |= {"loss": args.loss, "reparam": args.reparam, "distill": args.distill, "luma_weight": args.luma_weight}
     if args.resume:
         if not (latest / BEST_WEIGHTS_NAME).is_file() or not settings_path.is_file():
             parser.error(f"{args.out}: no finished epoch to resume from; start it again without --resume")
         # A run recorded before a setting existed ran with its default.
-        defaults = ("crop", "border", "repeat", "loss", "reparam", "distill")
+        defaults = ("crop", "border", "repeat", "loss", "reparam", "distill", "luma_weight")
         recorded = {key: parser.get_default(key) for key in defaults} | {"downscales": []}
         recorded |= json.loads(settings_path.read_text())
         if recorded != settings:
@@ -352,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     steps_per_epoch = -(-len(training) * args.repeat // BATCH_SIZE)
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, steps_per_epoch * args.epochs, alpha=0.01)
     trainable = build_trainable(*networks, scale)
-    trainable.compile(keras.optimizers.Adam(schedule), loss=PixelLoss(args.loss, border=args.border, pure_margin=5.0))
+    loss = PixelLoss(args.loss, border=args.border, pure_margin=5.0, luma_weight=args.luma_weight)
+    trainable.compile(keras.optimizers.Adam(schedule), loss=loss)
     if args.resume:
         start_epoch = int(read_run_record(latest)["end_to_end"]["epoch"])
         with history_path.open() as file:

@@ -243,6 +243,7 @@ def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(ch
         ("--border", "-1"): "no border under 0",
         ("--downscales", "0.9,1.5"): "factors between 0 and 1",
         ("--repeat", "0"): "--repeat and --epochs 1 or more",
+        ("--luma-weight", "1.5"): "a weight from 0 to 1",
         ("--crop", "300"): "no training photo of 300 pixels or more a side",
     }
     for (flag, value), reason in refused.items():
@@ -265,13 +266,14 @@ def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(ch
     # A second stage from this run (smaller copies of the photos, as the shipped x3's) keeps the first on record.
     start = str(tmp_path / "e2e" / BEST_WEIGHTS_NAME)
     stage = ["photos", "--val-names", "val.txt", "--start", start, "--out", "stage2", "--epochs", "1"]
-    done = run_main("docs/end_to_end.py", *stage, "--downscales", "0.98", "--repeat", "1", "--reparam", cwd=tmp_path)
+    stage += ["--downscales", "0.98", "--repeat", "1", "--reparam", "--luma-weight", "0.5"]
+    done = run_main("docs/end_to_end.py", *stage, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "6 training photos" in done.stdout  # p1, p2, each at 0.98, and the fourth of them on two squares
     for folder in ("stage2", "stage2/first-pass"):
         note = read_run_record(tmp_path / folder)["end_to_end"]
         assert note["downscales"] == [0.98] and note["after"]["start"] == str(chain[3]), note
-        assert note["reparam"] is True
+        assert note["reparam"] is True and note["luma_weight"] == 0.5
     # Re-parameterized, its epoch 0 is the start's function exactly (the extra branches at zero), and
     # what it saves is the blog's network again, as upscale.py loads it.
     rows = [line.split(",") for line in (tmp_path / "stage2" / "history.csv").read_text().splitlines()]
