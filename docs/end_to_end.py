@@ -10,10 +10,11 @@ pretrained-x4-routed): the first pass never learns what would help the second. H
 upscale.py does; the first network; bicubic to the full size inside the graph (TensorFlow's
 antialiased bicubic, which equals PIL's to float precision for an enlargement, clipped to the
 network's range as 8-bit pixels are); the second network; the pixel loss of train.py (MSE, or L1
-with --loss l1, and the pure white/black margin; --luma-weight of it on luma) against the photo,
-over all but a --border of each crop (6 pixels unless told); with --distill W, against the photo
-moved W of the way to what the --start model gives with --ensemble (its eight views' mean, made
-once for each training photo; the photo's pure white and black kept).
+with --loss l1, a --luma-weight share of it taken on each pixel's luma instead of on the three
+colours alike, and the pure white/black margin) against the photo, over all but a --border of
+each crop (6 pixels unless told); with --distill W, against the photo moved W of the way to what
+the --start model gives with --ensemble (its eight views' mean, made once for each training photo;
+the photo's pure white and black kept).
 
 Photos: every image of the folders, cropped to a multiple of the scale (and again at each of
 --downscales of its size), and each fourth again on a white and a black square (pure white and

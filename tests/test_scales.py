@@ -193,7 +193,9 @@ def test_a_run_recorded_before_scales_were_keeps_its_scale():
 
 
 @pytest.mark.slow  # five short trainings: 15 s, the fast suite's largest
-def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(chain, run_main, tmp_path, capsys):
+def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(
+    chain, run_main, tmp_path, capsys, monkeypatch
+):
     """docs/end_to_end.py: the trained graph (bicubic inside it) gives what srcnn.passes.enlarge
     gives with 8-bit pixels between the passes, up to that rounding; the run writes two passes that
     upscale.py and test.py load as one x3 model, and a history row per epoch."""
@@ -243,7 +245,7 @@ def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(ch
         ("--border", "-1"): "no border under 0",
         ("--downscales", "0.9,1.5"): "factors between 0 and 1",
         ("--repeat", "0"): "--repeat and --epochs 1 or more",
-        ("--luma-weight", "1.5"): "a weight from 0 to 1",
+        ("--luma-weight", "1.5"): "--luma-weight 1.5: a weight from 0 to 1",
         ("--crop", "300"): "no training photo of 300 pixels or more a side",
     }
     for (flag, value), reason in refused.items():
@@ -251,7 +253,8 @@ def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(ch
             run_main("docs/end_to_end.py", *argv[:6], "other", flag, value, cwd=tmp_path)
         assert reason in capsys.readouterr().err, (flag, value)
     assert not (tmp_path / "other").exists()  # refused before anything is written
-    # A run recorded before --crop, --border, --downscales, --repeat and --loss ran with their defaults.
+    # A run recorded before --crop, --border, --downscales, --repeat, --loss, --reparam, --distill and
+    # --luma-weight ran with their defaults.
     (tmp_path / "e2e" / "run.json").write_text(
         json.dumps({"start": str(chain[3]), "epochs": 2, "learning_rate": 2e-4}) + "\n"
     )  # as if it had been asked for 2 epochs and stopped after 1
@@ -267,8 +270,19 @@ def test_end_to_end_trains_both_passes_and_its_graph_enlarges_as_upscale_does(ch
     start = str(tmp_path / "e2e" / BEST_WEIGHTS_NAME)
     stage = ["photos", "--val-names", "val.txt", "--start", start, "--out", "stage2", "--epochs", "1"]
     stage += ["--downscales", "0.98", "--repeat", "1", "--reparam", "--luma-weight", "0.5"]
+    import srcnn.network
+
+    luma_weights = []  # what the loss that trains is given, not only what the record says
+
+    class RecordedLoss(srcnn.network.PixelLoss):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            luma_weights.append(self.luma_weight)
+
+    monkeypatch.setattr(srcnn.network, "PixelLoss", RecordedLoss)
     done = run_main("docs/end_to_end.py", *stage, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+    assert luma_weights == [0.5]
     assert "6 training photos" in done.stdout  # p1, p2, each at 0.98, and the fourth of them on two squares
     for folder in ("stage2", "stage2/first-pass"):
         note = read_run_record(tmp_path / folder)["end_to_end"]
