@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--model auto goes with --benchmark DIR (it picks a model from each small image)")
     if args.model is not None and (args.checkpoint is not None or args.checkpoint_dir is not None):
         parser.error("--model names a shipped model; give it or --checkpoint/--checkpoint-dir, not both")
+    if args.benchmark is not None and not args.benchmark.is_dir():
+        parser.error(f"{args.benchmark}: no such folder")  # before any model loads
     try:
         recipes = benchmark_recipes(args.degradation)
     except ValueError as error:

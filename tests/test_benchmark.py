@@ -165,3 +165,16 @@ def test_ensemble_scores_the_mean_of_the_eight_orientations_of_the_small_image(t
     with pytest.raises(SystemExit):
         run_main("test.py", "--ensemble", cwd=tmp_path)
     assert "--ensemble goes with --benchmark" in capsys.readouterr().err
+
+
+def test_a_missing_benchmark_folder_is_refused_before_a_model_loads(tmp_path, run_main, capsys, monkeypatch):
+    import srcnn.checkpoints
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(srcnn.checkpoints, "load_for_inference", no_loading)
+    with pytest.raises(SystemExit):
+        run_main("test.py", "--benchmark", "nope", "--scale", "3", cwd=tmp_path)
+    printed = capsys.readouterr()
+    assert printed.err.splitlines()[-1].endswith("error: nope: no such folder") and "model" not in printed.out
