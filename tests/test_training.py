@@ -487,6 +487,7 @@ def test_a_backup_killed_mid_write_falls_back_to_the_epoch_before(tmp_path):
     assert backup_epoch(None) is None and backup_epoch(tmp_path / "none") is None
 
 
+@pytest.mark.slow  # test.py writes a comparison for each test pair: the fast suite keeps its 90 s
 def test_test_py_on_a_named_run_uses_its_own_data_and_results(data_dir, tmp_path, run_main):
     run(data_dir, tmp_path, epochs=1)
     elsewhere = tmp_path / "elsewhere"
