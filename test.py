@@ -223,9 +223,7 @@ def run_benchmark(model, args: argparse.Namespace, recipes: dict[str, dict | Non
     from srcnn.images import ImageReadError, load_rgb
     from srcnn.preparation import find_images
 
-    if not args.benchmark.is_dir():
-        raise ValueError(f"{args.benchmark}: no such folder")
-    photos, failed = [], 0
+    photos, failed = [], 0  # main() has refused a missing folder before any model loaded
     for path in find_images(args.benchmark):
         try:
             photos.append((path, load_rgb(path)))
